@@ -1,0 +1,40 @@
+from django.contrib import admin, messages
+from django.db import transaction
+
+from billing import outbox
+from billing.models import OutboxMessage
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "provider", "action", "object_type", "object_id", "status", "attempts",
+                    "available_at", "short_error", "created_at"]
+    list_filter = ["status", "provider", "action"]
+    search_fields = ["object_id", "request_id"]
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+    actions = ["retry"]
+    show_full_result_count = False
+
+    @admin.display(description="Last error")
+    def short_error(self, obj: OutboxMessage) -> str:
+        return obj.last_error[:120]
+
+    @admin.action(description="Retry now")
+    def retry(self, request, queryset):
+        retried = 0
+        with transaction.atomic():
+            for message in queryset.select_for_update().filter(
+                status__in=[OutboxMessage.Status.FAILED, OutboxMessage.Status.PENDING]
+            ):
+                outbox.outbox_retry(message=message)
+                retried += 1
+        messages.success(request, f"Queued {retried} message(s) again.")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

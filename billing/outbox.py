@@ -1,0 +1,219 @@
+"""The transactional outbox: provider syncs that survive provider and broker outages.
+
+1. A `post_save` receiver calls `outbox_record_sync` inside the saving transaction; the row
+   commits or rolls back with the change, and `on_commit` publishes a Celery task.
+2. The task claims the row (one atomic UPDATE, so two deliveries cannot both run it),
+   calls the registered handler, and records the outcome.
+3. A failure that may pass (timeout, 429, 5xx) is retried with exponential backoff and
+   jitter; a refusal, or too many attempts, marks the row failed for staff to see.
+4. `outbox_sweep` (beat) re-publishes rows whose task was lost, e.g. while Redis was down.
+"""
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pghistory
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from billing.models import OutboxMessage
+from billing.providers import provider_enabled
+from billing.providers.base import ProviderError
+from core.context import get_request_id
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class _Route:
+    provider: str
+    handler: Handler
+
+
+_routes: dict[str, list[_Route]] = {}
+
+
+def register(action: str, provider: str) -> Callable[[Handler], Handler]:
+    """Declare that `handler(object_id)` brings objects of `action` to `provider`."""
+
+    def decorator(handler: Handler) -> Handler:
+        _routes.setdefault(action, []).append(_Route(provider=provider, handler=handler))
+        return handler
+
+    return decorator
+
+
+def _handler(provider: str, action: str) -> Handler:
+    for route in _routes.get(action, []):
+        if route.provider == provider:
+            return route.handler
+    raise LookupError(f"no outbox handler for {provider} {action}")
+
+
+def object_type_of(instance: Model) -> str:
+    return instance._meta.label_lower
+
+
+def outbox_record_sync(*, instance: Model, action: str) -> list[int]:
+    """Record that `instance` must reach every enabled provider of `action`."""
+    created = []
+    for route in _routes.get(action, []):
+        if not provider_enabled(route.provider):
+            continue
+        message_id = _insert_pending(
+            provider=route.provider,
+            action=action,
+            object_type=object_type_of(instance),
+            object_id=str(instance.pk),
+        )
+        if message_id is not None:
+            created.append(message_id)
+    for message_id in created:
+        transaction.on_commit(lambda message_id=message_id: outbox_publish(message_id=message_id))
+    return created
+
+
+def _insert_pending(*, provider: str, action: str, object_type: str, object_id: str) -> int | None:
+    # ON CONFLICT against the partial unique index coalesces repeated saves into the
+    # pending row that is already waiting; no read-then-write race.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {OutboxMessage._meta.db_table}
+                (provider, action, object_type, object_id, status, attempts, available_at,
+                 last_error, request_id, created_at, updated_at)
+            VALUES (%s, %s, %s, %s, 'pending', 0, now(), '', %s, now(), now())
+            ON CONFLICT (provider, action, object_type, object_id) WHERE status = 'pending'
+            DO NOTHING
+            RETURNING id
+            """,
+            [provider, action, object_type, object_id, get_request_id() or ""],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def outbox_publish(*, message_id: int, countdown: float = 0) -> bool:
+    """Hand the message to Celery. A broker outage is logged, never raised: the row waits."""
+    from billing.tasks import outbox_process
+
+    try:
+        outbox_process.apply_async(args=[message_id], countdown=countdown or None, retry=False)
+    except Exception as exc:  # kombu raises many types; all mean "not published"
+        logger.warning(
+            "outbox publish failed; the sweeper will retry",
+            extra={"outbox_id": message_id, "error": exc.__class__.__name__},
+        )
+        return False
+    return True
+
+
+def _claim(message_id: int) -> OutboxMessage | None:
+    now = timezone.now()
+    claimed = OutboxMessage.objects.filter(
+        pk=message_id, status=OutboxMessage.Status.PENDING, available_at__lte=now
+    ).update(status=OutboxMessage.Status.PROCESSING, locked_at=now)
+    if not claimed:
+        return None
+    return OutboxMessage.objects.get(pk=message_id)
+
+
+def outbox_process(*, message_id: int) -> str:
+    """Run one message if it is due and nobody else runs it. Safe to call any number of times."""
+    message = _claim(message_id)
+    if message is None:
+        return "skipped"
+    attempt = message.attempts + 1
+    log = {"outbox_id": message.pk, "provider": message.provider, "action": message.action,
+           "object_id": message.object_id, "attempt": attempt}
+    try:
+        with pghistory.context(outbox_id=message.pk, provider=message.provider):
+            _handler(message.provider, message.action)(message.object_id)
+    except ProviderError as exc:
+        retry = exc.retryable and attempt < settings.OUTBOX_MAX_ATTEMPTS
+        delay = _backoff(attempt, getattr(exc, "retry_after", None)) if retry else None
+        _finish(message, attempt=attempt, error=str(exc), retry_in=delay)
+        logger.warning("outbox attempt failed", extra={**log, "error": str(exc), "retry_in": delay})
+        if delay is not None:
+            outbox_publish(message_id=message.pk, countdown=delay)
+        return "retrying" if retry else "failed"
+    except Exception as exc:
+        # A bug, not a provider refusal: keep retrying a few times, then stop and show it.
+        retry = attempt < settings.OUTBOX_MAX_ATTEMPTS
+        delay = _backoff(attempt) if retry else None
+        _finish(message, attempt=attempt, error=f"{exc.__class__.__name__}: {exc}", retry_in=delay)
+        logger.exception("outbox handler crashed", extra=log)
+        if delay is not None:
+            outbox_publish(message_id=message.pk, countdown=delay)
+        return "retrying" if retry else "failed"
+    _finish(message, attempt=attempt, error="", retry_in=None, done=True)
+    logger.info("outbox message processed", extra=log)
+    return "done"
+
+
+def _backoff(attempt: int, retry_after: float | None = None) -> float:
+    # Full jitter: spreads the retries of many rows that failed in the same outage.
+    ceiling = min(settings.OUTBOX_BACKOFF_MAX_SECONDS, settings.OUTBOX_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    delay = random.uniform(ceiling / 2, ceiling)
+    return max(delay, retry_after or 0)
+
+
+def _finish(
+    message: OutboxMessage, *, attempt: int, error: str, retry_in: float | None, done: bool = False
+) -> None:
+    now = timezone.now()
+    fields = {"attempts": attempt, "last_error": error[:2000], "locked_at": None}
+    if done:
+        fields.update(status=OutboxMessage.Status.DONE, processed_at=now)
+    elif retry_in is None:
+        fields.update(status=OutboxMessage.Status.FAILED, processed_at=now)
+    else:
+        fields.update(status=OutboxMessage.Status.PENDING, available_at=now + timedelta(seconds=retry_in))
+    _update_or_supersede(message, fields)
+
+
+def _update_or_supersede(message: OutboxMessage, fields: dict) -> None:
+    try:
+        with transaction.atomic():
+            OutboxMessage.objects.filter(pk=message.pk).update(**fields)
+    except IntegrityError:
+        # A newer change already queued a pending message for this object; it carries
+        # the latest state, so this one steps aside.
+        fields.update(status=OutboxMessage.Status.SUPERSEDED, processed_at=timezone.now())
+        OutboxMessage.objects.filter(pk=message.pk).update(**fields)
+
+
+def outbox_retry(*, message: OutboxMessage) -> None:
+    """Staff asked to try a failed message again, now, from its first attempt."""
+    _update_or_supersede(
+        message,
+        {"status": OutboxMessage.Status.PENDING, "attempts": 0, "available_at": timezone.now(),
+         "last_error": "", "processed_at": None, "locked_at": None},
+    )
+    transaction.on_commit(lambda: outbox_publish(message_id=message.pk))
+
+
+def outbox_sweep(*, limit: int = 1000) -> int:
+    """Re-publish due rows whose task was lost, and free rows of workers that died."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.OUTBOX_STALE_SECONDS)
+    for message in OutboxMessage.objects.filter(
+        status=OutboxMessage.Status.PROCESSING, locked_at__lt=stale
+    ):
+        _update_or_supersede(message, {"status": OutboxMessage.Status.PENDING, "locked_at": None})
+    due = list(
+        OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, available_at__lte=now)
+        .order_by("available_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    published = sum(outbox_publish(message_id=pk) for pk in due)
+    if due:
+        logger.info("outbox sweep", extra={"due": len(due), "published": published})
+    return published

@@ -1,0 +1,62 @@
+"""Provider-neutral types: what the rest of the service knows of Stripe and Lago."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ProviderError(Exception):
+    """The provider refused the request; retrying the same request will not help."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+    ):
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+
+
+class ProviderUnavailable(ProviderError):
+    """Timeout, network error, rate limit or 5xx: the same request may succeed later."""
+
+    retryable = True
+
+    def __init__(self, provider: str, message: str, *, retry_after: float | None = None, **kw):
+        super().__init__(provider, message, **kw)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class CustomerData:
+    """A customer as the providers need it, decrypted: never log an instance."""
+
+    id: str
+    external_id: str
+    name: str = ""
+    email: str = ""
+    currency: str = ""
+    country: str = ""
+    address_line1: str = ""
+    city: str = ""
+    zipcode: str = ""
+    state: str = ""
+    tax_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"CustomerData(id={self.id!r}, external_id={self.external_id!r})"
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    provider: str
+    id: str
+    raw: dict[str, Any]

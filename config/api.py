@@ -1,0 +1,15 @@
+"""The one router of the API: every viewset is registered here, under /api/v1/."""
+
+from rest_framework.routers import DefaultRouter
+
+from customers.api.views import CustomerViewSet
+
+
+class Router(DefaultRouter):
+    include_root_view = False
+
+
+router = Router()
+router.register("customers", CustomerViewSet, basename="customer")
+
+urlpatterns = router.urls

@@ -1,0 +1,39 @@
+"""What pytest uses. Real PostgreSQL and Redis; providers are emulators on 127.0.0.1."""
+
+from .base import *  # noqa: F403
+from .base import LOGGING, env
+
+DEBUG = False
+SECRET_KEY = "test-only-not-a-secret"
+ALLOWED_HOSTS = ["*"]
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/billing"),
+}
+DATABASES["default"]["TEST"] = {"NAME": "test_billing"}
+# A database number of its own, so tests never touch the queues of a running `make run`.
+REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": 1,
+            "SOCKET_TIMEOUT": 1,
+            "IGNORE_EXCEPTIONS": True,
+        },
+    }
+}
+CELERY_BROKER_URL = REDIS_URL
+FIELD_ENCRYPTION_KEYS = ["3q2-7wEjbq7jJ9Yq0mR1vC8cN6v4H5bT2kLx9sWz0aE="]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Providers stay disabled unless a test's fixture points them at an emulator.
+STRIPE_SECRET_KEY = ""
+STRIPE_TEST_SECRET_KEY = ""
+LAGO_API_URL = ""
+LAGO_API_KEY = ""
+LOG_FORMAT = "json"
+LOGGING = {**LOGGING, "root": {"handlers": ["stdout"], "level": "WARNING"}}

@@ -1,0 +1,49 @@
+"""Liveness and readiness. Readiness names every failing dependency."""
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django_redis import get_redis_connection
+from kombu import Connection
+
+logger = logging.getLogger(__name__)
+
+
+def live(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _cache() -> None:
+    # The cache ignores errors by design; readiness must see them, so ask Redis directly.
+    get_redis_connection("default").ping()
+    cache.get("health-probe")
+
+
+def _broker() -> None:
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+        conn.ensure_connection(max_retries=0)
+
+
+CHECKS = {"database": _database, "cache": _cache, "broker": _broker}
+
+
+def ready(request):
+    results: dict[str, str] = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+            results[name] = "ok"
+        except Exception as exc:
+            logger.warning("readiness check failed", extra={"component": name, "error": str(exc)})
+            results[name] = f"error: {exc.__class__.__name__}"
+    failing = [name for name, result in results.items() if result != "ok"]
+    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": results}
+    return JsonResponse(body, status=503 if failing else 200)

@@ -1,0 +1,83 @@
+"""Prometheus metrics: request latency, outbox backlog, and whatever the apps register.
+
+Under gunicorn with several workers, set PROMETHEUS_MULTIPROC_DIR so the samples of all
+workers are added up at scrape time.
+"""
+
+import os
+import time
+
+from django.db import DatabaseError
+from django.http import HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+REQUEST_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Latency of HTTP requests by route, method and status.",
+    ["route", "method", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+class MetricsMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        # The route pattern, not the path, so ids do not explode the label space.
+        route = match.route if match and match.route else "unmatched"
+        REQUEST_LATENCY.labels(route, request.method, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+class OutboxBacklogCollector:
+    """Reads the backlog from the database at scrape time: always true, never stale."""
+
+    def collect(self):
+        from billing.selectors import outbox_backlog
+
+        gauge = GaugeMetricFamily(
+            "outbox_messages", "Outbox messages by provider and status.", labels=["provider", "status"]
+        )
+        oldest = GaugeMetricFamily(
+            "outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending outbox message.",
+            labels=["provider"],
+        )
+        try:
+            backlog = outbox_backlog()
+        except DatabaseError:
+            return
+        for (provider, status), count in backlog.counts.items():
+            gauge.add_metric([provider, status], count)
+        for provider, age in backlog.oldest_pending_age.items():
+            oldest.add_metric([provider], age)
+        yield gauge
+        yield oldest
+
+
+def metrics_view(request):
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY
+    output = generate_latest(registry)
+    database = CollectorRegistry()
+    database.register(OutboxBacklogCollector())
+    output += generate_latest(database)
+    return HttpResponse(output, content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,111 @@
+"""The base of every API view: unsafe methods run in one transaction, with idempotency."""
+
+from django.db import transaction
+from django.http import HttpResponse
+from rest_framework import viewsets
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from core.idempotency import (
+    UNSAVED_STATUSES,
+    Replay,
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_release,
+    request_fingerprint,
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class TransactionalIdempotentMixin:
+    """Runs writes atomically and honours `Idempotency-Key` on POST.
+
+    DRF's `dispatch` is reshaped, not extended, because the claim needs the authenticated
+    key (known only after `initial`) and the saved response must commit together with the
+    work it describes.
+    """
+
+    def dispatch(self, request, *args, **kwargs):
+        self.args = args
+        self.kwargs = kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            self.initial(request, *args, **kwargs)
+            if request.method in ("GET", "HEAD", "OPTIONS"):
+                response = self._handle(request, *args, **kwargs)
+            else:
+                response = self._handle_write(request, *args, **kwargs)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    def _handle(self, request, *args, **kwargs):
+        if request.method.lower() in self.http_method_names:
+            handler = getattr(self, request.method.lower(), self.http_method_not_allowed)
+        else:
+            handler = self.http_method_not_allowed
+        return handler(request, *args, **kwargs)
+
+    def _handle_write(self, request, *args, **kwargs):
+        claim = None
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if request.method == "POST" and key is not None:
+            claim = idempotency_claim(
+                api_key=request.auth,
+                key=key,
+                fingerprint=request_fingerprint(
+                    method=request.method, path=request.path, body=request.body
+                ),
+            )
+            if isinstance(claim, Replay):
+                return _replayed(claim)
+        try:
+            with transaction.atomic():
+                try:
+                    response = self._handle(request, *args, **kwargs)
+                except Exception as exc:
+                    response = self.handle_exception(exc)
+                if response.status_code >= 400:
+                    # A refused request leaves nothing behind, whatever it had started.
+                    transaction.set_rollback(True)
+                elif claim is not None:
+                    idempotency_complete(
+                        claim=claim, status=response.status_code, body=_render(response)
+                    )
+        except BaseException:
+            if claim is not None:
+                idempotency_release(claim=claim)
+            raise
+        if claim is not None and response.status_code >= 400:
+            if response.status_code >= 500 or response.status_code in UNSAVED_STATUSES:
+                idempotency_release(claim=claim)
+            else:
+                idempotency_complete(
+                    claim=claim, status=response.status_code, body=_render(response)
+                )
+        return response
+
+
+def _render(response) -> str:
+    data = getattr(response, "data", None)
+    return "" if data is None else JSONRenderer().render(data).decode()
+
+
+def _replayed(replay: Replay) -> HttpResponse:
+    response = HttpResponse(
+        replay.body, status=replay.status, content_type="application/json"
+    )
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+class ApiView(TransactionalIdempotentMixin, APIView):
+    pass
+
+
+class ApiViewSet(TransactionalIdempotentMixin, viewsets.GenericViewSet):
+    pass

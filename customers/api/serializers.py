@@ -1,0 +1,99 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from billing.selectors import sync_states
+from core.iso import COUNTRIES, CURRENCIES
+from customers.models import Customer
+
+
+class SyncProviderSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["synced", "pending", "failed", "disabled"])
+    error = serializers.CharField(allow_null=True)
+
+
+class SyncSerializer(serializers.Serializer):
+    lago = SyncProviderSerializer()
+    stripe = SyncProviderSerializer()
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    external_id = serializers.CharField(max_length=255)
+    email = serializers.EmailField(required=False, allow_blank=True, allow_null=True)
+    currency = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    country = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    metadata = serializers.DictField(required=False)
+    sync = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "external_id",
+            "name",
+            "email",
+            "currency",
+            "country",
+            "address_line1",
+            "city",
+            "zipcode",
+            "state",
+            "tax_id",
+            "metadata",
+            "stripe_customer_id",
+            "lago_id",
+            "sync",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "stripe_customer_id", "lago_id", "created_at", "updated_at"]
+        extra_kwargs = {
+            name: {"required": False, "allow_blank": True, "allow_null": True, "max_length": 255}
+            for name in ["name", "address_line1", "city", "zipcode", "state", "tax_id"]
+        }
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            # external_id is the customer's address in our API: fixed once created.
+            fields["external_id"].read_only = True
+        return fields
+
+    def validate_external_id(self, value: str) -> str:
+        value = value.strip()
+        if not value or "/" in value:
+            raise serializers.ValidationError("Must be non-empty and contain no '/'.")
+        return value
+
+    def validate_currency(self, value: str | None) -> str:
+        value = (value or "").upper()
+        if value and value not in CURRENCIES:
+            raise serializers.ValidationError(f"'{value}' is not an ISO 4217 currency code.")
+        return value
+
+    def validate_country(self, value: str | None) -> str:
+        value = (value or "").upper()
+        if value and value not in COUNTRIES:
+            raise serializers.ValidationError(f"'{value}' is not an ISO 3166-1 alpha-2 code.")
+        return value
+
+    def validate_metadata(self, value: dict) -> dict:
+        if len(value) > 50:
+            raise serializers.ValidationError("At most 50 keys.")
+        return value
+
+    @extend_schema_field(SyncSerializer)
+    def get_sync(self, obj: Customer) -> dict:
+        states = self.context.get("sync_states")
+        if states is None or str(obj.pk) not in states:
+            states = sync_states(
+                object_type="customers.customer",
+                objects=[obj],
+                remote_ids={"stripe": "stripe_customer_id", "lago": "lago_id"},
+            )
+        return SyncSerializer(states[str(obj.pk)]).data
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for name in ["name", "email", "currency", "country", "address_line1", "city", "zipcode", "state", "tax_id"]:
+            data[name] = data[name] or None
+        return data

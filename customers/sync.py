@@ -1,0 +1,50 @@
+"""Outbox handlers: bring a customer's latest state to Stripe and to Lago."""
+
+from django.db import transaction
+
+from billing.outbox import register
+from billing.providers import lago, stripe
+from billing.providers.base import CustomerData
+from customers.models import Customer
+
+
+def customer_data(customer: Customer) -> CustomerData:
+    return CustomerData(
+        id=str(customer.pk),
+        external_id=customer.external_id,
+        name=customer.name,
+        email=customer.email,
+        currency=customer.currency,
+        country=customer.country,
+        address_line1=customer.address_line1,
+        city=customer.city,
+        zipcode=customer.zipcode,
+        state=customer.state,
+        tax_id=customer.tax_id,
+        metadata=customer.metadata,
+    )
+
+
+@register("customer.sync", "stripe")
+def customer_sync_stripe(customer_id: str) -> None:
+    # The row lock makes a second worker on the same customer wait, then see the id the
+    # first one stored, so two deliveries never create two Stripe customers.
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+        data = customer_data(customer)
+        stripe_id = customer.stripe_customer_id
+        if not stripe_id:
+            stripe_id = stripe.customer_create(data=data).id
+            Customer.objects.filter(pk=customer.pk).update(stripe_customer_id=stripe_id)
+        remote = stripe.customer_update(
+            stripe_id=stripe_id, data=data, version=customer.updated_at.isoformat()
+        )
+    stripe.mirror(remote)
+
+
+@register("customer.sync", "lago")
+def customer_sync_lago(customer_id: str) -> None:
+    customer = Customer.objects.get(pk=customer_id)
+    remote = lago.customer_upsert(data=customer_data(customer))
+    if str(customer.lago_id or "") != remote.id:
+        Customer.objects.filter(pk=customer.pk).update(lago_id=remote.id)

@@ -1,0 +1,138 @@
+"""Shared fixtures. Everything runs against the real PostgreSQL and Redis; providers are
+emulators started on 127.0.0.1: localstripe for Stripe, tests/fakes/lago.py for Lago."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from core.models import ApiKey
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=0.5)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {timeout}s")
+
+
+@pytest.fixture(autouse=True)
+def _flush_test_redis():
+    """Each test starts with an empty cache and queue (the tests' own Redis database)."""
+    from django_redis import get_redis_connection
+
+    try:
+        get_redis_connection("default").flushdb()
+    except Exception:  # noqa: BLE001 - a test that stops Redis restarts it itself
+        pass
+
+
+@pytest.fixture
+def api_key(db) -> tuple[ApiKey, str]:
+    return ApiKey.generate(name="test-service")
+
+
+@pytest.fixture
+def client(api_key) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
+    return client
+
+
+@pytest.fixture
+def read_only_client(db) -> APIClient:
+    _, raw = ApiKey.generate(name="reporting", read_only=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def anonymous_client() -> APIClient:
+    return APIClient()
+
+
+# --- Stripe: localstripe ---------------------------------------------------------------
+@pytest.fixture(scope="session")
+def localstripe_server(tmp_path_factory):
+    port = free_port()
+    state = tmp_path_factory.mktemp("localstripe") / "state.pickle"
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "tests.fakes.localstripe_server", "--port", str(port),
+         "--state", str(state)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + "/v1/customers")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+STRIPE_TEST_KEY = "sk_test_" + "x" * 24
+
+
+@pytest.fixture
+def stripe_enabled(localstripe_server, settings):
+    """Points the service at localstripe, as `make run` does."""
+    settings.STRIPE_SECRET_KEY = STRIPE_TEST_KEY
+    settings.STRIPE_TEST_SECRET_KEY = STRIPE_TEST_KEY
+    settings.STRIPE_API_BASE = localstripe_server
+    settings.STRIPE_ACCOUNT_ID = "acct_localstripe"
+    return localstripe_server
+
+
+def stripe_get(base: str, path: str) -> dict:
+    response = requests.get(
+        f"{base}/v1/{path}", headers={"Authorization": f"Bearer {STRIPE_TEST_KEY}"}, timeout=5
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+# --- Lago: the spec-validating fake ----------------------------------------------------
+@pytest.fixture(scope="session")
+def lago_server():
+    spec = Path(os.environ.get("LAGO_OPENAPI_SPEC") or settings.LAGO_OPENAPI_SPEC)
+    if not spec.is_file():
+        pytest.skip(f"Lago's OpenAPI spec is not at {spec}: the fake Lago cannot validate")
+    from tests.fakes.lago import FakeLago
+
+    fake = FakeLago(spec)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def lago(lago_server, settings):
+    """Points the service at the fake Lago; fails the test if any request broke the spec."""
+    lago_server.reset()
+    settings.LAGO_API_URL = lago_server.url
+    settings.LAGO_API_KEY = lago_server.api_key
+    settings.LAGO_TIMEOUT_SECONDS = 2.0
+    yield lago_server
+    assert lago_server.violations == [], lago_server.violations
