@@ -7,8 +7,18 @@ from billing.models import OutboxMessage
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "provider", "action", "object_type", "object_id", "status", "attempts",
-                    "available_at", "short_error", "created_at"]
+    list_display = [
+        "id",
+        "provider",
+        "action",
+        "object_type",
+        "object_id",
+        "status",
+        "attempts",
+        "available_at",
+        "short_error",
+        "created_at",
+    ]
     list_filter = ["status", "provider", "action"]
     search_fields = ["object_id", "request_id"]
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]

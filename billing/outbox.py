@@ -131,8 +131,13 @@ def outbox_process(*, message_id: int) -> str:
     if message is None:
         return "skipped"
     attempt = message.attempts + 1
-    log = {"outbox_id": message.pk, "provider": message.provider, "action": message.action,
-           "object_id": message.object_id, "attempt": attempt}
+    log = {
+        "outbox_id": message.pk,
+        "provider": message.provider,
+        "action": message.action,
+        "object_id": message.object_id,
+        "attempt": attempt,
+    }
     try:
         with pghistory.context(outbox_id=message.pk, provider=message.provider):
             _handler(message.provider, message.action)(message.object_id)
@@ -160,8 +165,11 @@ def outbox_process(*, message_id: int) -> str:
 
 def _backoff(attempt: int, retry_after: float | None = None) -> float:
     # Full jitter: spreads the retries of many rows that failed in the same outage.
-    ceiling = min(settings.OUTBOX_BACKOFF_MAX_SECONDS, settings.OUTBOX_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
-    delay = random.uniform(ceiling / 2, ceiling)
+    ceiling = min(
+        settings.OUTBOX_BACKOFF_MAX_SECONDS,
+        settings.OUTBOX_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1),
+    )
+    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
     return max(delay, retry_after or 0)
 
 
@@ -175,7 +183,9 @@ def _finish(
     elif retry_in is None:
         fields.update(status=OutboxMessage.Status.FAILED, processed_at=now)
     else:
-        fields.update(status=OutboxMessage.Status.PENDING, available_at=now + timedelta(seconds=retry_in))
+        fields.update(
+            status=OutboxMessage.Status.PENDING, available_at=now + timedelta(seconds=retry_in)
+        )
     _update_or_supersede(message, fields)
 
 
@@ -194,8 +204,14 @@ def outbox_retry(*, message: OutboxMessage) -> None:
     """Staff asked to try a failed message again, now, from its first attempt."""
     _update_or_supersede(
         message,
-        {"status": OutboxMessage.Status.PENDING, "attempts": 0, "available_at": timezone.now(),
-         "last_error": "", "processed_at": None, "locked_at": None},
+        {
+            "status": OutboxMessage.Status.PENDING,
+            "attempts": 0,
+            "available_at": timezone.now(),
+            "last_error": "",
+            "processed_at": None,
+            "locked_at": None,
+        },
     )
     transaction.on_commit(lambda: outbox_publish(message_id=message.pk))
 

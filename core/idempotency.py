@@ -42,7 +42,8 @@ def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> Idempot
     """Claim `key` for this request, or say how the earlier request with it ended."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise UnprocessableEntity(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", code="invalid_idempotency_key"
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
+            code="invalid_idempotency_key",
         )
     now = timezone.now()
     for _ in range(3):
@@ -55,9 +56,7 @@ def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> Idempot
             pass
         with transaction.atomic():
             existing = (
-                IdempotencyKey.objects.select_for_update()
-                .filter(api_key=api_key, key=key)
-                .first()
+                IdempotencyKey.objects.select_for_update().filter(api_key=api_key, key=key).first()
             )
             if existing is None:
                 continue  # released between our insert and our read: try again

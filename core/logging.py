@@ -16,7 +16,9 @@ _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = get_request_id() or "-"
+        # django.request logs after the middleware has returned; its record carries the request.
+        request = getattr(record, "request", None)
+        record.request_id = get_request_id() or getattr(request, "request_id", None) or "-"
         return True
 
 

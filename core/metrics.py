@@ -49,7 +49,9 @@ class OutboxBacklogCollector:
         from billing.selectors import outbox_backlog
 
         gauge = GaugeMetricFamily(
-            "outbox_messages", "Outbox messages by provider and status.", labels=["provider", "status"]
+            "outbox_messages",
+            "Outbox messages by provider and status.",
+            labels=["provider", "status"],
         )
         oldest = GaugeMetricFamily(
             "outbox_oldest_pending_age_seconds",

@@ -81,3 +81,6 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_per_api_key"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.key} [{self.status}]"

@@ -96,9 +96,7 @@ def _render(response) -> str:
 
 
 def _replayed(replay: Replay) -> HttpResponse:
-    response = HttpResponse(
-        replay.body, status=replay.status, content_type="application/json"
-    )
+    response = HttpResponse(replay.body, status=replay.status, content_type="application/json")
     response["Idempotent-Replayed"] = "true"
     return response
 

@@ -10,15 +10,33 @@ EDITABLE = ["external_id", *services.UPDATABLE_FIELDS]
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "name", "email", "country", "currency", "sync_state", "created_at"]
+    list_display = [
+        "external_id",
+        "name",
+        "email",
+        "country",
+        "currency",
+        "sync_state",
+        "created_at",
+    ]
     list_filter = ["country", "currency", "created_at"]
     search_fields = ["external_id", "name", "email", "stripe_customer_id"]
-    readonly_fields = ["id", "stripe_customer_id", "lago_id", "sync_state", "created_at", "updated_at"]
+    readonly_fields = [
+        "id",
+        "stripe_customer_id",
+        "lago_id",
+        "sync_state",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["external_id", "name", "email", "currency", "metadata"]}),
-        ("Billing address and tax (encrypted)", {
-            "fields": ["address_line1", "city", "zipcode", "state", "country", "tax_id"],
-        }),
+        (
+            "Billing address and tax (encrypted)",
+            {
+                "fields": ["address_line1", "city", "zipcode", "state", "country", "tax_id"],
+            },
+        ),
         ("Providers", {"fields": ["stripe_customer_id", "lago_id", "sync_state"]}),
         ("Record", {"fields": ["id", "created_at", "updated_at"]}),
     ]
@@ -50,14 +68,21 @@ class CustomerAdmin(admin.ModelAdmin):
                 remote_ids={"stripe": "stripe_customer_id", "lago": "lago_id"},
             )[str(obj.pk)]
         return format_html_join(
-            " · ", "{}: {}{}",
-            ((name, state["status"], f" ({state['error'][:80]})" if state["error"] else "")
-             for name, state in states.items()),
+            " · ",
+            "{}: {}{}",
+            (
+                (name, state["status"], f" ({state['error'][:80]})" if state["error"] else "")
+                for name, state in states.items()
+            ),
         )
 
     def save_model(self, request, obj, form, change):
         # Through the services, like the API, so the same rules and sync apply.
-        values = {name: form.cleaned_data[name] for name in services.UPDATABLE_FIELDS if name in form.cleaned_data}
+        values = {
+            name: form.cleaned_data[name]
+            for name in services.UPDATABLE_FIELDS
+            if name in form.cleaned_data
+        }
         if change:
             saved = services.customer_update(customer=obj, **values)
         else:

@@ -15,7 +15,9 @@ def customer_list(
     queryset = Customer.objects.all()
     if search:
         queryset = queryset.filter(
-            Q(external_id__icontains=search) | Q(name__icontains=search) | Q(email__icontains=search)
+            Q(external_id__icontains=search)
+            | Q(name__icontains=search)
+            | Q(email__icontains=search)
         )
     if email:
         queryset = queryset.filter(email__iexact=email)

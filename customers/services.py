@@ -54,4 +54,7 @@ def _only_updatable(fields: dict[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - set(UPDATABLE_FIELDS)
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
-    return {name: ("" if value is None and name != "metadata" else value) for name, value in fields.items()}
+    return {
+        name: ("" if value is None and name != "metadata" else value)
+        for name, value in fields.items()
+    }

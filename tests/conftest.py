@@ -1,6 +1,7 @@
 """Shared fixtures. Everything runs against the real PostgreSQL and Redis; providers are
 emulators started on 127.0.0.1: localstripe for Stripe, tests/fakes/lago.py for Lago."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -40,10 +41,8 @@ def _flush_test_redis():
     """Each test starts with an empty cache and queue (the tests' own Redis database)."""
     from django_redis import get_redis_connection
 
-    try:
+    with contextlib.suppress(Exception):
         get_redis_connection("default").flushdb()
-    except Exception:  # noqa: BLE001 - a test that stops Redis restarts it itself
-        pass
 
 
 @pytest.fixture
@@ -76,9 +75,16 @@ def anonymous_client() -> APIClient:
 def localstripe_server(tmp_path_factory):
     port = free_port()
     state = tmp_path_factory.mktemp("localstripe") / "state.pickle"
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "tests.fakes.localstripe_server", "--port", str(port),
-         "--state", str(state)],
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.localstripe_server",
+            "--port",
+            str(port),
+            "--state",
+            str(state),
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -69,7 +69,10 @@ def request(method: str, path: str, *, json: Any = None, params: Any = None) -> 
         message += f" {body['error_details']}"
     if response.status_code == 429:
         raise ProviderUnavailable(
-            PROVIDER, message, code="rate_limited", http_status=429,
+            PROVIDER,
+            message,
+            code="rate_limited",
+            http_status=429,
             retry_after=_retry_after(response),
         )
     if response.status_code >= 500:

@@ -59,7 +59,11 @@ def _translate_errors(func: Callable[..., T]) -> Callable[..., T]:
 
 def _message(exc: "stripe.StripeError") -> str:
     # user_message/ message never hold card numbers; the raw body may, so it is not used.
-    return getattr(exc, "user_message", None) or str(getattr(exc, "_message", "")) or exc.__class__.__name__
+    return (
+        getattr(exc, "user_message", None)
+        or str(getattr(exc, "_message", ""))
+        or exc.__class__.__name__
+    )
 
 
 def _options(idempotency_key: str | None = None) -> dict[str, Any]:
@@ -105,7 +109,9 @@ def customer_create(*, data: CustomerData) -> RemoteObject:
 @_translate_errors
 def customer_update(*, stripe_id: str, data: CustomerData, version: str) -> RemoteObject:
     customer = stripe.Customer.modify(
-        stripe_id, **_customer_params(data), **_options(idempotency_key=f"customer:{data.id}:update:{version}")
+        stripe_id,
+        **_customer_params(data),
+        **_options(idempotency_key=f"customer:{data.id}:update:{version}"),
     )
     return RemoteObject(PROVIDER, customer.id, customer.to_dict())
 

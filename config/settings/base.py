@@ -146,7 +146,9 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"ApiKey": []}],
     "ENUM_NAME_OVERRIDES": {
-        "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
+        "ValidationErrorEnum": (
+            "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices"
+        ),
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
         "ErrorCode401Enum": "drf_standardized_errors.openapi_serializers.ErrorCode401Enum.choices",
@@ -205,7 +207,9 @@ LAGO_API_URL = env("LAGO_API_URL", default="")
 LAGO_API_KEY = env("LAGO_API_KEY", default="")
 LAGO_WEBHOOK_HMAC_KEY = env("LAGO_WEBHOOK_HMAC_KEY", default="")
 LAGO_TIMEOUT_SECONDS = env.float("LAGO_TIMEOUT_SECONDS", default=10.0)
-LAGO_OPENAPI_SPEC = env("LAGO_OPENAPI_SPEC", default=str(BASE_DIR.parent / "shared/lago/openapi.yaml"))
+LAGO_OPENAPI_SPEC = env(
+    "LAGO_OPENAPI_SPEC", default=str(BASE_DIR.parent / "shared/lago/openapi.yaml")
+)
 
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")

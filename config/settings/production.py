@@ -14,7 +14,9 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must hold at least one key")
-if BILLING_ENGINE == "lago" and not (env("LAGO_API_URL", default="") and env("LAGO_API_KEY", default="")):
+if BILLING_ENGINE == "lago" and not (
+    env("LAGO_API_URL", default="") and env("LAGO_API_KEY", default="")
+):
     raise ImproperlyConfigured("BILLING_ENGINE=lago needs LAGO_API_URL and LAGO_API_KEY")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -4,7 +4,7 @@ from .base import *  # noqa: F403
 from .base import LOGGING, env
 
 DEBUG = False
-SECRET_KEY = "test-only-not-a-secret"
+SECRET_KEY = "test-only-not-a-secret"  # noqa: S105
 ALLOWED_HOSTS = ["*"]
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/billing"),

@@ -94,6 +94,16 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        for name in ["name", "email", "currency", "country", "address_line1", "city", "zipcode", "state", "tax_id"]:
+        for name in [
+            "name",
+            "email",
+            "currency",
+            "country",
+            "address_line1",
+            "city",
+            "zipcode",
+            "state",
+            "tax_id",
+        ]:
             data[name] = data[name] or None
         return data

@@ -16,8 +16,14 @@ def create(client, **fields):
 
 def test_create_then_get(client):
     response = create(
-        client, currency="eur", country="fr", address_line1="1 rue de Rivoli", city="Paris",
-        zipcode="75001", tax_id="FR12345678901", metadata={"plan": "pro"},
+        client,
+        currency="eur",
+        country="fr",
+        address_line1="1 rue de Rivoli",
+        city="Paris",
+        zipcode="75001",
+        tax_id="FR12345678901",
+        metadata={"plan": "pro"},
     )
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -74,8 +80,13 @@ def test_duplicate_external_id_is_409(client):
     assert response.status_code == 409
     assert response.json() == {
         "type": "client_error",
-        "errors": [{"code": "customer_exists", "detail": response.json()["errors"][0]["detail"],
-                    "attr": None}],
+        "errors": [
+            {
+                "code": "customer_exists",
+                "detail": response.json()["errors"][0]["detail"],
+                "attr": None,
+            }
+        ],
     }
     assert Customer.objects.get().name == "Ada Lovelace"
 
@@ -95,8 +106,9 @@ def test_invalid_input_is_400_in_the_error_shape(client, field, value):
 
 def test_update_changes_fields_but_not_external_id(client):
     create(client)
-    response = client.patch(f"{URL}cus-1/", {"name": "Ada King", "external_id": "other"},
-                            format="json")
+    response = client.patch(
+        f"{URL}cus-1/", {"name": "Ada King", "external_id": "other"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["name"] == "Ada King"
     assert response.json()["external_id"] == "cus-1"
@@ -112,17 +124,22 @@ def test_unknown_customer_is_404(client):
 
 def test_list_filters_and_cursor_pagination(client):
     for i in range(7):
-        create(client, external_id=f"c{i}", email=f"u{i}@example.com",
-               country="DE" if i % 2 else "FR")
+        create(
+            client, external_id=f"c{i}", email=f"u{i}@example.com", country="DE" if i % 2 else "FR"
+        )
     page = client.get(URL, {"page_size": 3}).json()
     assert [c["external_id"] for c in page["results"]] == ["c6", "c5", "c4"]
     assert page["previous"] is None and page["next"]
     second = client.get(page["next"]).json()
     assert [c["external_id"] for c in second["results"]] == ["c3", "c2", "c1"]
     assert {c["external_id"] for c in client.get(URL, {"country": "de"}).json()["results"]} == {
-        "c1", "c3", "c5"}
-    assert [c["external_id"] for c in client.get(URL, {"email": "U2@example.com"}).json()[
-        "results"]] == ["c2"]
+        "c1",
+        "c3",
+        "c5",
+    }
+    assert [
+        c["external_id"] for c in client.get(URL, {"email": "U2@example.com"}).json()["results"]
+    ] == ["c2"]
     assert [c["external_id"] for c in client.get(URL, {"search": "c4"}).json()["results"]] == ["c4"]
     assert client.get(URL, {"created_after": "not-a-date"}).status_code == 400
     assert client.get(URL, {"page_size": 10000}).status_code == 200

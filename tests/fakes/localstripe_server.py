@@ -21,7 +21,7 @@ def _patch_state_path(path: str | None) -> None:
             return
         try:
             with open(path, "rb") as f:
-                old = pickle.load(f)  # noqa: S301 - our own file, written below
+                old = pickle.load(f)
         except FileNotFoundError:
             return
         self.clear()

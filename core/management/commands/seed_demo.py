@@ -13,12 +13,30 @@ from customers.models import Customer
 
 DEMO_KEY_NAME = "demo"
 DEMO_CUSTOMERS = [
-    {"external_id": "demo-acme", "name": "Acme Corp", "email": "billing@acme.test",
-     "currency": "USD", "country": "US", "city": "San Francisco"},
-    {"external_id": "demo-globex", "name": "Globex GmbH", "email": "ap@globex.test",
-     "currency": "EUR", "country": "DE", "city": "Berlin"},
-    {"external_id": "demo-initech", "name": "Initech Ltd", "email": "finance@initech.test",
-     "currency": "GBP", "country": "GB", "city": "London"},
+    {
+        "external_id": "demo-acme",
+        "name": "Acme Corp",
+        "email": "billing@acme.test",
+        "currency": "USD",
+        "country": "US",
+        "city": "San Francisco",
+    },
+    {
+        "external_id": "demo-globex",
+        "name": "Globex GmbH",
+        "email": "ap@globex.test",
+        "currency": "EUR",
+        "country": "DE",
+        "city": "Berlin",
+    },
+    {
+        "external_id": "demo-initech",
+        "name": "Initech Ltd",
+        "email": "finance@initech.test",
+        "currency": "GBP",
+        "country": "GB",
+        "city": "London",
+    },
 ]
 
 
@@ -47,7 +65,9 @@ class Command(BaseCommand):
         if user.check_password(password):
             self.stdout.write(f"  Admin login:  {username} / {password}")
         else:
-            self.stdout.write(f"  Admin login:  {username} (its password was changed since seeding)")
+            self.stdout.write(
+                f"  Admin login:  {username} (its password was changed since seeding)"
+            )
         self.stdout.write(f"  API key:      {raw_key}")
         self.stdout.write(
             f'  Try:          curl -H "Authorization: Bearer {raw_key}" '
