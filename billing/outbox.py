@@ -89,7 +89,8 @@ def _insert_pending(*, provider: str, action: str, object_type: str, object_id: 
             INSERT INTO {OutboxMessage._meta.db_table}
                 (provider, action, object_type, object_id, status, attempts, available_at,
                  last_error, request_id, created_at, updated_at)
-            VALUES (%s, %s, %s, %s, 'pending', 0, now(), '', %s, now(), now())
+            VALUES (%s, %s, %s, %s, 'pending', 0, clock_timestamp(), '', %s,
+                    clock_timestamp(), clock_timestamp())
             ON CONFLICT (provider, action, object_type, object_id) WHERE status = 'pending'
             DO NOTHING
             RETURNING id

@@ -59,7 +59,7 @@ def sync_states(
     messages = (
         OutboxMessage.objects.filter(object_type=object_type, object_id__in=ids)
         .exclude(status=OutboxMessage.Status.SUPERSEDED)
-        .order_by("object_id", "provider", "-created_at")
+        .order_by("object_id", "provider", "-created_at", "-id")
         .distinct("object_id", "provider")
     )
     for message in messages:

@@ -72,7 +72,7 @@ class OutboxBacklogCollector:
 
 def metrics_view(request):
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # the client library's own test
         multiprocess.MultiProcessCollector(registry)
     else:
         from prometheus_client import REGISTRY

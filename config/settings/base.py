@@ -6,7 +6,15 @@ import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-env = environ.Env()
+
+class _Env(environ.Env):
+    def list(self, var, cast=None, default=environ.Env.NOTSET):
+        # "a, b" must mean ["a", "b"]: stray spaces in hosts or keys are silent breakage.
+        values = super().list(var, cast=cast, default=default)
+        return [v.strip() if isinstance(v, str) else v for v in values if str(v).strip()]
+
+
+env = _Env()
 # A local `.env` is a convenience for `make run`; real deployments set variables.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -39,6 +47,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so probes answer whatever Host header they send and whatever fails below.
+    "core.health.HealthCheckMiddleware",
     "core.middleware.RequestIdMiddleware",
     "core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -141,10 +151,6 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}},
-    },
-    "SECURITY": [{"ApiKey": []}],
     "ENUM_NAME_OVERRIDES": {
         "ValidationErrorEnum": (
             "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices"
