@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pghistory
 from django.core.cache import cache
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from core.models import ApiKey, hash_api_key
