@@ -5,6 +5,7 @@ workers are added up at scrape time.
 """
 
 import os
+import re
 import time
 
 from django.db import DatabaseError
@@ -26,6 +27,14 @@ REQUEST_LATENCY = Histogram(
 )
 
 
+def _route_label(route: str) -> str:
+    # DRF routers give regexes ("customers/(?P<external_id>[^/]+)/$"); show "<external_id>".
+    return _GROUP.sub(r"<\1>", route).replace("^", "").replace("$", "")
+
+
+_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+
 class MetricsMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -35,7 +44,7 @@ class MetricsMiddleware:
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         # The route pattern, not the path, so ids do not explode the label space.
-        route = match.route if match and match.route else "unmatched"
+        route = _route_label(match.route) if match and match.route else "unmatched"
         REQUEST_LATENCY.labels(route, request.method, str(response.status_code)).observe(
             time.perf_counter() - started
         )

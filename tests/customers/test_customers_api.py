@@ -154,7 +154,7 @@ def test_audit_trail_names_the_api_key(client, api_key):
     create(client)
     client.patch(f"{URL}cus-1/", {"name": "Ada King"}, format="json")
     customer = Customer.objects.get()
-    events = list(customer.events.order_by("pgh_created_at"))
+    events = list(customer.events.order_by("pgh_id"))
     assert [e.pgh_label for e in events] == ["insert", "update"]
     assert events[1].name == "Ada King"
     assert events[1].pgh_context.metadata["api_key"] == "test-service"

@@ -1,0 +1,56 @@
+"""Re-encrypt every encrypted field with the newest key of FIELD_ENCRYPTION_KEYS.
+
+Rotation: put the new key first in FIELD_ENCRYPTION_KEYS (keep the old ones after it),
+deploy, run this command, then remove the old keys.
+"""
+
+from django.apps import apps
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+
+from core.encryption import EncryptedTextField, rotate_token
+
+BATCH = 500
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt encrypted fields (including their audit history) with the newest key."
+
+    def handle(self, *args, **options):
+        total = 0
+        for model in apps.get_models():
+            columns = [
+                f.column for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
+            ]
+            if not columns:
+                continue
+            count = self._rotate(model._meta.db_table, model._meta.pk.column, columns)
+            total += count
+            self.stdout.write(f"{model._meta.label}: {count} row(s) re-encrypted")
+        self.stdout.write(self.style.SUCCESS(f"Done: {total} row(s)."))
+
+    def _rotate(self, table: str, pk: str, columns: list[str]) -> int:
+        quote = connection.ops.quote_name
+        done, last = 0, None
+        while True:
+            # Raw SQL on purpose: the ciphertext itself is rotated, never decrypted into
+            # Python objects, and no save() fires signals or outbox syncs.
+            with transaction.atomic(), connection.cursor() as cursor:
+                where = f"WHERE {quote(pk)} > %s" if last is not None else ""
+                cursor.execute(
+                    f"SELECT {quote(pk)}, {', '.join(map(quote, columns))} FROM {quote(table)} "
+                    f"{where} ORDER BY {quote(pk)} LIMIT {BATCH} FOR UPDATE",
+                    [last] if last is not None else [],
+                )
+                rows = cursor.fetchall()
+                for row in rows:
+                    values = [rotate_token(v) if v else v for v in row[1:]]
+                    assignments = ", ".join(f"{quote(c)} = %s" for c in columns)
+                    cursor.execute(
+                        f"UPDATE {quote(table)} SET {assignments} WHERE {quote(pk)} = %s",
+                        [*values, row[0]],
+                    )
+            if not rows:
+                return done
+            done += len(rows)
+            last = rows[-1][0]

@@ -1,0 +1,183 @@
+"""Operations endpoints, logs, commands and the admin."""
+
+import io
+import json
+import logging
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.db import connection
+
+from core.encryption import _fernet
+from core.logging import JsonFormatter, RequestIdFilter
+from core.models import ApiKey, hash_api_key
+from customers import services
+from customers.models import Customer
+
+
+@pytest.mark.django_db
+def test_health_live_and_ready(anonymous_client):
+    assert anonymous_client.get("/health/live/").json() == {"status": "ok"}
+    ready = anonymous_client.get("/health/ready/")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "cache": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+def test_ready_names_the_failing_component(anonymous_client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = anonymous_client.get("/health/ready/", HTTP_HOST="10.0.0.7")  # a pod IP
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["broker"]
+    assert response.json()["checks"]["database"] == "ok"
+
+
+@pytest.mark.django_db
+def test_metrics_expose_latency_and_outbox_backlog(client, anonymous_client):
+    client.get("/api/v1/customers/")
+    text = anonymous_client.get("/metrics").content.decode()
+    assert "http_request_duration_seconds_bucket" in text
+    assert 'route="api/v1/customers/"' in text
+    assert "outbox_messages" in text
+
+
+@pytest.mark.django_db
+def test_schema_is_openapi_3_and_docs_use_no_cdn(anonymous_client):
+    schema = anonymous_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    document = schema.json()
+    assert document["openapi"].startswith("3.")
+    operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
+    assert {"CreateCustomer", "GetCustomer", "UpdateCustomer", "ListCustomers"} <= operations
+    assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    docs = anonymous_client.get("/api/docs/").content.decode()
+    assert "cdn" not in docs.lower() and "unpkg" not in docs.lower()
+    assert "/static/drf_spectacular_sidecar/" in docs
+
+
+def test_schema_validates_as_openapi(db):
+    from openapi_spec_validator import validate
+    from rest_framework.test import APIClient
+
+    body = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    validate(body.json())
+
+
+@pytest.mark.django_db
+def test_request_id_is_echoed_or_generated(anonymous_client):
+    echoed = anonymous_client.get("/health/live/", HTTP_X_REQUEST_ID="abc-123")
+    assert echoed["X-Request-ID"] == "abc-123"
+    generated = anonymous_client.get("/api/v1/customers/")
+    assert len(generated["X-Request-ID"]) == 32
+    hostile = anonymous_client.get("/api/v1/customers/", HTTP_X_REQUEST_ID="x\ny" * 100)
+    assert "\n" not in hostile["X-Request-ID"]
+
+
+def test_json_log_lines_carry_the_request_id():
+    from core.context import request_id_var
+
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "hello %s", ("you",), None)
+    record.outbox_id = 7
+    token = request_id_var.set("rid-1")
+    try:
+        RequestIdFilter().filter(record)
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["message"] == "hello you"
+    assert line["request_id"] == "rid-1"
+    assert line["outbox_id"] == 7
+
+
+@pytest.mark.django_db
+def test_create_api_key_prints_the_key_once_and_stores_its_hash():
+    out, err = io.StringIO(), io.StringIO()
+    call_command("create_api_key", "usage-collector", "--read-only", stdout=out, stderr=err)
+    raw = out.getvalue().strip()
+    key = ApiKey.objects.get(name="usage-collector")
+    assert key.read_only and key.key_hash == hash_api_key(raw)
+    assert raw not in str(list(ApiKey.objects.values_list()))
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent():
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    assert Customer.objects.filter(external_id__startswith="demo-").count() == 3
+    assert ApiKey.objects.filter(name="demo", revoked_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_rotate_encryption_keys(settings):
+    services.customer_create(external_id="c1", tax_id="SECRET-TAX", city="Paris")
+    old_key = settings.FIELD_ENCRYPTION_KEYS[0]
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    _fernet.cache_clear()
+    call_command("rotate_encryption_keys", stdout=io.StringIO())
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is gone
+    _fernet.cache_clear()
+    try:
+        customer = Customer.objects.get()
+        assert customer.tax_id == "SECRET-TAX" and customer.city == "Paris"
+        assert customer.events.first().tax_id == "SECRET-TAX"  # history rotated too
+    finally:
+        settings.FIELD_ENCRYPTION_KEYS = [old_key]
+        _fernet.cache_clear()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tax_id FROM customers_customer")
+        assert cursor.fetchone()[0] != "SECRET-TAX"
+
+
+@pytest.mark.django_db
+def test_admin_pages_render_for_staff(admin_client):
+    services.customer_create(external_id="c1", name="Ada")
+    assert admin_client.get("/admin/customers/customer/").status_code == 200
+    customer = Customer.objects.get()
+    assert admin_client.get(f"/admin/customers/customer/{customer.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/billing/outboxmessage/").status_code == 200
+    assert admin_client.get("/admin/core/apikey/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_creates_and_revokes_api_keys(admin_client):
+    response = admin_client.post(
+        "/admin/core/apikey/add/", {"name": "reports", "read_only": "on"}, follow=True
+    )
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="reports")
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(key.prefix in m for m in shown)
+    admin_client.post(
+        "/admin/core/apikey/",
+        {"action": "revoke", "_selected_action": [str(key.pk)]},
+    )
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+@pytest.mark.django_db
+def test_admin_edits_go_through_the_services_and_are_audited(admin_client):
+    customer = services.customer_create(external_id="c1", name="Ada")
+    response = admin_client.post(
+        f"/admin/customers/customer/{customer.pk}/change/",
+        {
+            "name": "Ada King",
+            "email": "ada@example.com",
+            "currency": "EUR",
+            "metadata": "{}",
+            "address_line1": "",
+            "city": "",
+            "zipcode": "",
+            "state": "",
+            "country": "FR",
+            "tax_id": "",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    customer.refresh_from_db()
+    assert customer.name == "Ada King"
+    event = customer.events.order_by("-pgh_id").first()
+    assert event.pgh_label == "update"
+    assert event.pgh_context.metadata["user"] is not None
