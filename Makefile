@@ -35,7 +35,7 @@ run: migrate
 	scripts/run.sh
 
 bench: install services
-	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m bench
+	$(PY) -m bench
 
 check-deploy: install
 	DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_SECRET_KEY=$$($(PY) -c 'import secrets;print(secrets.token_urlsafe(50))') \
