@@ -71,8 +71,10 @@ class OutboxBacklogCollector:
             backlog = outbox_backlog()
         except DatabaseError:
             return
-        for (provider, status), count in backlog.counts.items():
-            gauge.add_metric([provider, status], count)
+        # Every series exists even at zero, so alerts never face an absent metric.
+        for provider in ("lago", "stripe"):
+            for status in ("pending", "processing", "failed"):
+                gauge.add_metric([provider, status], backlog.counts.get((provider, status), 0))
         for provider, age in backlog.oldest_pending_age.items():
             oldest.add_metric([provider], age)
         yield gauge

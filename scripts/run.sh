@@ -31,7 +31,7 @@ if [[ -z "${STRIPE_SECRET_KEY:-}" ]]; then
     --state .run/localstripe.pickle &
   pids+=($!)
   for _ in $(seq 50); do
-    curl -fsS -o /dev/null -H "Authorization: Bearer $STRIPE_SECRET_KEY" "$STRIPE_API_BASE/v1/customers" && break
+    curl -fs -o /dev/null -H "Authorization: Bearer $STRIPE_SECRET_KEY" "$STRIPE_API_BASE/v1/customers" && break
     sleep 0.2
   done
 fi
@@ -48,7 +48,7 @@ $BIN/celery -A config beat --loglevel INFO --schedule .run/celerybeat-schedule &
 pids+=($!)
 
 for _ in $(seq 50); do
-  curl -fsS -o /dev/null "http://127.0.0.1:${PORT}/health/live/" && break
+  curl -fs -o /dev/null "http://127.0.0.1:${PORT}/health/live/" && break
   sleep 0.2
 done
 cat <<MSG

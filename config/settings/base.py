@@ -187,6 +187,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TIMEZONE = "UTC"
+# Workers log through Django's LOGGING (JSON, with the request id), not Celery's format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Publishing must fail fast when the broker is down: the outbox row is already committed
 # and the sweeper re-enqueues it, so a request never waits on (or fails with) the broker.
@@ -273,5 +275,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": LOG_LEVEL},
+        # The SDK logs every call at INFO; our provider module logs what matters.
+        "stripe": {"level": "WARNING"},
     },
 }
