@@ -1,5 +1,6 @@
 """Settings shared by every environment. Values come from the environment only."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -15,8 +16,9 @@ class _Env(environ.Env):
 
 
 env = _Env()
-# A local `.env` is a convenience for `make run`; real deployments set variables.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A local `.env` is a convenience for `make run`; production reads real variables only.
+if not os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith(".production"):
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
