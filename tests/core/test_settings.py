@@ -11,7 +11,7 @@ FERNET_KEY = "3q2-7wEjbq7jJ9Yq0mR1vC8cN6v4H5bT2kLx9sWz0aE="
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
-    return subprocess.run(  # noqa: S603 - our own manage.py
+    return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env={**base, "DJANGO_SETTINGS_MODULE": "config.settings.production", **env},
