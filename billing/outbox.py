@@ -76,7 +76,11 @@ def outbox_record_sync(*, instance: Model, action: str) -> list[int]:
         if message_id is not None:
             created.append(message_id)
     for message_id in created:
-        transaction.on_commit(lambda message_id=message_id: outbox_publish(message_id=message_id))
+        transaction.on_commit(
+            lambda message_id=message_id: outbox_publish(
+                message_id=message_id, request_id=get_request_id()
+            )
+        )
     return created
 
 
@@ -101,12 +105,19 @@ def _insert_pending(*, provider: str, action: str, object_type: str, object_id: 
     return row[0] if row else None
 
 
-def outbox_publish(*, message_id: int, countdown: float = 0) -> bool:
-    """Hand the message to Celery. A broker outage is logged, never raised: the row waits."""
+def outbox_publish(*, message_id: int, countdown: float = 0, request_id: str | None = None) -> bool:
+    """Hand the message to Celery. A broker outage is logged, never raised: the row waits.
+
+    `request_id` is the id of the request that caused the message, so a task re-published
+    by the sweeper still logs under the request that asked for it.
+    """
     from billing.tasks import outbox_process
 
+    headers = {"request_id": request_id} if request_id else None
     try:
-        outbox_process.apply_async(args=[message_id], countdown=countdown or None, retry=False)
+        outbox_process.apply_async(
+            args=[message_id], countdown=countdown or None, retry=False, headers=headers
+        )
     except Exception as exc:  # kombu raises many types; all mean "not published"
         logger.warning(
             "outbox publish failed; the sweeper will retry",
@@ -148,7 +159,7 @@ def outbox_process(*, message_id: int) -> str:
         _finish(message, attempt=attempt, error=str(exc), retry_in=delay)
         logger.warning("outbox attempt failed", extra={**log, "error": str(exc), "retry_in": delay})
         if delay is not None:
-            outbox_publish(message_id=message.pk, countdown=delay)
+            outbox_publish(message_id=message.pk, countdown=delay, request_id=message.request_id)
         return "retrying" if retry else "failed"
     except Exception as exc:
         # A bug, not a provider refusal: keep retrying a few times, then stop and show it.
@@ -157,7 +168,7 @@ def outbox_process(*, message_id: int) -> str:
         _finish(message, attempt=attempt, error=f"{exc.__class__.__name__}: {exc}", retry_in=delay)
         logger.exception("outbox handler crashed", extra=log)
         if delay is not None:
-            outbox_publish(message_id=message.pk, countdown=delay)
+            outbox_publish(message_id=message.pk, countdown=delay, request_id=message.request_id)
         return "retrying" if retry else "failed"
     _finish(message, attempt=attempt, error="", retry_in=None, done=True)
     logger.info("outbox message processed", extra=log)
@@ -214,7 +225,9 @@ def outbox_retry(*, message: OutboxMessage) -> None:
             "locked_at": None,
         },
     )
-    transaction.on_commit(lambda: outbox_publish(message_id=message.pk))
+    transaction.on_commit(
+        lambda: outbox_publish(message_id=message.pk, request_id=message.request_id or None)
+    )
 
 
 def outbox_sweep(*, limit: int = 1000) -> int:
@@ -228,9 +241,11 @@ def outbox_sweep(*, limit: int = 1000) -> int:
     due = list(
         OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, available_at__lte=now)
         .order_by("available_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "request_id")[:limit]
     )
-    published = sum(outbox_publish(message_id=pk) for pk in due)
+    published = sum(
+        outbox_publish(message_id=pk, request_id=request_id or None) for pk, request_id in due
+    )
     if due:
         logger.info("outbox sweep", extra={"due": len(due), "published": published})
     return published
