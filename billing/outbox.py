@@ -10,7 +10,6 @@
 """
 
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +24,7 @@ from billing.models import OutboxMessage
 from billing.providers import provider_enabled
 from billing.providers.base import ProviderError
 from core.context import get_request_id
+from core.retry import backoff_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -176,13 +176,12 @@ def outbox_process(*, message_id: int) -> str:
 
 
 def _backoff(attempt: int, retry_after: float | None = None) -> float:
-    # Full jitter: spreads the retries of many rows that failed in the same outage.
-    ceiling = min(
-        settings.OUTBOX_BACKOFF_MAX_SECONDS,
-        settings.OUTBOX_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1),
+    return backoff_seconds(
+        attempt,
+        base=settings.OUTBOX_BACKOFF_BASE_SECONDS,
+        maximum=settings.OUTBOX_BACKOFF_MAX_SECONDS,
+        retry_after=retry_after,
     )
-    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
-    return max(delay, retry_after or 0)
 
 
 def _finish(

@@ -60,3 +60,7 @@ class RemoteObject:
     provider: str
     id: str
     raw: dict[str, Any]
+
+
+class WebhookSignatureError(Exception):
+    """A webhook whose signature is missing, wrong or stale: nothing in it may be trusted."""

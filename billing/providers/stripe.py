@@ -4,6 +4,7 @@ Pins the API version, sets a timeout on every call, sends an idempotency key wit
 write, and turns the SDK's errors into ProviderError / ProviderUnavailable.
 """
 
+import json
 import logging
 from collections.abc import Callable
 from functools import wraps
@@ -12,7 +13,13 @@ from typing import Any, TypeVar
 import stripe
 from django.conf import settings
 
-from billing.providers.base import CustomerData, ProviderError, ProviderUnavailable, RemoteObject
+from billing.providers.base import (
+    CustomerData,
+    ProviderError,
+    ProviderUnavailable,
+    RemoteObject,
+    WebhookSignatureError,
+)
 
 logger = logging.getLogger(__name__)
 PROVIDER = "stripe"
@@ -118,12 +125,7 @@ def customer_update(*, stripe_id: str, data: CustomerData, version: str) -> Remo
 
 def mirror(remote: RemoteObject) -> None:
     """Keep dj-stripe's copy of a Stripe object, for staff and for reconciliation."""
-    from djstripe.models import Customer as StripeCustomer
-
-    _ensure_djstripe_account()
-    models = {"customer": StripeCustomer}
-    model = models[remote.raw.get("object", "customer")]
-    model.sync_from_stripe_data(remote.raw, api_key=_configure())
+    mirror_data(remote.raw)
 
 
 def _ensure_djstripe_account() -> None:
@@ -147,3 +149,66 @@ def _ensure_djstripe_account() -> None:
     )
     key.djstripe_owner_account = account
     key.save(update_fields=["djstripe_owner_account"])
+
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+def verify_webhook(*, payload: bytes, signature_header: str) -> dict[str, Any]:
+    """Check `Stripe-Signature` against every configured secret (several during rotation)
+    and return the event. Raises WebhookSignatureError; never trusts an unsigned body."""
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        raise WebhookSignatureError("STRIPE_WEBHOOK_SECRET is not set")
+    if not signature_header:
+        raise WebhookSignatureError("missing Stripe-Signature header")
+    text = payload.decode("utf-8", errors="replace")
+    for secret in settings.STRIPE_WEBHOOK_SECRET:
+        try:
+            stripe.WebhookSignature.verify_header(
+                text, signature_header, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS
+            )
+        except stripe.SignatureVerificationError as exc:
+            reason = str(getattr(exc, "_message", "")) or "signature mismatch"
+            continue
+        try:
+            event = json.loads(payload)
+        except ValueError as exc:
+            raise WebhookSignatureError("signed body is not JSON") from exc
+        if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+            raise WebhookSignatureError("signed body is not a Stripe event")
+        return event
+    raise WebhookSignatureError(reason)
+
+
+@_translate_errors
+def retrieve(*, object_type: str, object_id: str) -> dict[str, Any]:
+    """The object as Stripe holds it now (used when two events cannot be ordered)."""
+    resources = {
+        "customer": stripe.Customer,
+        "payment_method": stripe.PaymentMethod,
+        "payment_intent": stripe.PaymentIntent,
+        "setup_intent": stripe.SetupIntent,
+        "charge": stripe.Charge,
+    }
+    return resources[object_type].retrieve(object_id, **_options()).to_dict()
+
+
+def mirror_data(data: dict[str, Any]) -> None:
+    """Mirror a Stripe object given as a dict (a webhook's `data.object`) with dj-stripe."""
+    from djstripe import models as djstripe_models
+
+    _ensure_djstripe_account()
+    models = {
+        "customer": djstripe_models.Customer,
+        "payment_method": djstripe_models.PaymentMethod,
+        "payment_intent": djstripe_models.PaymentIntent,
+        "setup_intent": djstripe_models.SetupIntent,
+        "charge": djstripe_models.Charge,
+    }
+    model = models.get(data.get("object", ""))
+    if model is None:
+        raise ProviderError(PROVIDER, f"no mirror for Stripe {data.get('object')!r} objects")
+    try:
+        model.sync_from_stripe_data(data, api_key=_configure())
+    except stripe.StripeError as exc:
+        raise ProviderUnavailable(PROVIDER, _message(exc), code=exc.code) from exc

@@ -207,6 +207,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.outbox_sweep",
         "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=30),
     },
+    "webhook-sweep": {
+        "task": "webhooks.tasks.webhook_sweep",
+        "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=30),
+    },
     "idempotency-keys-purge": {
         "task": "core.tasks.idempotency_keys_purge",
         "schedule": 3600,
@@ -246,6 +250,11 @@ OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=5
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=3600.0)
 # A row left 'processing' this long belongs to a worker that died.
 OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=600)
+
+# Provider webhooks: a failing handler is retried this often before it is marked failed.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WEBHOOK_BACKOFF_BASE_SECONDS", default=10.0)
+WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=3600.0)
 
 # --- Encryption ------------------------------------------------------------------------
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])

@@ -1,7 +1,8 @@
 """Runs localstripe (the Stripe emulator) bound to 127.0.0.1 with a private state file.
 
 localstripe's own command listens on every interface and keeps its state in
-/tmp/localstripe.pickle, shared by every copy on the machine. This runner fixes both.
+/tmp/localstripe.pickle, shared by every copy on the machine. This runner fixes both, and
+makes it announce payment method attach/detach and setup intent success like Stripe.
 Used by the tests' fixture and by `make run`:
 
     python -m tests.fakes.localstripe_server --port 8420 --state /path/state.pickle
@@ -37,8 +38,39 @@ def _patch_state_path(path: str | None) -> None:
     resources.Store.dump_to_disk = dump
 
 
+def _emit_missing_events() -> None:
+    """Stripe sends payment_method.attached/detached and setup_intent.succeeded; localstripe
+    does not. Wrap its handlers so the emulator announces them like Stripe does."""
+    from localstripe import resources
+    from localstripe.webhooks import schedule_webhook
+
+    def announcing(original, event_type, succeeded=lambda obj: True):
+        def handler(id, **kwargs):
+            obj = original(id, **kwargs)
+            if succeeded(obj):
+                schedule_webhook(resources.Event(event_type, obj))
+            return obj
+
+        return handler
+
+    wrapped = {
+        "/v1/payment_methods/{id}/attach": "payment_method.attached",
+        "/v1/payment_methods/{id}/detach": "payment_method.detached",
+        "/v1/setup_intents/{id}/confirm": "setup_intent.succeeded",
+    }
+    for index, (method, url, func) in enumerate(resources.extra_apis):
+        if url in wrapped:
+            check = (
+                (lambda obj: obj.status == "succeeded")
+                if "setup_intents" in url
+                else (lambda obj: True)
+            )
+            resources.extra_apis[index] = (method, url, announcing(func, wrapped[url], check))
+
+
 def serve(*, host: str, port: int, state: str | None) -> None:
     _patch_state_path(state)
+    _emit_missing_events()
     from aiohttp import web
     from localstripe.server import app, store
 

@@ -1,0 +1,104 @@
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from webhooks.models import ObjectVersion, UsageEventError, WebhookEvent
+from webhooks.services import webhook_event_replay
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "received_at",
+        "provider",
+        "type",
+        "status",
+        "attempts",
+        "object_id",
+        "customer",
+        "note",
+        "short_error",
+    ]
+    list_filter = ["status", "provider", "type"]
+    search_fields = ["event_id", "object_id", "customer__external_id"]
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+    list_select_related = ["customer"]
+    actions = ["replay"]
+    fields = [
+        "provider",
+        "event_id",
+        "type",
+        "status",
+        "attempts",
+        "note",
+        "last_error",
+        "received_at",
+        "provider_created_at",
+        "available_at",
+        "processed_at",
+        "object_id",
+        "customer",
+        "related",
+        "headers",
+        "request_id",
+        "payload",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Last error")
+    def short_error(self, obj: WebhookEvent) -> str:
+        return obj.last_error[:100]
+
+    @admin.display(description="Payload")
+    def payload(self, obj: WebhookEvent) -> str:
+        try:
+            pretty = json.dumps(json.loads(obj.body), indent=2, sort_keys=True)
+        except ValueError:
+            pretty = obj.body
+        return format_html('<pre style="white-space: pre-wrap; max-height: 40em">{}</pre>', pretty)
+
+    @admin.action(description="Replay processing from the stored body")
+    def replay(self, request, queryset):
+        results: dict[str, int] = {}
+        for event in queryset.order_by("received_at"):
+            outcome = webhook_event_replay(event=event)
+            results[outcome] = results.get(outcome, 0) + 1
+        summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(results.items()))
+        messages.info(request, f"Replayed {sum(results.values())} event(s): {summary}.")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(UsageEventError)
+class UsageEventErrorAdmin(admin.ModelAdmin):
+    """Usage events Lago could not use: the calling service must fix and resend them."""
+
+    list_display = ["created_at", "transaction_id", "error", "webhook_event"]
+    list_filter = ["error"]
+    search_fields = ["transaction_id"]
+    readonly_fields = ["created_at", "transaction_id", "error", "webhook_event"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ObjectVersion)
+class ObjectVersionAdmin(admin.ModelAdmin):
+    list_display = ["provider", "object_type", "object_id", "version_at", "rank", "event"]
+    list_filter = ["provider", "object_type"]
+    search_fields = ["object_id"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

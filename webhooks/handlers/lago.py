@@ -1,0 +1,140 @@
+"""Lago event handlers. Lago's objects carry `updated_at` (or status timestamps), which
+order its deliveries; an older state never overwrites a newer one."""
+
+from datetime import datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from customers.models import Customer
+from webhooks.handlers.base import Handler, Outcome
+from webhooks.models import UsageEventError, WebhookEvent
+from webhooks.versioning import claim_version
+
+SUBSCRIPTION_RANKS = {"pending": 0, "active": 1, "canceled": 2, "terminated": 3}
+INVOICE_RANKS = {"draft": 0, "finalized": 1, "voided": 2, "failed": 1, "pending": 1}
+PAYMENT_RANKS = {"pending": 0, "failed": 1, "succeeded": 2}
+
+
+def _time(*values: Any) -> datetime | None:
+    times = [parse_datetime(v) for v in values if isinstance(v, str) and v]
+    times = [t for t in times if t is not None]
+    return max(times) if times else None
+
+
+def _gate(event: WebhookEvent, object_type: str, object_id: str, at: datetime | None, rank: int):
+    if at is None:
+        at = event.received_at
+    return claim_version(
+        event=event, object_type=object_type, object_id=object_id, version_at=at, rank=rank
+    )
+
+
+def customer_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    remote = payload["customer"]
+    customer = Customer.objects.filter(external_id=remote.get("external_id")).first()
+    verdict = _gate(
+        event,
+        "customer",
+        remote["lago_id"],
+        _time(remote.get("updated_at"), remote.get("created_at")),
+        0,
+    )
+    if verdict == "older":
+        return Outcome(applied=False, note="older than the state already applied")
+    if customer is None:
+        return Outcome(applied=False, note="no local customer with this external_id")
+    if str(customer.lago_id or "") != remote["lago_id"]:
+        Customer.objects.filter(pk=customer.pk).update(lago_id=remote["lago_id"])
+    return Outcome(customer_id=customer.pk, related=[{"type": "customer", "id": str(customer.pk)}])
+
+
+def subscription_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    remote = payload["subscription"]
+    at = _time(
+        remote.get("terminated_at"),
+        remote.get("canceled_at"),
+        remote.get("started_at"),
+        remote.get("created_at"),
+    )
+    verdict = _gate(
+        event,
+        "subscription",
+        remote["lago_id"],
+        at,
+        SUBSCRIPTION_RANKS.get(remote.get("status"), 0),
+    )
+    customer = Customer.objects.filter(external_id=remote.get("external_customer_id")).first()
+    related = [{"type": "lago.subscription", "id": remote.get("external_id", "")}]
+    if verdict == "older":
+        return Outcome(applied=False, note="older than the state already applied")
+    return Outcome(
+        customer_id=customer.pk if customer else None,
+        related=related,
+        note=f"subscription {remote.get('external_id')} is {remote.get('status')}",
+    )
+
+
+def invoice_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    remote = payload["invoice"]
+    rank = INVOICE_RANKS.get(remote.get("status"), 0) * 10 + PAYMENT_RANKS.get(
+        remote.get("payment_status"), 0
+    )
+    verdict = _gate(
+        event,
+        "invoice",
+        remote["lago_id"],
+        _time(remote.get("updated_at"), remote.get("created_at")),
+        rank,
+    )
+    external_customer = (remote.get("customer") or {}).get("external_id")
+    customer = Customer.objects.filter(external_id=external_customer).first()
+    if verdict == "older":
+        return Outcome(applied=False, note="older than the state already applied")
+    return Outcome(
+        customer_id=customer.pk if customer else None,
+        related=[{"type": "lago.invoice", "id": remote["lago_id"]}],
+        note=(
+            f"invoice {remote.get('number')} {remote.get('status')}, payment "
+            f"{remote.get('payment_status')}, total {remote.get('total_amount_cents')} "
+            f"{remote.get('currency')}"
+        ),
+    )
+
+
+def events_errors(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    errors = payload.get("events_errors") or {}
+    rows = [
+        UsageEventError(transaction_id=transaction_id, error=kind, webhook_event=event)
+        for kind, transaction_ids in errors.items()
+        if isinstance(transaction_ids, list)
+        for transaction_id in transaction_ids
+    ]
+    UsageEventError.objects.bulk_create(rows, ignore_conflicts=True)
+    return Outcome(note=f"{len(rows)} usage event error(s) recorded")
+
+
+HANDLERS: dict[str, Handler] = {
+    "customer.created": customer_changed,
+    "customer.updated": customer_changed,
+    "subscription.started": subscription_changed,
+    "subscription.updated": subscription_changed,
+    "subscription.terminated": subscription_changed,
+    "subscription.canceled": subscription_changed,
+    "subscription.incomplete": subscription_changed,
+    "subscription.trial_ended": subscription_changed,
+    "invoice.created": invoice_changed,
+    "invoice.generated": invoice_changed,
+    "invoice.drafted": invoice_changed,
+    "invoice.voided": invoice_changed,
+    "invoice.payment_status_updated": invoice_changed,
+    "events.errors": events_errors,
+}
+
+
+def describe(payload: dict[str, Any]) -> tuple[str, datetime | None]:
+    obj = payload.get(payload.get("object_type") or "") or {}
+    if not isinstance(obj, dict):
+        return "", None
+    object_id = obj.get("lago_id") or obj.get("external_id") or ""
+    return str(object_id)[:255], _time(obj.get("updated_at"), obj.get("created_at"))

@@ -1,0 +1,107 @@
+"""Stripe event handlers: keep the dj-stripe mirror and our own rows true.
+
+Each handler gates on the event's `created` time (and a rank for states of the same
+second) per Stripe object, so a late, older event never overwrites newer state. When two
+events cannot be ordered, the object is fetched from Stripe as it is now.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from billing.providers import stripe
+from customers.models import Customer
+from webhooks.handlers.base import Handler, Outcome
+from webhooks.models import WebhookEvent
+from webhooks.versioning import claim_version
+
+# Within one second, later lifecycle states win: a deletion or a success is final.
+RANKS = {
+    "customer.created": 0,
+    "customer.updated": 1,
+    "customer.deleted": 9,
+    "payment_method.attached": 0,
+    "payment_method.updated": 1,
+    "payment_method.automatically_updated": 1,
+    "payment_method.detached": 9,
+    "setup_intent.created": 0,
+    "setup_intent.setup_failed": 1,
+    "setup_intent.succeeded": 9,
+    "payment_intent.created": 0,
+    "payment_intent.processing": 1,
+    "payment_intent.payment_failed": 2,
+    "payment_intent.canceled": 8,
+    "payment_intent.succeeded": 9,
+    "charge.succeeded": 0,
+    "charge.failed": 0,
+    "charge.refunded": 5,
+}
+
+
+def _mirror(event: WebhookEvent, payload: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
+    data = payload["data"]["object"]
+    object_type, object_id = data.get("object", ""), data.get("id", "")
+    created = datetime.fromtimestamp(int(payload.get("created", 0)), UTC)
+    verdict = claim_version(
+        event=event,
+        object_type=object_type,
+        object_id=object_id,
+        version_at=created,
+        rank=RANKS.get(payload["type"], 0),
+    )
+    if verdict == "older":
+        return Outcome(applied=False, note="older than the state already applied"), data
+    if verdict == "same" and not data.get("deleted"):
+        data = stripe.retrieve(object_type=object_type, object_id=object_id)
+    stripe.mirror_data(data)
+    return Outcome(related=[{"type": f"stripe.{object_type}", "id": object_id}]), data
+
+
+def _customer_of(data: dict[str, Any]) -> Customer | None:
+    stripe_customer = data.get("customer") if data.get("object") != "customer" else data.get("id")
+    if isinstance(stripe_customer, dict):
+        stripe_customer = stripe_customer.get("id")
+    if not stripe_customer:
+        return None
+    return Customer.objects.filter(stripe_customer_id=stripe_customer).first()
+
+
+def mirror_object(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    outcome, data = _mirror(event, payload)
+    customer = _customer_of(data)
+    if customer is not None:
+        outcome.customer_id = customer.pk
+    return outcome
+
+
+def customer_deleted(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    outcome, data = _mirror(event, payload)
+    customer = _customer_of(data)
+    if customer is not None and outcome.applied:
+        # Our customer stays (it has invoices); the next sync creates a new Stripe customer.
+        Customer.objects.filter(pk=customer.pk).update(stripe_customer_id=None)
+        outcome.customer_id = customer.pk
+        outcome.note = "Stripe customer deleted; link cleared"
+    return outcome
+
+
+HANDLERS: dict[str, Handler] = {
+    "customer.updated": mirror_object,
+    "customer.deleted": customer_deleted,
+    "payment_method.attached": mirror_object,
+    "payment_method.detached": mirror_object,
+    "payment_method.updated": mirror_object,
+    "payment_method.automatically_updated": mirror_object,
+    "setup_intent.succeeded": mirror_object,
+    "payment_intent.succeeded": mirror_object,
+    "payment_intent.payment_failed": mirror_object,
+    "charge.refunded": mirror_object,
+}
+
+
+def describe(payload: dict[str, Any]) -> tuple[str, datetime | None]:
+    """The object id and the provider time of an event, stored on intake for staff."""
+    data = (payload.get("data") or {}).get("object") or {}
+    created = payload.get("created")
+    return str(data.get("id", ""))[:255], (
+        datetime.fromtimestamp(int(created), UTC) if isinstance(created, int) else None
+    )

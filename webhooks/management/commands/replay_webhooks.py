@@ -1,0 +1,56 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
+
+from webhooks.models import WebhookEvent
+from webhooks.services import webhook_event_replay
+
+
+class Command(BaseCommand):
+    help = "Re-run processing of stored webhook events from their stored bodies."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--failed", action="store_true", help="Only events that failed.")
+        parser.add_argument("--since", help="Only events received at or after this ISO time.")
+        parser.add_argument(
+            "--id",
+            action="append",
+            default=[],
+            dest="ids",
+            help="An event's id or provider event id (repeatable).",
+        )
+        parser.add_argument("--provider", choices=["stripe", "lago"])
+
+    def handle(self, *args, failed: bool, since: str | None, ids: list[str], provider, **opts):
+        if not (failed or since or ids):
+            raise CommandError("Say which events: --failed, --since and/or --id.")
+        events = WebhookEvent.objects.order_by("received_at")
+        if failed:
+            events = events.filter(status=WebhookEvent.Status.FAILED)
+        if since:
+            moment = parse_datetime(since)
+            if moment is None:
+                raise CommandError(f"--since {since!r} is not an ISO 8601 time")
+            events = events.filter(received_at__gte=moment)
+        if provider:
+            events = events.filter(provider=provider)
+        if ids:
+            uuids = [value for value in ids if _is_uuid(value)]
+            events = events.filter(pk__in=uuids) | events.filter(event_id__in=ids)
+        results: dict[str, int] = {}
+        for event in events.iterator():
+            outcome = webhook_event_replay(event=event)
+            results[outcome] = results.get(outcome, 0) + 1
+            self.stdout.write(f"{event.pk} {event.provider} {event.type}: {outcome}")
+        total = sum(results.values())
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(results.items())) or "none"
+        self.stdout.write(self.style.SUCCESS(f"Replayed {total} event(s): {summary}."))
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,181 @@
+"""Webhook intake and processing: stored first, processed once, replayable.
+
+The view only verifies and stores (`webhook_event_receive`); a Celery task runs the
+provider's handler (`webhook_event_process`). A redelivery hits the unique constraint and
+changes nothing; a handler failure is retried with backoff and ends `failed` for staff.
+"""
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pghistory
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.providers.base import ProviderError
+from core.context import get_request_id
+from core.retry import backoff_seconds
+from webhooks.handlers import lago as lago_handlers
+from webhooks.handlers import stripe as stripe_handlers
+from webhooks.models import WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+PROVIDERS = {"stripe": stripe_handlers, "lago": lago_handlers}
+# Headers worth keeping for staff; signatures are not (they prove nothing later).
+KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Lago-Signature-Algorithm", "X-Lago-Unique-Key")
+
+
+def webhook_event_receive(
+    *,
+    provider: str,
+    event_id: str,
+    event_type: str,
+    body: str,
+    payload: dict[str, Any],
+    headers: Any,
+) -> tuple[WebhookEvent | None, bool]:
+    """Store a verified event. Returns (event, created); a duplicate returns (None, False)."""
+    object_id, provider_created_at = PROVIDERS[provider].describe(payload)
+    event = WebhookEvent(
+        provider=provider,
+        event_id=event_id[:255],
+        type=event_type[:128],
+        body=body,
+        headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
+        object_id=object_id,
+        provider_created_at=provider_created_at,
+        request_id=get_request_id() or "",
+    )
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+            transaction.on_commit(lambda: webhook_publish(event_pk=event.pk))
+    except IntegrityError:
+        return None, False
+    return event, True
+
+
+def webhook_publish(*, event_pk, countdown: float = 0) -> bool:
+    """Hand the event to Celery; if the broker is down the sweeper publishes it later."""
+    from webhooks.tasks import webhook_process
+
+    try:
+        webhook_process.apply_async(args=[str(event_pk)], countdown=countdown or None, retry=False)
+    except Exception as exc:  # kombu raises many types; all mean "not published"
+        logger.warning(
+            "webhook publish failed; the sweeper will retry",
+            extra={"webhook_event": str(event_pk), "error": exc.__class__.__name__},
+        )
+        return False
+    return True
+
+
+def webhook_event_process(*, event_pk) -> str:
+    """Run the handler of one event if it is due and nobody else runs it. Safe to repeat."""
+    now = timezone.now()
+    claimed = WebhookEvent.objects.filter(
+        pk=event_pk, status=WebhookEvent.Status.RECEIVED, available_at__lte=now
+    ).update(status=WebhookEvent.Status.PROCESSING, locked_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return "skipped"
+    event = WebhookEvent.objects.get(pk=event_pk)
+    log = {
+        "webhook_event": str(event.pk),
+        "provider": event.provider,
+        "type": event.type,
+        "attempt": event.attempts,
+    }
+    handler = PROVIDERS[event.provider].HANDLERS.get(event.type)
+    if handler is None:
+        _finish(event, status=WebhookEvent.Status.IGNORED, note="no handler for this type")
+        return "ignored"
+    try:
+        with transaction.atomic(), pghistory.context(webhook_event=str(event.pk)):
+            outcome = handler(event, json.loads(event.body))
+            _finish(
+                event,
+                status=WebhookEvent.Status.PROCESSED,
+                note=outcome.note,
+                customer_id=outcome.customer_id,
+                related=outcome.related,
+            )
+    except Exception as exc:
+        retryable = not isinstance(exc, ProviderError) or exc.retryable
+        retry = retryable and event.attempts < settings.WEBHOOK_MAX_ATTEMPTS
+        error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        if retry:
+            delay = backoff_seconds(
+                event.attempts,
+                base=settings.WEBHOOK_BACKOFF_BASE_SECONDS,
+                maximum=settings.WEBHOOK_BACKOFF_MAX_SECONDS,
+                retry_after=getattr(exc, "retry_after", None),
+            )
+            WebhookEvent.objects.filter(pk=event.pk).update(
+                status=WebhookEvent.Status.RECEIVED,
+                last_error=error,
+                locked_at=None,
+                available_at=timezone.now() + timedelta(seconds=delay),
+            )
+            logger.warning("webhook handler failed; retrying", extra={**log, "error": error})
+            webhook_publish(event_pk=event.pk, countdown=delay)
+            return "retrying"
+        _finish(event, status=WebhookEvent.Status.FAILED, error=error)
+        logger.error("webhook handler failed for good", extra={**log, "error": error})
+        return "failed"
+    logger.info("webhook processed", extra=log)
+    return "processed"
+
+
+def _finish(
+    event: WebhookEvent,
+    *,
+    status: str,
+    note: str = "",
+    error: str = "",
+    customer_id=None,
+    related: list | None = None,
+) -> None:
+    fields: dict[str, Any] = {
+        "status": status,
+        "note": note[:255],
+        "last_error": error,
+        "locked_at": None,
+        "processed_at": timezone.now(),
+    }
+    if customer_id is not None:
+        fields["customer_id"] = customer_id
+    if related is not None:
+        fields["related"] = related
+    WebhookEvent.objects.filter(pk=event.pk).update(**fields)
+
+
+def webhook_event_replay(*, event: WebhookEvent) -> str:
+    """Run processing again from the stored body, now, whatever the event's status."""
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        status=WebhookEvent.Status.RECEIVED,
+        attempts=0,
+        last_error="",
+        locked_at=None,
+        available_at=timezone.now(),
+    )
+    return webhook_event_process(event_pk=event.pk)
+
+
+def webhook_sweep(*, limit: int = 1000) -> int:
+    """Publish events whose task was lost (broker outage) and free those of dead workers."""
+    now = timezone.now()
+    WebhookEvent.objects.filter(
+        status=WebhookEvent.Status.PROCESSING,
+        locked_at__lt=now - timedelta(seconds=settings.OUTBOX_STALE_SECONDS),
+    ).update(status=WebhookEvent.Status.RECEIVED, locked_at=None)
+    due = list(
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED, available_at__lte=now)
+        .order_by("available_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(webhook_publish(event_pk=pk) for pk in due)

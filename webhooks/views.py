@@ -1,0 +1,71 @@
+"""Provider webhook receivers. The signature is the authentication: nothing is trusted
+before it is verified, and the request does no provider call and no domain work."""
+
+import logging
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from billing.providers import lago, stripe
+from billing.providers.base import WebhookSignatureError
+from webhooks.services import webhook_event_receive
+
+logger = logging.getLogger(__name__)
+
+
+def _rejected(provider: str, reason: str) -> JsonResponse:
+    # The body is never logged: it is unauthenticated and may carry personal data.
+    logger.warning("webhook rejected", extra={"provider": provider, "reason": reason})
+    return JsonResponse(
+        {
+            "type": "client_error",
+            "errors": [{"code": "invalid_signature", "detail": reason, "attr": None}],
+        },
+        status=400,
+    )
+
+
+def _accepted(created: bool) -> JsonResponse:
+    return JsonResponse({"received": True, "duplicate": not created})
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    try:
+        payload = stripe.verify_webhook(
+            payload=request.body, signature_header=request.headers.get("Stripe-Signature", "")
+        )
+    except WebhookSignatureError as exc:
+        return _rejected("stripe", str(exc))
+    _, created = webhook_event_receive(
+        provider="stripe",
+        event_id=payload["id"],
+        event_type=payload["type"],
+        body=request.body.decode(),
+        payload=payload,
+        headers=request.headers,
+    )
+    return _accepted(created)
+
+
+@csrf_exempt
+@require_POST
+def lago_webhook(request):
+    unique_key = request.headers.get("X-Lago-Unique-Key", "")
+    try:
+        payload = lago.verify_webhook(payload=request.body, headers=request.headers)
+    except WebhookSignatureError as exc:
+        return _rejected("lago", str(exc))
+    if not unique_key:
+        return _rejected("lago", "missing X-Lago-Unique-Key header")
+    _, created = webhook_event_receive(
+        provider="lago",
+        event_id=unique_key,
+        event_type=payload["webhook_type"],
+        body=request.body.decode(),
+        payload=payload,
+        headers=request.headers,
+    )
+    return _accepted(created)
