@@ -87,7 +87,7 @@ class ObjectVersion(models.Model):
     provider = models.CharField(max_length=16)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=255)
-    version_at = models.DateTimeField()
+    version_at = models.DateTimeField(null=True, help_text="Empty until an event is applied.")
     rank = models.SmallIntegerField(default=0, help_text="Orders states of the same instant.")
     event = models.ForeignKey(WebhookEvent, null=True, on_delete=models.SET_NULL, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)

@@ -28,7 +28,7 @@ def claim_version(
             f"""
             INSERT INTO {ObjectVersion._meta.db_table}
                 (provider, object_type, object_id, version_at, rank, event_id, updated_at)
-            VALUES (%s, %s, %s, '-infinity', -1, NULL, now())
+            VALUES (%s, %s, %s, NULL, -1, NULL, now())
             ON CONFLICT (provider, object_type, object_id) DO NOTHING
             """,
             [event.provider, object_type, object_id],
@@ -36,11 +36,12 @@ def claim_version(
     current = ObjectVersion.objects.select_for_update().get(
         provider=event.provider, object_type=object_type, object_id=object_id
     )
-    incoming, held = (version_at, rank), (current.version_at, current.rank)
-    if incoming < held:
-        return "older"
-    if incoming == held and current.event_id not in (None, event.pk):
-        return "same"
+    if current.version_at is not None:
+        incoming, held = (version_at, rank), (current.version_at, current.rank)
+        if incoming < held:
+            return "older"
+        if incoming == held and current.event_id not in (None, event.pk):
+            return "same"
     current.version_at, current.rank, current.event = version_at, rank, event
     current.save(update_fields=["version_at", "rank", "event", "updated_at"])
     return "newer"
