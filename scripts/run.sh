@@ -26,6 +26,8 @@ if [[ -z "${STRIPE_SECRET_KEY:-}" ]]; then
   export STRIPE_SECRET_KEY="sk_test_localstripe0000000000000000"
   export STRIPE_API_BASE="http://127.0.0.1:${STRIPE_EMULATOR_PORT}"
   export STRIPE_ACCOUNT_ID="acct_localstripe"
+  export STRIPE_WEBHOOK_SECRET=${STRIPE_WEBHOOK_SECRET:-whsec_localstripe_0000000000000000000000}
+  USING_LOCALSTRIPE=1
   echo "No STRIPE_SECRET_KEY: starting localstripe on $STRIPE_API_BASE"
   $BIN/python -m tests.fakes.localstripe_server --port "$STRIPE_EMULATOR_PORT" \
     --state .run/localstripe.pickle &
@@ -51,6 +53,13 @@ for _ in $(seq 50); do
   curl -fs -o /dev/null "http://127.0.0.1:${PORT}/health/live/" && break
   sleep 0.2
 done
+if [[ -n "${USING_LOCALSTRIPE:-}" ]]; then
+  # The emulator posts its events to us, signed with our secret, like Stripe would.
+  curl -fs -o /dev/null -X POST "$STRIPE_API_BASE/_config/webhooks/billing" \
+    -d "url=http://127.0.0.1:${PORT}/webhooks/stripe/" \
+    -d "secret=${STRIPE_WEBHOOK_SECRET%%,*}" \
+    && echo "localstripe posts its webhooks to http://127.0.0.1:${PORT}/webhooks/stripe/"
+fi
 cat <<MSG
 
   API       http://127.0.0.1:${PORT}/api/v1/   (docs: /api/docs/)
