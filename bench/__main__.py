@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     print(format_table(results))
     load_after = os.getloadavg()
     print(
-        f"\n({time.monotonic() - started:.0f}s in all; req/s counts 201 answers only; "
+        f"\n({time.monotonic() - started:.0f}s in all; req/s counts successful answers only; "
         f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
         f"{load_after[0]:.2f} after: other work on the machine skews every figure)"
     )

@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: the bench database, a gunicorn server, a load generator.
+"""Shared pieces of the benchmarks: the bench database and Redis, a gunicorn server, a load
+generator.
 
 Everything binds and connects to 127.0.0.1 only, and every loop is bounded in time.
 """
@@ -62,6 +63,49 @@ def prepare_database() -> None:
         check=True,
         timeout=300,
     )
+
+
+def truncate_tables(tables: list[str]) -> None:
+    """TRUNCATE `tables` of the bench database in one statement (so tables whose foreign
+    keys point at each other can go together). Refuses any database not named `bench*`."""
+    from django.conf import settings
+    from django.db import connection
+
+    name = settings.DATABASES["default"]["NAME"]
+    if not name.startswith("bench"):
+        raise RuntimeError(f"refusing to truncate tables of database {name!r}")
+    quoted = ", ".join(connection.ops.quote_name(table) for table in tables)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {quoted}")
+
+
+# --- Redis -----------------------------------------------------------------------------
+def bench_redis():
+    """A client of the Redis database of bench.settings (its cache and Celery broker).
+
+    Refuses anything but a numbered database other than 0 (`make run`'s) on 127.0.0.1.
+    """
+    import redis
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    kwargs = client.connection_pool.connection_kwargs
+    if kwargs.get("host") not in (HOST, "localhost") or not kwargs.get("db"):
+        client.close()
+        raise RuntimeError(f"refusing to use Redis {url!r}: not a bench database on {HOST}")
+    return client
+
+
+def flush_bench_redis() -> int:
+    """FLUSHDB the bench Redis database; returns how many keys it held."""
+    client = bench_redis()
+    try:
+        keys = client.dbsize()
+        client.flushdb()
+        return keys
+    finally:
+        client.close()
 
 
 # --- Server ----------------------------------------------------------------------------

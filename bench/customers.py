@@ -23,7 +23,14 @@ import os
 import uuid
 
 from bench import Result
-from bench._harness import GunicornServer, LoadStats, env_float, env_int, generate_load
+from bench._harness import (
+    GunicornServer,
+    LoadStats,
+    env_float,
+    env_int,
+    generate_load,
+    truncate_tables,
+)
 
 NAME = "customers"
 FULL_PATH = "/api/v1/customers/"
@@ -47,22 +54,20 @@ def _body(run_id: str, target: str, n: int) -> bytes:
 def _reset_tables() -> None:
     """Start every run from empty customer tables, so runs are comparable."""
     from django.apps import apps
-    from django.conf import settings
-    from django.db import connection
 
-    name = settings.DATABASES["default"]["NAME"]
-    if not name.startswith("bench"):
-        raise RuntimeError(f"refusing to truncate tables of database {name!r}")
     models = [
         apps.get_model("customers", "Customer"),
         apps.get_model("customers", "CustomerEvent"),
         apps.get_model("core", "IdempotencyKey"),
         apps.get_model("billing", "OutboxMessage"),
         apps.get_model("pghistory", "Context"),
+        # PostgreSQL truncates a table only with every table whose foreign keys point at
+        # it: webhook events reference customers, and are referenced in turn.
+        apps.get_model("webhooks", "WebhookEvent"),
+        apps.get_model("webhooks", "ObjectVersion"),
+        apps.get_model("webhooks", "UsageEventError"),
     ]
-    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {tables}")
+    truncate_tables([model._meta.db_table for model in models])
 
 
 def _result(stats: LoadStats, baseline: LoadStats | None = None) -> Result:

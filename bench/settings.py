@@ -37,6 +37,10 @@ CACHES = {
 }
 CELERY_BROKER_URL = REDIS_URL
 
+# The secret bench.webhooks signs its Stripe events with (the server verifies them with it).
+STRIPE_WEBHOOK_SECRET = [env("BENCH_STRIPE_WEBHOOK_SECRET", default="whsec_bench_not_a_secret")]
+DJSTRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET[0]
+
 LOG_LEVEL = "WARNING"
 LOGGING = {
     **LOGGING,

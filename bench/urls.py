@@ -2,9 +2,10 @@
 
 from django.urls import include, path
 
-from bench.views import bare_customer_create
+from bench.views import bare_customer_create, bare_webhook_receive
 
 urlpatterns = [
     path("bench/bare-customers/", bare_customer_create, name="bench-bare-customers"),
+    path("bench/bare-webhook/", bare_webhook_receive, name="bench-bare-webhook"),
     path("", include("config.urls")),
 ]
