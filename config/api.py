@@ -7,6 +7,7 @@ from customers.api.views import CustomerViewSet
 
 class Router(DefaultRouter):
     include_root_view = False
+    include_format_suffixes = False
 
 
 router = Router()

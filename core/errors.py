@@ -19,6 +19,14 @@ class ExceptionHandler(BaseExceptionHandler):
             error = exceptions.ValidationError(
                 detail={"non_field_errors": [exc.message]}, code=exc.code or "provider_error"
             )
-            error.status_code = 422
+            # A card refusal keeps Stripe's 402; any other refusal is about the request's
+            # content (an unknown or unusable id), so 422 with the provider's code.
+            error.status_code = 402 if exc.http_status == 402 else 422
             return error
         return super().convert_known_exceptions(exc)
+
+    def report_exception(self, exc, response) -> None:
+        # A provider outage is expected and answered (503, retry later): not a bug to report.
+        if isinstance(exc, ServiceUnavailable):
+            return
+        super().report_exception(exc, response)

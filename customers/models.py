@@ -35,3 +35,52 @@ class Customer(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.name or self.external_id} ({self.external_id})"
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
+    pghistory.DeleteEvent(),
+)
+class PaymentMethod(TimestampedModel):
+    """A customer's way to pay, held by Stripe. We keep only what staff need to recognise it:
+    never a card number, a CVC or an expiry string."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DETACHED = "detached"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payment_methods")
+    stripe_payment_method_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=32, default="card")
+    brand = models.CharField(max_length=32, blank=True, default="")
+    last4 = models.CharField(max_length=4, blank=True, default="")
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
+    billing_country = models.CharField(max_length=2, blank=True, default="")
+    is_default = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    detached_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one default per customer, enforced by the database itself.
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(is_default=True),
+                name="one_default_payment_method_per_customer",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(is_default=True, status="detached"),
+                name="detached_payment_method_is_not_default",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.brand or self.type} ••••{self.last4}"
+            if self.last4
+            else self.stripe_payment_method_id
+        )

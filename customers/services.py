@@ -1,11 +1,16 @@
 """Writes to customers. Views, admin and tasks call these; nothing else saves a Customer."""
 
+import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from billing.outbox import outbox_record_sync
+from billing.providers import provider_enabled, stripe
+from billing.providers.base import PaymentMethodData
 from core.exceptions import Conflict
-from customers.models import Customer
+from customers.models import Customer, PaymentMethod
 
 UPDATABLE_FIELDS = (
     "name",
@@ -58,3 +63,196 @@ def _only_updatable(fields: dict[str, Any]) -> dict[str, Any]:
         name: ("" if value is None and name != "metadata" else value)
         for name, value in fields.items()
     }
+
+
+# --- Payment methods -------------------------------------------------------------------
+# Attaching and setting the default need Stripe's answer before we reply, so these call
+# Stripe inside the request, holding the customer's row lock: two concurrent calls on one
+# customer are applied one after the other, in Stripe and here alike.
+
+
+def _locked_with_stripe(customer: Customer) -> Customer:
+    if not provider_enabled("stripe"):
+        raise Conflict("Stripe is not configured for this service.", code="stripe_disabled")
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    if not locked.stripe_customer_id:
+        # The outbox has not created it yet: do it now, the same way (idempotent).
+        from customers.sync import customer_sync_stripe
+
+        customer_sync_stripe(str(locked.pk))
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    return locked
+
+
+def setup_intent_create(*, customer: Customer) -> dict:
+    """A SetupIntent for Stripe.js to collect a card; the card never reaches us."""
+    locked = _locked_with_stripe(customer)
+    return stripe.setup_intent_create(
+        stripe_customer_id=locked.stripe_customer_id,
+        idempotency_key=f"customer:{locked.pk}:setup_intent:{uuid.uuid4()}",
+    )
+
+
+def payment_method_add(
+    *, customer: Customer, stripe_payment_method_id: str, set_default: bool = False
+) -> PaymentMethod:
+    locked = _locked_with_stripe(customer)
+    known = PaymentMethod.objects.filter(
+        stripe_payment_method_id=stripe_payment_method_id, status=PaymentMethod.Status.ACTIVE
+    ).first()
+    if known is not None and known.customer_id != locked.pk:
+        raise _belongs_to_other_customer()
+    current = stripe.payment_method_retrieve(payment_method_id=stripe_payment_method_id)
+    if current.customer and current.customer != locked.stripe_customer_id:
+        raise _belongs_to_other_customer()
+    if current.customer != locked.stripe_customer_id:
+        # Attach by the id Stripe gave back: test ids like pm_card_visa mint a new method.
+        current = stripe.payment_method_attach(
+            payment_method_id=current.id,
+            stripe_customer_id=locked.stripe_customer_id,
+            idempotency_key=f"customer:{locked.pk}:attach:{current.id}",
+        )
+    method = _store_payment_method(customer=locked, data=current)
+    if set_default and not method.is_default:
+        method = _make_default(customer=locked, method=method)
+    outbox_record_sync(instance=method, action="payment_method.mirror")
+    return method
+
+
+def payment_method_set_default(
+    *, customer: Customer, payment_method: PaymentMethod
+) -> PaymentMethod:
+    locked = _locked_with_stripe(customer)
+    method = PaymentMethod.objects.get(pk=payment_method.pk, customer=locked)
+    if method.status != PaymentMethod.Status.ACTIVE:
+        raise Conflict(
+            "A removed payment method cannot be the default.", code="payment_method_detached"
+        )
+    return _make_default(customer=locked, method=method)
+
+
+def payment_method_remove(*, customer: Customer, payment_method: PaymentMethod) -> PaymentMethod:
+    """Detach in Stripe and keep the row, marked detached, for history.
+
+    Removing the default leaves the customer with no default: choosing another card to
+    charge is a decision for the customer or staff, not for us.
+    """
+    locked = _locked_with_stripe(customer)
+    method = PaymentMethod.objects.get(pk=payment_method.pk, customer=locked)
+    if method.status == PaymentMethod.Status.DETACHED:
+        return method
+    if method.is_default:
+        _clear_default(customer=locked)
+    stripe.payment_method_detach(
+        payment_method_id=method.stripe_payment_method_id,
+        idempotency_key=f"payment_method:{method.pk}:detach",
+    )
+    method.status = PaymentMethod.Status.DETACHED
+    method.is_default = False
+    method.detached_at = timezone.now()
+    method.save(update_fields=["status", "is_default", "detached_at", "updated_at"])
+    return method
+
+
+def _make_default(*, customer: Customer, method: PaymentMethod) -> PaymentMethod:
+    held = stripe.customer_set_default_payment_method(
+        stripe_customer_id=customer.stripe_customer_id,
+        payment_method_id=method.stripe_payment_method_id,
+        idempotency_key=f"customer:{customer.pk}:default:{uuid.uuid4()}",
+    )
+    _apply_default(customer=customer, stripe_payment_method_id=held)
+    method.refresh_from_db()
+    return method
+
+
+def _clear_default(*, customer: Customer) -> None:
+    stripe.customer_set_default_payment_method(
+        stripe_customer_id=customer.stripe_customer_id,
+        payment_method_id=None,
+        idempotency_key=f"customer:{customer.pk}:default:{uuid.uuid4()}",
+    )
+    _apply_default(customer=customer, stripe_payment_method_id=None)
+
+
+def _apply_default(*, customer: Customer, stripe_payment_method_id: str | None) -> None:
+    """Make our is_default flags say what Stripe says (the caller holds the customer lock)."""
+    PaymentMethod.objects.filter(customer=customer, is_default=True).exclude(
+        stripe_payment_method_id=stripe_payment_method_id or ""
+    ).update(is_default=False)
+    if stripe_payment_method_id:
+        PaymentMethod.objects.filter(
+            customer=customer,
+            stripe_payment_method_id=stripe_payment_method_id,
+            status=PaymentMethod.Status.ACTIVE,
+        ).update(is_default=True)
+
+
+def _store_payment_method(*, customer: Customer, data: PaymentMethodData) -> PaymentMethod:
+    method, _ = PaymentMethod.objects.update_or_create(
+        stripe_payment_method_id=data.id,
+        defaults={
+            "customer": customer,
+            "type": data.type,
+            "brand": data.brand,
+            "last4": data.last4,
+            "exp_month": data.exp_month,
+            "exp_year": data.exp_year,
+            "fingerprint": data.fingerprint,
+            "billing_country": data.billing_country,
+            "status": PaymentMethod.Status.ACTIVE,
+            "detached_at": None,
+        },
+    )
+    return method
+
+
+def _belongs_to_other_customer() -> Conflict:
+    return Conflict(
+        "This payment method is attached to another customer.",
+        code="payment_method_belongs_to_other_customer",
+    )
+
+
+def payment_method_reconcile(*, stripe_payment_method_id: str) -> PaymentMethod | None:
+    """Make our row match the payment method as Stripe holds it now (webhooks call this).
+
+    Reading Stripe's current state, not the event's, makes the order of events irrelevant.
+    """
+    current = stripe.payment_method_retrieve(payment_method_id=stripe_payment_method_id)
+    owner = (
+        Customer.objects.select_for_update().filter(stripe_customer_id=current.customer).first()
+        if current.customer
+        else None
+    )
+    if owner is not None:
+        method = _store_payment_method(customer=owner, data=current)
+        _apply_default(
+            customer=owner,
+            stripe_payment_method_id=stripe.customer_default_payment_method(
+                stripe_customer_id=owner.stripe_customer_id
+            ),
+        )
+        method.refresh_from_db()
+        return method
+    method = PaymentMethod.objects.filter(stripe_payment_method_id=current.id).first()
+    if method is not None and method.status == PaymentMethod.Status.ACTIVE:
+        Customer.objects.select_for_update().get(pk=method.customer_id)
+        method.status = PaymentMethod.Status.DETACHED
+        method.is_default = False
+        method.detached_at = timezone.now()
+        method.save(update_fields=["status", "is_default", "detached_at", "updated_at"])
+    return method
+
+
+def customer_reconcile_default(*, stripe_customer_id: str) -> Customer | None:
+    """Make our default flag match Stripe's current invoice default (webhooks call this)."""
+    customer = (
+        Customer.objects.select_for_update().filter(stripe_customer_id=stripe_customer_id).first()
+    )
+    if customer is None:
+        return None
+    held = stripe.customer_default_payment_method(stripe_customer_id=stripe_customer_id)
+    if held and not PaymentMethod.objects.filter(stripe_payment_method_id=held).exists():
+        payment_method_reconcile(stripe_payment_method_id=held)
+    _apply_default(customer=customer, stripe_payment_method_id=held)
+    return customer

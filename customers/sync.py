@@ -5,7 +5,7 @@ from django.db import transaction
 from billing.outbox import register
 from billing.providers import lago, stripe
 from billing.providers.base import CustomerData
-from customers.models import Customer
+from customers.models import Customer, PaymentMethod
 
 
 def customer_data(customer: Customer) -> CustomerData:
@@ -48,3 +48,9 @@ def customer_sync_lago(customer_id: str) -> None:
     remote = lago.customer_upsert(data=customer_data(customer))
     if str(customer.lago_id or "") != remote.id:
         Customer.objects.filter(pk=customer.pk).update(lago_id=remote.id)
+
+
+@register("payment_method.mirror", "stripe")
+def payment_method_mirror_stripe(payment_method_id: str) -> None:
+    method = PaymentMethod.objects.get(pk=payment_method_id)
+    stripe.mirror_current(object_type="payment_method", object_id=method.stripe_payment_method_id)

@@ -64,3 +64,18 @@ class RemoteObject:
 
 class WebhookSignatureError(Exception):
     """A webhook whose signature is missing, wrong or stale: nothing in it may be trusted."""
+
+
+@dataclass(frozen=True)
+class PaymentMethodData:
+    """What we keep of a Stripe payment method: enough to recognise it, never to use it."""
+
+    id: str
+    customer: str | None
+    type: str
+    brand: str = ""
+    last4: str = ""
+    exp_month: int | None = None
+    exp_year: int | None = None
+    fingerprint: str = ""
+    billing_country: str = ""

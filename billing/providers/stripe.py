@@ -15,6 +15,7 @@ from django.conf import settings
 
 from billing.providers.base import (
     CustomerData,
+    PaymentMethodData,
     ProviderError,
     ProviderUnavailable,
     RemoteObject,
@@ -57,7 +58,10 @@ def _translate_errors(func: Callable[..., T]) -> Callable[..., T]:
                 raise ProviderUnavailable(
                     PROVIDER, _message(exc), code=exc.code, http_status=status
                 ) from exc
-            raise ProviderError(PROVIDER, _message(exc), code=exc.code, http_status=status) from exc
+            # Stripe answers a missing object with 404 `resource_missing`; keep that code
+            # even where it is omitted (the emulator omits it).
+            code = exc.code or ("resource_missing" if status == 404 else None)
+            raise ProviderError(PROVIDER, _message(exc), code=code, http_status=status) from exc
         finally:
             logger.debug("stripe call", extra={"call": func.__name__})
 
@@ -212,3 +216,103 @@ def mirror_data(data: dict[str, Any]) -> None:
         model.sync_from_stripe_data(data, api_key=_configure())
     except stripe.StripeError as exc:
         raise ProviderUnavailable(PROVIDER, _message(exc), code=exc.code) from exc
+
+
+# --- Payment methods -------------------------------------------------------------------
+def _payment_method_data(obj: dict[str, Any]) -> PaymentMethodData:
+    card = obj.get("card") or {}
+    details = obj.get("billing_details") or {}
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return PaymentMethodData(
+        id=obj["id"],
+        customer=customer or None,
+        type=obj.get("type") or "card",
+        brand=str(card.get("brand") or "")[:32],
+        last4=str(card.get("last4") or "")[:4],
+        exp_month=_int_or_none(card.get("exp_month")),
+        exp_year=_int_or_none(card.get("exp_year")),
+        fingerprint=str(card.get("fingerprint") or "")[:64],
+        billing_country=str(
+            ((details.get("address") or {}).get("country")) or card.get("country") or ""
+        )[:2],
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@_translate_errors
+def setup_intent_create(*, stripe_customer_id: str, idempotency_key: str) -> dict[str, Any]:
+    intent = stripe.SetupIntent.create(
+        customer=stripe_customer_id,
+        payment_method_types=["card"],
+        usage="off_session",
+        **_options(idempotency_key=idempotency_key),
+    )
+    return {"id": intent.id, "client_secret": intent.client_secret}
+
+
+@_translate_errors
+def payment_method_retrieve(*, payment_method_id: str) -> PaymentMethodData:
+    return _payment_method_data(
+        stripe.PaymentMethod.retrieve(payment_method_id, **_options()).to_dict()
+    )
+
+
+@_translate_errors
+def payment_method_attach(
+    *, payment_method_id: str, stripe_customer_id: str, idempotency_key: str
+) -> PaymentMethodData:
+    attached = stripe.PaymentMethod.attach(
+        payment_method_id, customer=stripe_customer_id, **_options(idempotency_key=idempotency_key)
+    )
+    return _payment_method_data(attached.to_dict())
+
+
+@_translate_errors
+def payment_method_detach(*, payment_method_id: str, idempotency_key: str) -> PaymentMethodData:
+    detached = stripe.PaymentMethod.detach(
+        payment_method_id, **_options(idempotency_key=idempotency_key)
+    )
+    return _payment_method_data(detached.to_dict())
+
+
+@_translate_errors
+def customer_set_default_payment_method(
+    *, stripe_customer_id: str, payment_method_id: str | None, idempotency_key: str
+) -> str | None:
+    """Set (or clear, with None) the customer's invoice default; returns what Stripe holds."""
+    customer = stripe.Customer.modify(
+        stripe_customer_id,
+        invoice_settings={"default_payment_method": payment_method_id or ""},
+        **_options(idempotency_key=idempotency_key),
+    )
+    return default_payment_method_of(customer.to_dict())
+
+
+@_translate_errors
+def customer_default_payment_method(*, stripe_customer_id: str) -> str | None:
+    """The customer's invoice default as Stripe holds it now."""
+    return default_payment_method_of(
+        stripe.Customer.retrieve(stripe_customer_id, **_options()).to_dict()
+    )
+
+
+def default_payment_method_of(customer: dict[str, Any]) -> str | None:
+    default = (customer.get("invoice_settings") or {}).get("default_payment_method")
+    if isinstance(default, dict):
+        default = default.get("id")
+    return default or None
+
+
+def mirror_current(*, object_type: str, object_id: str) -> dict[str, Any]:
+    """Fetch an object as Stripe holds it now and mirror that; returns the object."""
+    data = retrieve(object_type=object_type, object_id=object_id)
+    mirror_data(data)
+    return data

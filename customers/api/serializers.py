@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from billing.selectors import sync_states
 from core.iso import COUNTRIES, CURRENCIES
-from customers.models import Customer
+from customers.models import Customer, PaymentMethod
 
 
 class SyncProviderSerializer(serializers.Serializer):
@@ -107,3 +107,37 @@ class CustomerSerializer(serializers.ModelSerializer):
         ]:
             data[name] = data[name] or None
         return data
+
+
+class PaymentMethodSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PaymentMethod
+        fields = [
+            "id",
+            "stripe_payment_method_id",
+            "type",
+            "brand",
+            "last4",
+            "exp_month",
+            "exp_year",
+            "fingerprint",
+            "billing_country",
+            "is_default",
+            "status",
+            "detached_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class PaymentMethodAddSerializer(serializers.Serializer):
+    stripe_payment_method_id = serializers.RegexField(
+        r"^pm_[A-Za-z0-9_]+$", max_length=255, help_text="The pm_… id from Stripe.js."
+    )
+    set_default = serializers.BooleanField(default=False)
+
+
+class SetupIntentSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True)
+    client_secret = serializers.CharField(read_only=True)

@@ -1,13 +1,22 @@
+from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from billing.selectors import sync_states
 from core.views import ApiViewSet
 from customers import selectors, services
-from customers.api.serializers import CustomerSerializer
-from customers.models import Customer
+from customers.api.serializers import (
+    CustomerSerializer,
+    PaymentMethodAddSerializer,
+    PaymentMethodSerializer,
+    SetupIntentSerializer,
+)
+from customers.models import Customer, PaymentMethod
+
+PM_ID = r"(?P<payment_method_id>[0-9a-f-]{36})"
 
 
 class CustomerFilter(filters.FilterSet):
@@ -44,7 +53,7 @@ class CustomerViewSet(
     lookup_field = "external_id"
     lookup_value_regex = "[^/]+"
     filterset_class = CustomerFilter
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -74,3 +83,56 @@ class CustomerViewSet(
         serializer.is_valid(raise_exception=True)
         customer = services.customer_update(customer=customer, **serializer.validated_data)
         return Response(self.get_serializer(customer).data)
+
+    # --- Payment methods (card data never reaches us: Stripe.js collects it) ---------
+    def _payment_method(self, payment_method_id: str) -> PaymentMethod:
+        return get_object_or_404(PaymentMethod, pk=payment_method_id, customer=self.get_object())
+
+    @extend_schema(operation_id="CreateSetupIntent", request=None, responses=SetupIntentSerializer)
+    @action(detail=True, methods=["post"], url_path="setup_intents")
+    def setup_intents(self, request, external_id=None):
+        intent = services.setup_intent_create(customer=self.get_object())
+        return Response(SetupIntentSerializer(intent).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        methods=["get"],
+        operation_id="ListPaymentMethods",
+        parameters=[OpenApiParameter("status", enum=["active", "detached"])],
+        responses=PaymentMethodSerializer(many=True),
+    )
+    @extend_schema(
+        methods=["post"],
+        operation_id="AddPaymentMethod",
+        request=PaymentMethodAddSerializer,
+        responses={201: PaymentMethodSerializer},
+    )
+    @action(detail=True, methods=["get", "post"], url_path="payment_methods", filterset_class=None)
+    def payment_methods(self, request, external_id=None):
+        customer = self.get_object()
+        if request.method == "POST":
+            body = PaymentMethodAddSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            method = services.payment_method_add(customer=customer, **body.validated_data)
+            return Response(PaymentMethodSerializer(method).data, status=status.HTTP_201_CREATED)
+        wanted = request.query_params.get("status", PaymentMethod.Status.ACTIVE)
+        methods = customer.payment_methods.filter(status=wanted)
+        page = self.paginator.paginate_queryset(methods, request, view=self)
+        return self.paginator.get_paginated_response(PaymentMethodSerializer(page, many=True).data)
+
+    @extend_schema(operation_id="RemovePaymentMethod", request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=f"payment_methods/{PM_ID}")
+    def remove_payment_method(self, request, external_id=None, payment_method_id=None):
+        method = self._payment_method(payment_method_id)
+        services.payment_method_remove(customer=method.customer, payment_method=method)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        operation_id="SetDefaultPaymentMethod", request=None, responses=PaymentMethodSerializer
+    )
+    @action(detail=True, methods=["post"], url_path=f"payment_methods/{PM_ID}/set_default")
+    def set_default_payment_method(self, request, external_id=None, payment_method_id=None):
+        method = self._payment_method(payment_method_id)
+        method = services.payment_method_set_default(
+            customer=method.customer, payment_method=method
+        )
+        return Response(PaymentMethodSerializer(method).data)

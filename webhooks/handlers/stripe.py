@@ -1,14 +1,17 @@
 """Stripe event handlers: keep the dj-stripe mirror and our own rows true.
 
-Each handler gates on the event's `created` time (and a rank for states of the same
-second) per Stripe object, so a late, older event never overwrites newer state. When two
-events cannot be ordered, the object is fetched from Stripe as it is now.
+Mirror handlers gate on the event's `created` time (and a rank for states of the same
+second) per Stripe object, so a late, older event never overwrites newer state; when two
+events cannot be ordered, the object is fetched from Stripe as it is now. Payment methods
+and the default card, which our API also changes, are always read from Stripe as it is
+now, so neither a late event nor our own calls can be undone by an older payload.
 """
 
 from datetime import UTC, datetime
 from typing import Any
 
 from billing.providers import stripe
+from customers import services
 from customers.models import Customer
 from webhooks.handlers.base import Handler, Outcome
 from webhooks.models import WebhookEvent
@@ -19,10 +22,6 @@ RANKS = {
     "customer.created": 0,
     "customer.updated": 1,
     "customer.deleted": 9,
-    "payment_method.attached": 0,
-    "payment_method.updated": 1,
-    "payment_method.automatically_updated": 1,
-    "payment_method.detached": 9,
     "setup_intent.created": 0,
     "setup_intent.setup_failed": 1,
     "setup_intent.succeeded": 9,
@@ -73,6 +72,33 @@ def mirror_object(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
     return outcome
 
 
+def customer_updated(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    outcome = mirror_object(event, payload)
+    # Which card is the default is read from Stripe now, under the customer's lock, so a
+    # late event cannot undo a set-default made through our API since.
+    customer = services.customer_reconcile_default(
+        stripe_customer_id=payload["data"]["object"]["id"]
+    )
+    if customer is not None:
+        outcome.customer_id = customer.pk
+    return outcome
+
+
+def payment_method_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    """Attach, detach, expiry updates: apply the method as Stripe holds it now."""
+    object_id = payload["data"]["object"]["id"]
+    method = services.payment_method_reconcile(stripe_payment_method_id=object_id)
+    stripe.mirror_current(object_type="payment_method", object_id=object_id)
+    related = [{"type": "stripe.payment_method", "id": object_id}]
+    if method is not None:
+        related.append({"type": "payment_method", "id": str(method.pk)})
+    return Outcome(
+        customer_id=method.customer_id if method else None,
+        related=related,
+        note="applied Stripe's current state",
+    )
+
+
 def customer_deleted(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
     outcome, data = _mirror(event, payload)
     customer = _customer_of(data)
@@ -85,12 +111,12 @@ def customer_deleted(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
 
 
 HANDLERS: dict[str, Handler] = {
-    "customer.updated": mirror_object,
+    "customer.updated": customer_updated,
     "customer.deleted": customer_deleted,
-    "payment_method.attached": mirror_object,
-    "payment_method.detached": mirror_object,
-    "payment_method.updated": mirror_object,
-    "payment_method.automatically_updated": mirror_object,
+    "payment_method.attached": payment_method_changed,
+    "payment_method.detached": payment_method_changed,
+    "payment_method.updated": payment_method_changed,
+    "payment_method.automatically_updated": payment_method_changed,
     "setup_intent.succeeded": mirror_object,
     "payment_intent.succeeded": mirror_object,
     "payment_intent.payment_failed": mirror_object,
