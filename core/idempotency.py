@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from core.exceptions import Conflict, UnprocessableEntity
@@ -39,14 +39,18 @@ def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
 
 
 def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> IdempotencyKey | Replay:
-    """Claim `key` for this request, or say how the earlier request with it ended."""
+    """Claim `key` for this request, or say how the earlier request with it ended.
+
+    The request that owns a claim holds its row lock for as long as it works (see
+    `idempotency_lock`), so "still running" is a lock held, never a guess from a clock.
+    """
     if not key or len(key) > MAX_KEY_LENGTH:
         raise UnprocessableEntity(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
             code="invalid_idempotency_key",
         )
-    now = timezone.now()
     for _ in range(3):
+        now = timezone.now()
         try:
             with transaction.atomic():
                 return IdempotencyKey.objects.create(
@@ -54,43 +58,80 @@ def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> Idempot
                 )
         except IntegrityError:
             pass
-        with transaction.atomic():
-            existing = (
-                IdempotencyKey.objects.select_for_update().filter(api_key=api_key, key=key).first()
+        existing = IdempotencyKey.objects.filter(api_key=api_key, key=key).first()
+        if existing is None:
+            continue  # released between our insert and our read: try again
+        expired = existing.created_at < now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+        if not expired and existing.fingerprint != fingerprint:
+            raise UnprocessableEntity(
+                "This Idempotency-Key was used with a different request.",
+                code="idempotency_key_reused",
             )
-            if existing is None:
-                continue  # released between our insert and our read: try again
-            if existing.created_at < now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS):
-                existing.delete()
-                continue
-            if existing.fingerprint != fingerprint:
-                raise UnprocessableEntity(
-                    "This Idempotency-Key was used with a different request.",
-                    code="idempotency_key_reused",
-                )
-            if existing.status == IdempotencyKey.Status.COMPLETED:
-                return Replay(status=existing.response_status, body=existing.response_body)
-            stale = now - timedelta(seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS)
-            if existing.locked_at < stale:
-                # The first request died without answering; its work was rolled back with it.
-                existing.locked_at = now
-                existing.save(update_fields=["locked_at"])
-                return existing
-            raise Conflict(
-                "A request with this Idempotency-Key is still being processed.",
-                code="idempotency_key_in_use",
-            )
-    raise Conflict("Could not claim the Idempotency-Key; retry.", code="idempotency_key_in_use")
+        if not expired and existing.status == IdempotencyKey.Status.COMPLETED:
+            return Replay(status=existing.response_status, body=existing.response_body)
+        taken = _take_over(existing, now=now, expired=expired)
+        if taken == "retry":
+            continue
+        if taken is not None:
+            return taken
+        raise _in_use()
+    raise _in_use()
 
 
-def idempotency_complete(*, claim: IdempotencyKey, status: int, body: str) -> None:
-    IdempotencyKey.objects.filter(pk=claim.pk).update(
-        status=IdempotencyKey.Status.COMPLETED, response_status=status, response_body=body
+def _take_over(existing: IdempotencyKey, *, now, expired: bool):
+    """Claim a row nobody is working on: expired, or left by a request that died."""
+    with transaction.atomic():
+        try:
+            row = (
+                IdempotencyKey.objects.select_for_update(nowait=True).filter(pk=existing.pk).first()
+            )
+        except OperationalError:
+            return None  # its owner holds the lock: it is still running
+        if row is None:
+            return "retry"
+        if expired:
+            row.delete()
+            return "retry"
+        if row.status != IdempotencyKey.Status.IN_PROGRESS:
+            return "retry"
+        stale = now - timedelta(seconds=settings.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS)
+        if row.locked_at >= stale:
+            return None  # claimed a moment ago; its owner is about to lock it
+        # Unlocked and old: the owner died, and its work was rolled back with it.
+        row.locked_at = now
+        row.save(update_fields=["locked_at"])
+        return row
+
+
+def _in_use() -> Conflict:
+    return Conflict(
+        "A request with this Idempotency-Key is still being processed.",
+        code="idempotency_key_in_use",
     )
 
 
+def idempotency_lock(*, claim: IdempotencyKey) -> None:
+    """Hold the claim for the whole work transaction; fail if another request took it."""
+    held = (
+        IdempotencyKey.objects.select_for_update()
+        .filter(pk=claim.pk, locked_at=claim.locked_at, status=IdempotencyKey.Status.IN_PROGRESS)
+        .exists()
+    )
+    if not held:
+        raise _in_use()
+
+
+def idempotency_complete(*, claim: IdempotencyKey, status: int, body: str) -> bool:
+    updated = IdempotencyKey.objects.filter(pk=claim.pk, locked_at=claim.locked_at).update(
+        status=IdempotencyKey.Status.COMPLETED, response_status=status, response_body=body
+    )
+    return bool(updated)
+
+
 def idempotency_release(*, claim: IdempotencyKey) -> None:
-    IdempotencyKey.objects.filter(pk=claim.pk, status=IdempotencyKey.Status.IN_PROGRESS).delete()
+    IdempotencyKey.objects.filter(
+        pk=claim.pk, locked_at=claim.locked_at, status=IdempotencyKey.Status.IN_PROGRESS
+    ).delete()
 
 
 def idempotency_keys_purge() -> int:

@@ -5,6 +5,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from core.encryption import EncryptedTextField
+
 
 class TimestampedModel(models.Model):
     """`id`, `created_at`, `updated_at`: what every API object exposes."""
@@ -74,7 +76,8 @@ class IdempotencyKey(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
     locked_at = models.DateTimeField(default=timezone.now)
     response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.TextField(blank=True, default="")
+    # Responses carry the same personal data as the objects they describe.
+    response_body = EncryptedTextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

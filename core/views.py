@@ -11,6 +11,7 @@ from core.idempotency import (
     Replay,
     idempotency_claim,
     idempotency_complete,
+    idempotency_lock,
     idempotency_release,
     request_fingerprint,
 )
@@ -65,6 +66,8 @@ class TransactionalIdempotentMixin:
                 return _replayed(claim)
         try:
             with transaction.atomic():
+                if claim is not None:
+                    idempotency_lock(claim=claim)
                 try:
                     response = self._handle(request, *args, **kwargs)
                 except Exception as exc:
@@ -73,9 +76,11 @@ class TransactionalIdempotentMixin:
                     # A refused request leaves nothing behind, whatever it had started.
                     transaction.set_rollback(True)
                 elif claim is not None:
-                    idempotency_complete(
+                    stored = idempotency_complete(
                         claim=claim, status=response.status_code, body=_render(response)
                     )
+                    if not stored:  # impossible while we hold the claim's lock
+                        raise RuntimeError("idempotency claim lost during the request")
         except BaseException:
             if claim is not None:
                 idempotency_release(claim=claim)

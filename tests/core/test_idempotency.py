@@ -123,3 +123,58 @@ def test_concurrent_requests_with_one_key_create_one_customer(api_key):
     # Exactly one request ran; the rest were replayed (201) or told it is in use (409).
     assert len([1 for status, replayed in results if status == 201 and not replayed]) == 1
     assert set(statuses) <= {201, 409}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stale_claim_is_taken_over_only_if_its_owner_is_gone(api_key, settings):
+    """A slow first request still holds its claim; only a dead one's claim is taken over."""
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from core.idempotency import request_fingerprint
+
+    body = b'{"external_id":"slow"}'
+    old = timezone.now() - timedelta(hours=1)
+    claim = IdempotencyKey.objects.create(
+        api_key=api_key[0],
+        key="slow-key",
+        locked_at=old,
+        fingerprint=request_fingerprint(method="POST", path=URL, body=body),
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
+    holding, release = threading.Event(), threading.Event()
+
+    def owner_still_working():
+        with transaction.atomic():
+            IdempotencyKey.objects.select_for_update().get(pk=claim.pk)
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    owner = threading.Thread(target=owner_still_working)
+    owner.start()
+    holding.wait(5)
+    try:
+        busy = post(client, {"external_id": "slow"}, "slow-key")
+        assert busy.status_code == 409
+        assert busy.json()["errors"][0]["code"] == "idempotency_key_in_use"
+    finally:
+        release.set()
+        owner.join()
+    # The owner is gone (its lock released, its claim old): a retry takes over and runs.
+    taken = post(client, {"external_id": "slow"}, "slow-key")
+    assert taken.status_code == 201 and "Idempotent-Replayed" not in taken
+    assert post(client, {"external_id": "slow"}, "slow-key")["Idempotent-Replayed"] == "true"
+    assert Customer.objects.filter(external_id="slow").count() == 1
+
+
+@pytest.mark.django_db
+def test_stored_responses_are_encrypted(client):
+    post(client, {"external_id": "c1", "tax_id": "FR-SECRET-1"}, "enc-key")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT response_body FROM core_idempotencykey")
+        raw = cursor.fetchone()[0]
+    assert "FR-SECRET-1" not in raw and raw.startswith("gAAAA")
