@@ -35,6 +35,9 @@ class OutboxMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweeper last re-published it."
+    )
 
     class Meta:
         constraints = [

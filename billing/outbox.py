@@ -11,24 +11,28 @@
 
 import logging
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pghistory
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from billing.models import OutboxMessage
 from billing.providers import provider_enabled
 from billing.providers.base import ProviderError
 from core.context import get_request_id
+from core.publish import publish_task
 from core.retry import backoff_seconds
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[str], None]
+# Seconds to wait when another worker holds the object's lock.
+BUSY_RETRY = 5.0
 
 
 @dataclass(frozen=True)
@@ -105,36 +109,54 @@ def _insert_pending(*, provider: str, action: str, object_type: str, object_id: 
     return row[0] if row else None
 
 
-def outbox_publish(*, message_id: int, countdown: float = 0, request_id: str | None = None) -> bool:
-    """Hand the message to Celery. A broker outage is logged, never raised: the row waits.
+def outbox_publish(
+    *, message_id: int, countdown: float = 0, request_id: str | None = None, force: bool = False
+) -> bool:
+    """Hand the message to Celery; if the broker is down the row waits for the sweeper.
 
     `request_id` is the id of the request that caused the message, so a task re-published
     by the sweeper still logs under the request that asked for it.
     """
     from billing.tasks import outbox_process
 
-    headers = {"request_id": request_id} if request_id else None
-    try:
-        outbox_process.apply_async(
-            args=[message_id], countdown=countdown or None, retry=False, headers=headers
-        )
-    except Exception as exc:  # kombu raises many types; all mean "not published"
-        logger.warning(
-            "outbox publish failed; the sweeper will retry",
-            extra={"outbox_id": message_id, "error": exc.__class__.__name__},
-        )
-        return False
-    return True
+    return publish_task(
+        outbox_process,
+        args=[message_id],
+        countdown=countdown,
+        request_id=request_id,
+        force=force,
+    )
 
 
 def _claim(message_id: int) -> OutboxMessage | None:
+    # Attempts count at the claim, so a message that kills its worker still runs out.
     now = timezone.now()
     claimed = OutboxMessage.objects.filter(
         pk=message_id, status=OutboxMessage.Status.PENDING, available_at__lte=now
-    ).update(status=OutboxMessage.Status.PROCESSING, locked_at=now)
+    ).update(status=OutboxMessage.Status.PROCESSING, locked_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return None
     return OutboxMessage.objects.get(pk=message_id)
+
+
+@contextmanager
+def _object_lock(message: OutboxMessage):
+    """One worker at a time per object and provider, so an older state never lands last.
+
+    A session-level advisory lock, not a row lock: the handler commits as it goes (a Stripe
+    id must be stored the moment Stripe returns it) and holds no row while it waits on the
+    network. The lock dies with the connection if the worker does.
+    """
+    key = f"outbox:{message.provider}:{message.action}:{message.object_type}:{message.object_id}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
 
 
 def outbox_process(*, message_id: int) -> str:
@@ -142,7 +164,7 @@ def outbox_process(*, message_id: int) -> str:
     message = _claim(message_id)
     if message is None:
         return "skipped"
-    attempt = message.attempts + 1
+    attempt = message.attempts
     log = {
         "outbox_id": message.pk,
         "provider": message.provider,
@@ -150,23 +172,33 @@ def outbox_process(*, message_id: int) -> str:
         "object_id": message.object_id,
         "attempt": attempt,
     }
+    with _object_lock(message) as acquired:
+        if not acquired:
+            # Another worker is syncing this object; try again shortly, without a penalty.
+            _finish(message, attempt=attempt - 1, error=message.last_error, retry_in=BUSY_RETRY)
+            outbox_publish(
+                message_id=message.pk, countdown=BUSY_RETRY, request_id=message.request_id
+            )
+            return "busy"
+        return _run(message, attempt=attempt, log=log)
+
+
+def _run(message: OutboxMessage, *, attempt: int, log: dict) -> str:
     try:
         with pghistory.context(outbox_id=message.pk, provider=message.provider):
             _handler(message.provider, message.action)(message.object_id)
-    except ProviderError as exc:
-        retry = exc.retryable and attempt < settings.OUTBOX_MAX_ATTEMPTS
-        delay = _backoff(attempt, getattr(exc, "retry_after", None)) if retry else None
-        _finish(message, attempt=attempt, error=str(exc), retry_in=delay)
-        logger.warning("outbox attempt failed", extra={**log, "error": str(exc), "retry_in": delay})
-        if delay is not None:
-            outbox_publish(message_id=message.pk, countdown=delay, request_id=message.request_id)
-        return "retrying" if retry else "failed"
     except Exception as exc:
-        # A bug, not a provider refusal: keep retrying a few times, then stop and show it.
-        retry = attempt < settings.OUTBOX_MAX_ATTEMPTS
-        delay = _backoff(attempt) if retry else None
-        _finish(message, attempt=attempt, error=f"{exc.__class__.__name__}: {exc}", retry_in=delay)
-        logger.exception("outbox handler crashed", extra=log)
+        if isinstance(exc, ProviderError):
+            retryable, retry_after = exc.retryable, getattr(exc, "retry_after", None)
+        else:
+            # A bug, not a provider refusal: retry a few times, then stop and show it.
+            retryable, retry_after = True, None
+            logger.exception("outbox handler crashed", extra=log)
+        retry = retryable and attempt < settings.OUTBOX_MAX_ATTEMPTS
+        delay = _backoff(attempt, retry_after) if retry else None
+        error = f"{exc.__class__.__name__}: {exc}"
+        _finish(message, attempt=attempt, error=error, retry_in=delay)
+        logger.warning("outbox attempt failed", extra={**log, "error": error, "retry_in": delay})
         if delay is not None:
             outbox_publish(message_id=message.pk, countdown=delay, request_id=message.request_id)
         return "retrying" if retry else "failed"
@@ -200,15 +232,16 @@ def _finish(
     _update_or_supersede(message, fields)
 
 
-def _update_or_supersede(message: OutboxMessage, fields: dict) -> None:
+def _update_or_supersede(message: OutboxMessage, fields: dict, only_if: dict | None = None) -> None:
+    rows = OutboxMessage.objects.filter(pk=message.pk, **(only_if or {}))
     try:
         with transaction.atomic():
-            OutboxMessage.objects.filter(pk=message.pk).update(**fields)
+            rows.update(**fields)
     except IntegrityError:
         # A newer change already queued a pending message for this object; it carries
         # the latest state, so this one steps aside.
         fields.update(status=OutboxMessage.Status.SUPERSEDED, processed_at=timezone.now())
-        OutboxMessage.objects.filter(pk=message.pk).update(**fields)
+        rows.update(**fields)
 
 
 def outbox_retry(*, message: OutboxMessage) -> None:
@@ -236,15 +269,33 @@ def outbox_sweep(*, limit: int = 1000) -> int:
     for message in OutboxMessage.objects.filter(
         status=OutboxMessage.Status.PROCESSING, locked_at__lt=stale
     ):
-        _update_or_supersede(message, {"status": OutboxMessage.Status.PENDING, "locked_at": None})
+        if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+            fields = {
+                "status": OutboxMessage.Status.FAILED,
+                "processed_at": now,
+                "last_error": "worker died on every attempt (crash or time limit)",
+            }
+        else:
+            fields = {"status": OutboxMessage.Status.PENDING}
+        _update_or_supersede(
+            message,
+            {**fields, "locked_at": None},
+            only_if={"status": OutboxMessage.Status.PROCESSING, "locked_at": message.locked_at},
+        )
+    grace = now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
+    republish = now - timedelta(seconds=settings.SWEEP_REPUBLISH_SECONDS)
     due = list(
-        OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, available_at__lte=now)
+        OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, available_at__lte=grace)
+        .filter(Q(published_at__isnull=True) | Q(published_at__lt=republish))
         .order_by("available_at")
         .values_list("pk", "request_id")[:limit]
     )
-    published = sum(
-        outbox_publish(message_id=pk, request_id=request_id or None) for pk, request_id in due
-    )
+    published = [
+        pk
+        for pk, request_id in due
+        if outbox_publish(message_id=pk, request_id=request_id or None, force=True)
+    ]
+    OutboxMessage.objects.filter(pk__in=published).update(published_at=now)
     if due:
-        logger.info("outbox sweep", extra={"due": len(due), "published": published})
-    return published
+        logger.info("outbox sweep", extra={"due": len(due), "published": len(published)})
+    return len(published)

@@ -76,11 +76,12 @@ def _locked_with_stripe(customer: Customer) -> Customer:
         raise Conflict("Stripe is not configured for this service.", code="stripe_disabled")
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
     if not locked.stripe_customer_id:
-        # The outbox has not created it yet: do it now, the same way (idempotent).
-        from customers.sync import customer_sync_stripe
-
-        customer_sync_stripe(str(locked.pk))
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        # Only the outbox creates Stripe customers (one at a time, never twice); it runs
+        # seconds after the customer is created.
+        raise Conflict(
+            "This customer is not in Stripe yet; retry in a few seconds.",
+            code="stripe_customer_pending",
+        )
     return locked
 
 

@@ -27,18 +27,19 @@ def customer_data(customer: Customer) -> CustomerData:
 
 @register("customer.sync", "stripe")
 def customer_sync_stripe(customer_id: str) -> None:
-    # The row lock makes a second worker on the same customer wait, then see the id the
-    # first one stored, so two deliveries never create two Stripe customers.
-    with transaction.atomic():
-        customer = Customer.objects.select_for_update().get(pk=customer_id)
-        data = customer_data(customer)
-        stripe_id = customer.stripe_customer_id
-        if not stripe_id:
-            stripe_id = stripe.customer_create(data=data).id
+    # The outbox runs one sync per customer at a time (an advisory lock), and nothing else
+    # creates Stripe customers, so reading the id and creating when absent cannot race.
+    customer = Customer.objects.get(pk=customer_id)
+    data = customer_data(customer)
+    stripe_id = customer.stripe_customer_id
+    if not stripe_id:
+        stripe_id = stripe.customer_create(data=data).id
+        # Stored at once, on its own: a failure of the update below must not lose it.
+        with transaction.atomic():
             Customer.objects.filter(pk=customer.pk).update(stripe_customer_id=stripe_id)
-        remote = stripe.customer_update(
-            stripe_id=stripe_id, data=data, version=customer.updated_at.isoformat()
-        )
+    remote = stripe.customer_update(
+        stripe_id=stripe_id, data=data, version=customer.updated_at.isoformat()
+    )
     stripe.mirror(remote)
 
 

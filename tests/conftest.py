@@ -37,6 +37,16 @@ def wait_for_http(url: str, timeout: float = 15.0) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _publish_breaker_closed():
+    """A test that stopped the broker must not leave later tests unable to publish."""
+    from core import publish
+
+    publish._paused_until = 0.0
+    yield
+    publish._paused_until = 0.0
+
+
+@pytest.fixture(autouse=True)
 def _flush_test_redis():
     """Each test starts with an empty cache and queue (the tests' own Redis database)."""
     from django_redis import get_redis_connection
@@ -142,3 +152,12 @@ def lago(lago_server, settings):
     settings.LAGO_TIMEOUT_SECONDS = 2.0
     yield lago_server
     assert lago_server.violations == [], lago_server.violations
+
+
+def run_outbox() -> list[str]:
+    """Process every due outbox message now, as a worker would."""
+    from billing.models import OutboxMessage
+    from billing.outbox import outbox_process
+
+    due = OutboxMessage.objects.filter(status="pending").order_by("id").values_list("id", flat=True)
+    return [outbox_process(message_id=pk) for pk in list(due)]

@@ -69,12 +69,18 @@ def _translate_errors(func: Callable[..., T]) -> Callable[..., T]:
 
 
 def _message(exc: "stripe.StripeError") -> str:
-    # user_message/ message never hold card numbers; the raw body may, so it is not used.
-    return (
-        getattr(exc, "user_message", None)
-        or str(getattr(exc, "_message", ""))
-        or exc.__class__.__name__
-    )
+    """What we keep of a Stripe error. Stripe's prose can echo what we sent (an email, an
+    address), so only a card refusal's customer-facing text is kept, else codes."""
+    if isinstance(exc, stripe.CardError) and exc.user_message:
+        return exc.user_message
+    parts = [exc.__class__.__name__]
+    if exc.code:
+        parts.append(f"code={exc.code}")
+    if getattr(exc, "param", None):
+        parts.append(f"param={exc.param}")
+    if getattr(exc, "http_status", None):
+        parts.append(f"http={exc.http_status}")
+    return " ".join(parts)
 
 
 def _options(idempotency_key: str | None = None) -> dict[str, Any]:
@@ -85,21 +91,19 @@ def _options(idempotency_key: str | None = None) -> dict[str, Any]:
 
 
 def _customer_params(data: CustomerData) -> dict[str, Any]:
-    address = {
-        "line1": data.address_line1 or None,
-        "city": data.city or None,
-        "postal_code": data.zipcode or None,
-        "state": data.state or None,
-        "country": data.country or None,
-    }
-    params: dict[str, Any] = {
-        "name": data.name or None,
-        "email": data.email or None,
+    # Empty strings, not omissions: a field cleared here must be cleared at Stripe too.
+    return {
+        "name": data.name,
+        "email": data.email,
+        "address": {
+            "line1": data.address_line1,
+            "city": data.city,
+            "postal_code": data.zipcode,
+            "state": data.state,
+            "country": data.country,
+        },
         "metadata": {"customer_id": data.id, "external_id": data.external_id},
     }
-    if any(address.values()):
-        params["address"] = {key: value for key, value in address.items() if value}
-    return {key: value for key, value in params.items() if value is not None}
 
 
 @_translate_errors

@@ -202,6 +202,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
     "visibility_timeout": 3600,
 }
+# After a failed publish, a process leaves publishing to the sweepers for this long.
+PUBLISH_PAUSE_SECONDS = env.float("PUBLISH_PAUSE_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {
         "task": "billing.tasks.outbox_sweep",
@@ -250,6 +252,10 @@ OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=5
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=3600.0)
 # A row left 'processing' this long belongs to a worker that died.
 OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=600)
+# The sweeper leaves a due row alone this long (its task is probably queued), and then
+# re-publishes it at most this often.
+SWEEP_GRACE_SECONDS = env.int("SWEEP_GRACE_SECONDS", default=60)
+SWEEP_REPUBLISH_SECONDS = env.int("SWEEP_REPUBLISH_SECONDS", default=300)
 
 # Provider webhooks: a failing handler is retried this often before it is marked failed.
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)

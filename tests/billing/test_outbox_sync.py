@@ -198,3 +198,100 @@ def test_a_newer_pending_message_supersedes_a_retrying_one(lago):
     assert first.status == "superseded"
     assert run(newer) == "done"
     assert lago.customers["acme"]["name"] == "Newer"
+
+
+def test_a_failed_update_after_create_never_makes_a_second_stripe_customer(
+    stripe_enabled, monkeypatch
+):
+    from billing.providers import stripe as stripe_provider
+    from billing.providers.base import ProviderUnavailable
+
+    customer = make_customer()
+    message = message_for(customer, "stripe")
+    real_update = stripe_provider.customer_update
+
+    def failing_once(**kwargs):
+        monkeypatch.setattr(stripe_provider, "customer_update", real_update)
+        raise ProviderUnavailable("stripe", "timeout", code="timeout")
+
+    monkeypatch.setattr(stripe_provider, "customer_update", failing_once)
+    assert run(message) == "retrying"
+    customer.refresh_from_db()
+    assert customer.stripe_customer_id  # kept although the attempt failed
+    make_due(message)
+    assert run(message) == "done"
+    assert len(stripe_customers_for(stripe_enabled, customer)) == 1
+
+
+def test_cleared_fields_are_cleared_at_stripe(stripe_enabled):
+    customer = make_customer()
+    run(message_for(customer, "stripe"))
+    customer = services.customer_update(customer=customer, email="", city="", name="")
+    run(message_for(customer, "stripe"))
+    customer.refresh_from_db()
+    (remote,) = stripe_customers_for(stripe_enabled, customer)
+    assert not remote["email"] and not remote["name"]
+    assert not (remote.get("address") or {}).get("city")
+
+
+def test_one_worker_per_object_at_a_time(lago):
+    import threading
+
+    from django.db import connection as main_connection
+
+    customer = make_customer()
+    message = message_for(customer, "lago")
+    key = f"outbox:lago:customer.sync:customers.customer:{customer.pk}"
+    held, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+            held.set()
+            release.wait(10)
+            cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+        connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    held.wait(5)
+    try:
+        assert run(message) == "busy"
+    finally:
+        release.set()
+        thread.join()
+    message.refresh_from_db()
+    assert message.status == "pending" and message.attempts == 0
+    assert not lago.customers
+    make_due(message)
+    assert main_connection.connection is not None
+    assert run(message) == "done"
+
+
+def test_a_message_that_kills_its_worker_ends_failed(lago, settings):
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    customer = make_customer()
+    message = message_for(customer, "lago")
+    for _ in range(2):  # claimed, then the worker dies (no _finish)
+        outbox._claim(message.pk)
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            locked_at=timezone.now() - timedelta(hours=1)
+        )
+        outbox.outbox_sweep()
+    message.refresh_from_db()
+    assert message.status == "failed" and message.attempts == 2
+    assert "worker died" in message.last_error
+
+
+def test_sweeper_leaves_fresh_rows_alone_and_republishes_rarely(lago, settings):
+    settings.SWEEP_GRACE_SECONDS = 60
+    customer = make_customer()
+    message = message_for(customer, "lago")
+    assert outbox.outbox_sweep() == 0  # its task was published a moment ago
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        available_at=timezone.now() - timedelta(minutes=2)
+    )
+    assert outbox.outbox_sweep() == 1
+    assert outbox.outbox_sweep() == 0  # published just now: not again for a while

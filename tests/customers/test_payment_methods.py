@@ -9,7 +9,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from customers.models import PaymentMethod
-from tests.conftest import STRIPE_TEST_KEY
+from tests.conftest import STRIPE_TEST_KEY, run_outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +34,7 @@ def api_default(client, external_id: str) -> str | None:
 def customer(client, stripe_enabled):
     response = client.post("/api/v1/customers/", {"external_id": "pm-cus"}, format="json")
     assert response.status_code == 201
+    run_outbox()  # the worker creates the Stripe customer
     return response.json()
 
 
@@ -108,6 +109,7 @@ def test_refused_cards_and_foreign_methods_change_nothing(client, customer, stri
     assert unknown.json()["errors"][0]["code"] == "resource_missing"
 
     client.post("/api/v1/customers/", {"external_id": "other"}, format="json")
+    run_outbox()
     theirs = add(client, "pm_card_visa", external_id="other").json()
     foreign = add(client, theirs["stripe_payment_method_id"])
     assert foreign.status_code == 409
@@ -123,6 +125,15 @@ def test_stripe_outage_is_503_and_stores_nothing(client, customer, settings):
     assert response.status_code == 503
     assert response.json()["errors"][0]["code"] == "provider_unavailable"
     assert not PaymentMethod.objects.exists()
+
+
+def test_a_customer_not_yet_in_stripe_is_asked_to_retry(client, stripe_enabled):
+    client.post("/api/v1/customers/", {"external_id": "fresh"}, format="json")
+    response = add(client, "pm_card_visa", external_id="fresh")
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["code"] == "stripe_customer_pending"
+    run_outbox()
+    assert add(client, "pm_card_visa", external_id="fresh").status_code == 201
 
 
 def test_setup_intent_gives_a_client_secret(client, customer):
@@ -161,6 +172,7 @@ def test_concurrent_set_default_calls_leave_both_sides_agreeing(api_key, stripe_
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
     client.post("/api/v1/customers/", {"external_id": "race"}, format="json")
+    run_outbox()
     ids = [add(client, "pm_card_visa", external_id="race").json()["id"] for _ in range(3)]
     barrier = threading.Barrier(6)
     statuses: list[int] = []
