@@ -47,6 +47,9 @@ class WebhookEvent(TimestampedModel):
     locked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     processed_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweeper last re-published it."
+    )
     note = models.CharField(max_length=255, blank=True, default="")
     customer = models.ForeignKey(
         "customers.Customer",

@@ -13,11 +13,12 @@ from typing import Any
 import pghistory
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.providers.base import ProviderError
 from core.context import get_request_id
+from core.publish import publish_task
 from core.retry import backoff_seconds
 from webhooks.handlers import lago as lago_handlers
 from webhooks.handlers import stripe as stripe_handlers
@@ -60,19 +61,11 @@ def webhook_event_receive(
     return event, True
 
 
-def webhook_publish(*, event_pk, countdown: float = 0) -> bool:
+def webhook_publish(*, event_pk, countdown: float = 0, force: bool = False) -> bool:
     """Hand the event to Celery; if the broker is down the sweeper publishes it later."""
     from webhooks.tasks import webhook_process
 
-    try:
-        webhook_process.apply_async(args=[str(event_pk)], countdown=countdown or None, retry=False)
-    except Exception as exc:  # kombu raises many types; all mean "not published"
-        logger.warning(
-            "webhook publish failed; the sweeper will retry",
-            extra={"webhook_event": str(event_pk), "error": exc.__class__.__name__},
-        )
-        return False
-    return True
+    return publish_task(webhook_process, args=[str(event_pk)], countdown=countdown, force=force)
 
 
 def webhook_event_process(*, event_pk) -> str:
@@ -169,13 +162,25 @@ def webhook_event_replay(*, event: WebhookEvent) -> str:
 def webhook_sweep(*, limit: int = 1000) -> int:
     """Publish events whose task was lost (broker outage) and free those of dead workers."""
     now = timezone.now()
-    WebhookEvent.objects.filter(
+    stale = WebhookEvent.objects.filter(
         status=WebhookEvent.Status.PROCESSING,
         locked_at__lt=now - timedelta(seconds=settings.OUTBOX_STALE_SECONDS),
-    ).update(status=WebhookEvent.Status.RECEIVED, locked_at=None)
+    )
+    stale.filter(attempts__gte=settings.WEBHOOK_MAX_ATTEMPTS).update(
+        status=WebhookEvent.Status.FAILED,
+        locked_at=None,
+        processed_at=now,
+        last_error="worker died on every attempt (crash or time limit)",
+    )
+    stale.update(status=WebhookEvent.Status.RECEIVED, locked_at=None)
+    grace = now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
+    republish = now - timedelta(seconds=settings.SWEEP_REPUBLISH_SECONDS)
     due = list(
-        WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED, available_at__lte=now)
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED, available_at__lte=grace)
+        .filter(Q(published_at__isnull=True) | Q(published_at__lt=republish))
         .order_by("available_at")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(webhook_publish(event_pk=pk) for pk in due)
+    published = [pk for pk in due if webhook_publish(event_pk=pk, force=True)]
+    WebhookEvent.objects.filter(pk__in=published).update(published_at=now)
+    return len(published)

@@ -228,3 +228,25 @@ def test_the_same_event_five_times_at_once_has_one_effect(settings):
         thread.join()
     assert sorted(outcomes) == ["processed"] + ["skipped"] * 4
     assert UsageEventError.objects.filter(transaction_id="race-1").count() == 1
+
+
+def test_sweeper_publishes_events_whose_task_was_lost(post_stripe, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webhooks.services import webhook_sweep
+
+    settings.SWEEP_GRACE_SECONDS = 60
+    post_stripe(stripe_event("customer.updated", CUSTOMER))
+    assert webhook_sweep() == 0  # just received: its task is on its way
+    WebhookEvent.objects.update(available_at=timezone.now() - timedelta(minutes=5))
+    assert webhook_sweep() == 1
+    assert webhook_sweep() == 0
+    # A worker that died mid-event frees it; one that dies on every attempt fails it.
+    WebhookEvent.objects.update(
+        status="processing", attempts=settings.WEBHOOK_MAX_ATTEMPTS,
+        locked_at=timezone.now() - timedelta(hours=1),
+    )
+    webhook_sweep()
+    assert WebhookEvent.objects.get().status == "failed"
