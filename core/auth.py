@@ -23,7 +23,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         scheme, _, raw_key = header.partition(" ")
-        if scheme != self.keyword or not raw_key.strip():
+        if scheme.lower() != self.keyword.lower() or not raw_key.strip():
             raise exceptions.AuthenticationFailed("Use `Authorization: Bearer <api key>`.")
         try:
             api_key = ApiKey.objects.get(key_hash=hash_api_key(raw_key.strip()))

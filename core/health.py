@@ -28,8 +28,16 @@ def _cache() -> None:
 
 
 def _broker() -> None:
-    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+    # Socket timeouts too: a broker that accepts connections but never answers must fail
+    # the probe in seconds, not pin a web worker.
+    options = {"socket_timeout": 2, "socket_connect_timeout": 2}
+    with Connection(
+        settings.CELERY_BROKER_URL, connect_timeout=2, transport_options=options
+    ) as conn:
         conn.ensure_connection(max_retries=0)
+        client = getattr(conn.default_channel, "client", None)
+        if client is not None:  # the Redis transport: prove the server answers
+            client.ping()
 
 
 CHECKS = {"database": _database, "cache": _cache, "broker": _broker}

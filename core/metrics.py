@@ -32,6 +32,8 @@ def _route_label(route: str) -> str:
     return _GROUP.sub(r"<\1>", route).replace("^", "").replace("$", "")
 
 
+# Labels come from a closed set: a client must not be able to mint new series.
+_KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 _GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
 
 
@@ -45,7 +47,8 @@ class MetricsMiddleware:
         match = getattr(request, "resolver_match", None)
         # The route pattern, not the path, so ids do not explode the label space.
         route = _route_label(match.route) if match and match.route else "unmatched"
-        REQUEST_LATENCY.labels(route, request.method, str(response.status_code)).observe(
+        method = request.method if request.method in _KNOWN_METHODS else "other"
+        REQUEST_LATENCY.labels(route, method, str(response.status_code)).observe(
             time.perf_counter() - started
         )
         return response

@@ -17,7 +17,28 @@ def init_sentry() -> None:
         dsn=settings.SENTRY_DSN,
         environment=settings.SENTRY_ENVIRONMENT or None,
         integrations=[DjangoIntegration(), CeleryIntegration()],
-        # Customer names, emails and addresses must never leave for a third party.
+        # Customer names, emails, addresses and tax ids must never leave for a third
+        # party: no PII, no request bodies, no local variables, and a last scrub.
         send_default_pii=False,
+        max_request_body_size="never",
+        include_local_variables=False,
+        before_send=scrub_event,
         traces_sample_rate=0.0,
     )
+
+
+def scrub_event(event: dict, hint: dict) -> dict:
+    """Keep what locates a bug (stack, route, request id); drop what may hold personal data."""
+    request = event.get("request") or {}
+    for key in ("data", "cookies", "query_string", "env"):
+        request.pop(key, None)
+    headers = request.get("headers") or {}
+    request["headers"] = {
+        name: value
+        for name, value in headers.items()
+        if name.lower() in ("content-type", "user-agent", "x-request-id")
+    }
+    event.pop("user", None)
+    for crumb in (event.get("breadcrumbs") or {}).get("values", []):
+        crumb.pop("data", None)
+    return event

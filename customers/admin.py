@@ -87,6 +87,8 @@ class CustomerAdmin(admin.ModelAdmin):
             saved = services.customer_update(customer=obj, **values)
         else:
             saved = services.customer_create(external_id=form.cleaned_data["external_id"], **values)
+        # (A duplicate external_id is caught by the form's unique check first; a race past it
+        # ends in the service's Conflict, which the admin shows as an error page.)
         obj.pk = saved.pk
         obj.refresh_from_db()
 

@@ -1,5 +1,6 @@
 import pghistory
 from django.db import models
+from django.db.models.functions import Upper
 
 from core.encryption import EncryptedTextField
 from core.models import TimestampedModel
@@ -15,7 +16,7 @@ class Customer(TimestampedModel):
 
     external_id = models.CharField(max_length=255, unique=True)
     name = models.CharField(max_length=255, blank=True, default="")
-    email = models.EmailField(blank=True, default="", db_index=True)
+    email = models.EmailField(blank=True, default="")
     currency = models.CharField(max_length=3, blank=True, default="")
     country = models.CharField(max_length=2, blank=True, default="", db_index=True)
     # Personal and tax data: encrypted at rest, hence not searchable.
@@ -31,7 +32,11 @@ class Customer(TimestampedModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["-created_at", "-id"], name="customer_list_cursor")]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="customer_list_cursor"),
+            # ?email= is case-insensitive (UPPER(email) = UPPER(%s)); this serves it.
+            models.Index(Upper("email"), name="customer_email_upper"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name or self.external_id} ({self.external_id})"

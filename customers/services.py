@@ -34,7 +34,9 @@ def customer_create(*, external_id: str, **fields: Any) -> Customer:
         with transaction.atomic():
             customer.save()
     except IntegrityError as exc:
-        if "external_id" in str(exc):
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") == (
+            "customers_customer_external_id_key"
+        ):
             raise Conflict(
                 f"A customer with external_id '{external_id}' already exists.",
                 code="customer_exists",

@@ -158,8 +158,13 @@ def test_admin_creates_and_revokes_api_keys(admin_client):
 
 
 @pytest.mark.django_db
-def test_admin_edits_go_through_the_services_and_are_audited(admin_client):
+def test_admin_edits_go_through_the_services_and_are_audited(admin_client, monkeypatch):
     customer = services.customer_create(external_id="c1", name="Ada")
+    calls = []
+    real_update = services.customer_update
+    monkeypatch.setattr(
+        services, "customer_update", lambda **kw: calls.append(kw) or real_update(**kw)
+    )
     response = admin_client.post(
         f"/admin/customers/customer/{customer.pk}/change/",
         {
@@ -178,6 +183,66 @@ def test_admin_edits_go_through_the_services_and_are_audited(admin_client):
     assert response.status_code == 302, response.content[:2000]
     customer.refresh_from_db()
     assert customer.name == "Ada King"
+    assert calls and calls[0]["name"] == "Ada King"
     event = customer.events.order_by("-pgh_id").first()
     assert event.pgh_label == "update"
     assert event.pgh_context.metadata["user"] is not None
+
+
+@pytest.mark.django_db
+def test_ready_fails_fast_on_a_broker_that_never_answers(anonymous_client, settings):
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never says a word
+    try:
+        settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        started = time.monotonic()
+        response = anonymous_client.get("/health/ready/")
+        assert response.status_code == 503 and response.json()["failing"] == ["broker"]
+        assert time.monotonic() - started < 10
+    finally:
+        silent.close()
+
+
+@pytest.mark.django_db
+def test_unknown_api_routes_answer_in_the_error_shape(client):
+    response = client.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response.json()["type"] == "client_error"
+    assert response.json()["errors"][0]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_metric_labels_come_from_a_closed_set(anonymous_client, client):
+    client.generic("BREW", "/api/v1/customers/")
+    text = anonymous_client.get("/metrics").content.decode()
+    assert 'method="BREW"' not in text
+
+
+def test_sentry_events_are_scrubbed():
+    from core.observability import scrub_event
+
+    event = {
+        "request": {
+            "data": {"email": "a@b.co"},
+            "cookies": {"s": "1"},
+            "headers": {"Authorization": "Bearer bk_x", "X-Request-ID": "r1"},
+        },
+        "user": {"email": "a@b.co"},
+        "breadcrumbs": {"values": [{"message": "sql", "data": {"params": ["a@b.co"]}}]},
+    }
+    scrubbed = scrub_event(event, {})
+    assert "a@b.co" not in json.dumps(scrubbed) and "bk_x" not in json.dumps(scrubbed)
+    assert scrubbed["request"]["headers"] == {"X-Request-ID": "r1"}
+
+
+@pytest.mark.django_db
+def test_bearer_scheme_is_case_insensitive(api_key):
+    from rest_framework.test import APIClient
+
+    lower = APIClient()
+    lower.credentials(HTTP_AUTHORIZATION=f"bearer {api_key[1]}")
+    assert lower.get("/api/v1/customers/").status_code == 200

@@ -245,7 +245,8 @@ def test_sweeper_publishes_events_whose_task_was_lost(post_stripe, settings):
     assert webhook_sweep() == 0
     # A worker that died mid-event frees it; one that dies on every attempt fails it.
     WebhookEvent.objects.update(
-        status="processing", attempts=settings.WEBHOOK_MAX_ATTEMPTS,
+        status="processing",
+        attempts=settings.WEBHOOK_MAX_ATTEMPTS,
         locked_at=timezone.now() - timedelta(hours=1),
     )
     webhook_sweep()
