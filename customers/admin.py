@@ -1,15 +1,47 @@
-from django.contrib import admin
-from django.utils.html import format_html_join
+from django.contrib import admin, messages
+from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from rest_framework.exceptions import APIException
 
+from billing.providers.base import ProviderError
 from billing.selectors import sync_states
 from customers import services
-from customers.models import Customer
+from customers.models import Customer, PaymentMethod
 
 EDITABLE = ["external_id", *services.UPDATABLE_FIELDS]
 
 
+class PaymentMethodInline(admin.TabularInline):
+    model = PaymentMethod
+    fields = ["card", "exp", "billing_country", "is_default", "status", "created_at", "manage"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    ordering = ["status", "-is_default", "-created_at"]
+
+    @admin.display(description="Card")
+    def card(self, obj: PaymentMethod) -> str:
+        return str(obj)
+
+    @admin.display(description="Expires")
+    def exp(self, obj: PaymentMethod) -> str:
+        return f"{obj.exp_month:02d}/{obj.exp_year}" if obj.exp_month and obj.exp_year else ""
+
+    @admin.display(description="")
+    def manage(self, obj: PaymentMethod) -> str:
+        url = reverse("admin:customers_paymentmethod_changelist")
+        return format_html('<a href="{}?id__exact={}">set default / remove</a>', url, obj.pk)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        # Cards are added by the customer through Stripe.js, never typed in here.
+        return False
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    inlines = [PaymentMethodInline]
     list_display = [
         "external_id",
         "name",
@@ -94,4 +126,52 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Customers carry invoices and payments; they are never deleted from here.
+        return False
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "customer",
+        "exp_month",
+        "exp_year",
+        "billing_country",
+        "is_default",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["status", "is_default", "brand"]
+    search_fields = ["stripe_payment_method_id", "customer__external_id", "last4"]
+    list_select_related = ["customer"]
+    readonly_fields = [f.name for f in PaymentMethod._meta.fields]
+    actions = ["set_default", "remove"]
+
+    def _each(self, request, queryset, service, done: str) -> None:
+        # Each one in its own transaction: one refusal does not undo the others.
+        for method in queryset.select_related("customer"):
+            try:
+                with transaction.atomic():
+                    service(customer=method.customer, payment_method=method)
+            except (APIException, ProviderError) as exc:
+                detail = getattr(exc, "detail", None) or getattr(exc, "message", str(exc))
+                messages.error(request, f"{method}: not done: {detail}")
+            else:
+                messages.success(request, f"{method}: {done}.")
+
+    @admin.action(description="Set as the customer's default (in Stripe too)")
+    def set_default(self, request, queryset):
+        self._each(request, queryset, services.payment_method_set_default, "now the default")
+
+    @admin.action(description="Remove (detach in Stripe)")
+    def remove(self, request, queryset):
+        self._each(request, queryset, services.payment_method_remove, "removed")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -194,3 +194,36 @@ def test_concurrent_set_default_calls_leave_both_sides_agreeing(api_key, stripe_
     assert statuses == [200] * 6
     assert PaymentMethod.objects.filter(customer__external_id="race", is_default=True).count() == 1
     assert stripe_default(stripe_enabled, stripe_id_of("race")) == api_default(client, "race")
+
+
+def test_admin_shows_cards_and_switches_the_default_through_stripe(
+    admin_client, client, customer, stripe_enabled
+):
+    first = add(client, "pm_card_visa", set_default=True).json()
+    second = add(client, "pm_card_visa").json()
+    from customers.models import Customer
+
+    page = admin_client.get(
+        f"/admin/customers/customer/{Customer.objects.get(external_id='pm-cus').pk}/change/"
+    )
+    assert page.status_code == 200 and "visa ••••4242" in page.content.decode()
+    response = admin_client.post(
+        "/admin/customers/paymentmethod/",
+        {"action": "set_default", "_selected_action": [second["id"]]},
+        follow=True,
+    )
+    assert "now the default" in response.content.decode()
+    assert (
+        stripe_default(stripe_enabled, stripe_id_of("pm-cus")) == second["stripe_payment_method_id"]
+    )
+    admin_client.post(
+        "/admin/customers/paymentmethod/",
+        {"action": "remove", "_selected_action": [first["id"]]},
+    )
+    assert PaymentMethod.objects.get(pk=first["id"]).status == "detached"
+    refused = admin_client.post(
+        "/admin/customers/paymentmethod/",
+        {"action": "set_default", "_selected_action": [first["id"]]},
+        follow=True,
+    )
+    assert "not done" in refused.content.decode()

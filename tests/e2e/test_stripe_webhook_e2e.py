@@ -4,7 +4,7 @@ import pytest
 import requests
 from djstripe import models as djstripe_models
 
-from customers.models import Customer
+from customers.models import Customer, PaymentMethod
 from tests.conftest import STRIPE_TEST_KEY
 from tests.e2e.conftest import wait_until
 from webhooks.models import WebhookEvent
@@ -51,3 +51,17 @@ def test_payment_method_attached_in_stripe_reaches_our_database(
     assert mirrored.customer_id == customer.stripe_customer_id
     event = WebhookEvent.objects.get(type="payment_method.attached", object_id=attached["id"])
     assert event.status == "processed" and event.customer_id == customer.pk
+    ours = wait_until(
+        lambda: PaymentMethod.objects.filter(stripe_payment_method_id=attached["id"]).first()
+    )
+    assert (ours.customer_id, ours.status, ours.last4) == (customer.pk, "active", "4242")
+
+    # Removed from the Stripe dashboard: our list follows, again by webhook alone.
+    requests.post(
+        f"{stripe_enabled}/v1/payment_methods/{attached['id']}/detach",
+        headers={"Authorization": f"Bearer {STRIPE_TEST_KEY}"},
+        timeout=5,
+    )
+    wait_until(
+        lambda: PaymentMethod.objects.filter(pk=ours.pk, status="detached").exists(), timeout=20
+    )
