@@ -178,6 +178,9 @@ def test_admin_edits_go_through_the_services_and_are_audited(admin_client, monke
             "state": "",
             "country": "FR",
             "tax_id": "",
+            # The payment methods inline's (empty) formset.
+            "payment_methods-TOTAL_FORMS": "0",
+            "payment_methods-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content[:2000]
