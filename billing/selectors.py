@@ -7,8 +7,6 @@ from django.utils import timezone
 from billing.models import OutboxMessage
 from billing.providers import provider_enabled
 
-PROVIDERS = ("lago", "stripe")
-
 
 @dataclass(frozen=True)
 class OutboxBacklog:
@@ -50,8 +48,8 @@ def sync_states(
 ) -> dict[str, dict[str, dict]]:
     """The `sync` block of each object, from its latest outbox message per provider.
 
-    `remote_ids` names the attribute holding each provider's id, so an object whose
-    messages were purged still reads as synced.
+    `remote_ids` names the providers the object goes to and the attribute holding each
+    one's id, so an object whose messages were purged still reads as synced.
     """
     objects = list(objects)
     ids = [str(obj.pk) for obj in objects]
@@ -67,7 +65,7 @@ def sync_states(
     states = {}
     for obj in objects:
         block = {}
-        for provider in PROVIDERS:
+        for provider in sorted(remote_ids):
             message = latest.get((str(obj.pk), provider))
             if message is not None:
                 status = _STATUS[message.status]

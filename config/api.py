@@ -3,6 +3,7 @@
 from rest_framework.routers import DefaultRouter
 
 from customers.api.views import CustomerViewSet
+from subscriptions.api.views import BillableMetricViewSet, PlanViewSet, SubscriptionViewSet
 
 
 class Router(DefaultRouter):
@@ -12,5 +13,8 @@ class Router(DefaultRouter):
 
 router = Router()
 router.register("customers", CustomerViewSet, basename="customer")
+router.register("billable_metrics", BillableMetricViewSet, basename="billable-metric")
+router.register("plans", PlanViewSet, basename="plan")
+router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 
 urlpatterns = router.urls

@@ -208,3 +208,87 @@ def _public_key(*, refresh: bool) -> str:
     _public_key_memo.update(pem=pem, fetched_at=now)
     cache.set(PUBLIC_KEY_CACHE_KEY, pem, PUBLIC_KEY_TTL_SECONDS)
     return pem
+
+
+# --- Metrics, plans, subscriptions -----------------------------------------------------
+AGGREGATIONS = {
+    "count": "count_agg",
+    "sum": "sum_agg",
+    "max": "max_agg",
+    "unique_count": "unique_count_agg",
+    "latest": "latest_agg",
+}
+
+
+def metric_upsert(
+    *, code: str, name: str, aggregation: str, field_name: str, description: str, exists: bool
+) -> dict[str, Any]:
+    metric: dict[str, Any] = {
+        "name": name,
+        "code": code,
+        "aggregation_type": AGGREGATIONS[aggregation],
+        "description": description or None,
+    }
+    if field_name:
+        metric["field_name"] = field_name
+    if exists:
+        return request("PUT", f"billable_metrics/{code}", body={"billable_metric": metric})[
+            "billable_metric"
+        ]
+    try:
+        return request("POST", "billable_metrics", body={"billable_metric": metric})[
+            "billable_metric"
+        ]
+    except ProviderError as exc:
+        if exc.http_status != 422:
+            raise
+        # Created by an earlier attempt whose answer we lost: update it instead.
+        return request("PUT", f"billable_metrics/{code}", body={"billable_metric": metric})[
+            "billable_metric"
+        ]
+
+
+def plan_upsert(*, plan: dict[str, Any], exists: bool) -> dict[str, Any]:
+    if exists:
+        return request("PUT", f"plans/{plan['code']}", body={"plan": plan})["plan"]
+    try:
+        return request("POST", "plans", body={"plan": plan})["plan"]
+    except ProviderError as exc:
+        if exc.http_status != 422:
+            raise
+        return request("PUT", f"plans/{plan['code']}", body={"plan": plan})["plan"]
+
+
+def subscription_get(*, external_id: str, status: str = "active") -> dict[str, Any] | None:
+    try:
+        return request("GET", f"subscriptions/{external_id}", params={"status": status})[
+            "subscription"
+        ]
+    except ProviderError as exc:
+        if exc.http_status == 404:
+            return None
+        raise
+
+
+def subscription_create(*, subscription: dict[str, Any]) -> dict[str, Any]:
+    """Creates, or changes the plan of, the subscription with this external_id (Lago
+    decides upgrade or downgrade itself, by the plans' yearly amounts, as we do)."""
+    return request("POST", "subscriptions", body={"subscription": subscription})["subscription"]
+
+
+def subscription_set_ending(*, external_id: str, ending_at: str | None) -> dict[str, Any]:
+    return request(
+        "PUT", f"subscriptions/{external_id}", body={"subscription": {"ending_at": ending_at}}
+    )["subscription"]
+
+
+def subscription_terminate(*, external_id: str, pending: bool, invoice: bool) -> dict[str, Any]:
+    params = {
+        # Unused prepaid time is credited, and usage so far invoiced, as a cancellation now
+        # implies; a pending subscription has neither.
+        "on_termination_credit_note": "credit",
+        "on_termination_invoice": "generate" if invoice else "skip",
+    }
+    if pending:
+        params["status"] = "pending"
+    return request("DELETE", f"subscriptions/{external_id}", params=params)["subscription"]

@@ -213,6 +213,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.webhook_sweep",
         "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=30),
     },
+    "subscriptions-advance": {
+        "task": "subscriptions.tasks.subscriptions_advance",
+        "schedule": env.int("SUBSCRIPTIONS_ADVANCE_SECONDS", default=60),
+    },
     "idempotency-keys-purge": {
         "task": "core.tasks.idempotency_keys_purge",
         "schedule": 3600,

@@ -59,6 +59,7 @@ _ROUTES = [
     ("POST", "/subscriptions", "create_subscription"),
     ("GET", "/subscriptions", "list_subscriptions"),
     ("GET", "/subscriptions/<external_id>", "get_subscription"),
+    ("PUT", "/subscriptions/<external_id>", "update_subscription"),
     ("DELETE", "/subscriptions/<external_id>", "terminate_subscription"),
     ("POST", "/events", "create_event"),
     ("POST", "/events/batch", "create_events_batch"),
@@ -833,6 +834,15 @@ class FakeLago:
             and plan_code in (None, s["plan_code"])
         ]
         return 200, _paginate(request, "subscriptions", subs)
+
+    def _update_subscription(self, request: Request, external_id: str):
+        payload = request.get_json(silent=True) or {}
+        data = payload.get("subscription") or {}
+        sub = self._find_subscription(external_id, payload.get("status") or "active")
+        for key in ("ending_at", "name", "subscription_at"):
+            if key in data:
+                sub[key] = data[key]
+        return 200, {"subscription": self._extended(sub)}
 
     def _terminate_subscription(self, request: Request, external_id: str):
         status = "pending" if request.args.get("status") == "pending" else "active"

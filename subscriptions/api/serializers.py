@@ -1,0 +1,188 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from billing.selectors import sync_states
+from core.iso import CURRENCIES
+from customers.api.serializers import SyncProviderSerializer
+from customers.models import Customer
+from subscriptions.charges import validate_properties
+from subscriptions.models import BillableMetric, Charge, Plan, Subscription
+
+
+class LagoSyncSerializer(serializers.Serializer):
+    lago = SyncProviderSerializer()
+
+
+class _SyncedSerializer(serializers.ModelSerializer):
+    """Metrics, plans and subscriptions go to Lago only (Stripe holds no such thing)."""
+
+    sync = serializers.SerializerMethodField()
+
+    @extend_schema_field(LagoSyncSerializer)
+    def get_sync(self, obj) -> dict:
+        state = sync_states(
+            object_type=obj._meta.label_lower, objects=[obj], remote_ids={"lago": "lago_id"}
+        )[str(obj.pk)]
+        return LagoSyncSerializer(state).data
+
+
+class BillableMetricSerializer(_SyncedSerializer):
+    # Declared, not derived, so a duplicate is the service's 409, not a 400 from a validator.
+    code = serializers.SlugField(max_length=255)
+
+    class Meta:
+        model = BillableMetric
+        fields = [
+            "id",
+            "code",
+            "name",
+            "description",
+            "aggregation",
+            "field_name",
+            "lago_id",
+            "sync",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "lago_id", "created_at", "updated_at"]
+        extra_kwargs = {
+            "field_name": {"required": False, "allow_blank": True},
+            "description": {"required": False, "allow_blank": True},
+        }
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["code"].read_only = True
+        return fields
+
+
+class ChargeSerializer(serializers.ModelSerializer):
+    metric = serializers.SlugRelatedField(slug_field="code", queryset=BillableMetric.objects.all())
+    model = serializers.ChoiceField(source="charge_model", choices=Charge.Model.choices)
+    properties = serializers.DictField()
+
+    class Meta:
+        model = Charge
+        fields = ["id", "metric", "model", "properties"]
+        read_only_fields = ["id"]
+
+    def validate(self, attrs):
+        try:
+            validate_properties(attrs["charge_model"], attrs["properties"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"properties": exc.messages}) from exc
+        return attrs
+
+
+class PlanSerializer(_SyncedSerializer):
+    code = serializers.SlugField(max_length=255)
+    charges = ChargeSerializer(many=True, required=False)
+    currency = serializers.CharField(max_length=3)
+    amount_cents = serializers.IntegerField(min_value=0)
+
+    class Meta:
+        model = Plan
+        fields = [
+            "id",
+            "code",
+            "name",
+            "description",
+            "interval",
+            "amount_cents",
+            "currency",
+            "pay_in_advance",
+            "trial_days",
+            "charges",
+            "lago_id",
+            "sync",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "lago_id", "created_at", "updated_at"]
+        extra_kwargs = {"description": {"required": False, "allow_blank": True}}
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["code"].read_only = True
+        return fields
+
+    def validate_currency(self, value: str) -> str:
+        value = value.upper()
+        if value not in CURRENCIES:
+            raise serializers.ValidationError(f"'{value}' is not an ISO 4217 currency code.")
+        return value
+
+
+class SubscriptionSerializer(_SyncedSerializer):
+    external_id = serializers.RegexField(r"^[^/]+$", max_length=255)
+    customer = serializers.SlugRelatedField(
+        slug_field="external_id", queryset=Customer.objects.all()
+    )
+    plan = serializers.SlugRelatedField(slug_field="code", queryset=Plan.objects.all())
+    next_plan = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    overrides = serializers.DictField(required=False)
+    amount_cents = serializers.IntegerField(read_only=True)
+    currency = serializers.CharField(source="plan.currency", read_only=True)
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "external_id",
+            "name",
+            "customer",
+            "plan",
+            "status",
+            "billing_time",
+            "start_at",
+            "started_at",
+            "trial_ends_at",
+            "current_period_start",
+            "current_period_end",
+            "cancel_at_period_end",
+            "canceled_at",
+            "terminated_at",
+            "ended_at",
+            "amount_cents",
+            "currency",
+            "overrides",
+            "next_plan",
+            "lago_id",
+            "sync",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "started_at",
+            "trial_ends_at",
+            "current_period_start",
+            "current_period_end",
+            "cancel_at_period_end",
+            "canceled_at",
+            "terminated_at",
+            "ended_at",
+            "lago_id",
+            "created_at",
+            "updated_at",
+        ]
+        extra_kwargs = {
+            "name": {"required": False, "allow_blank": True},
+            "start_at": {"required": False},
+        }
+
+
+class SubscriptionUpdateSerializer(serializers.Serializer):
+    plan = serializers.SlugRelatedField(
+        slug_field="code", queryset=Plan.objects.all(), required=False
+    )
+    overrides = serializers.DictField(required=False)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+
+class CancelSerializer(serializers.Serializer):
+    at_period_end = serializers.BooleanField(default=True)

@@ -1,0 +1,207 @@
+import pghistory
+from django.db import models
+from django.db.models import Q
+
+from core.models import TimestampedModel
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
+    pghistory.DeleteEvent(),
+)
+class BillableMetric(TimestampedModel):
+    """What usage is measured and how events are aggregated into units."""
+
+    class Aggregation(models.TextChoices):
+        COUNT = "count"
+        SUM = "sum"
+        MAX = "max"
+        UNIQUE_COUNT = "unique_count"
+        LATEST = "latest"
+
+    code = models.SlugField(max_length=255, unique=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    aggregation = models.CharField(max_length=16, choices=Aggregation.choices)
+    field_name = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The event property aggregated; required unless the aggregation is count.",
+    )
+    lago_id = models.UUIDField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(aggregation="count") | ~Q(field_name=""),
+                name="metric_field_name_unless_count",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
+    pghistory.DeleteEvent(),
+)
+class Plan(TimestampedModel):
+    """A price list: a fixed fee per interval and usage charges. Its prices are frozen while
+    a subscription uses it (see services.plan_update)."""
+
+    class Interval(models.TextChoices):
+        WEEKLY = "weekly"
+        MONTHLY = "monthly"
+        QUARTERLY = "quarterly"
+        YEARLY = "yearly"
+
+    code = models.SlugField(max_length=255, unique=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    interval = models.CharField(max_length=16, choices=Interval.choices)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    pay_in_advance = models.BooleanField(default=False)
+    trial_days = models.PositiveIntegerField(default=0)
+    lago_id = models.UUIDField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_cents__gte=0), name="plan_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
+    pghistory.DeleteEvent(),
+)
+class Charge(TimestampedModel):
+    """A usage price on a plan: one metric, one charge model, its properties as Lago's."""
+
+    class Model(models.TextChoices):
+        STANDARD = "standard"
+        GRADUATED = "graduated"
+        VOLUME = "volume"
+        PACKAGE = "package"
+        PERCENTAGE = "percentage"
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="charges")
+    metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="charges")
+    charge_model = models.CharField(max_length=16, choices=Model.choices)
+    properties = models.JSONField(default=dict)
+    lago_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "metric"], name="one_charge_per_metric"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan.code}:{self.metric.code} ({self.charge_model})"
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
+    pghistory.DeleteEvent(),
+)
+class Subscription(TimestampedModel):
+    """A customer on a plan. Its status changes only through subscriptions.services."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACTIVE = "active"
+        CANCELED = "canceled"
+        TERMINATED = "terminated"
+
+    class BillingTime(models.TextChoices):
+        CALENDAR = "calendar"
+        ANNIVERSARY = "anniversary"
+
+    external_id = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255, blank=True, default="")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    billing_time = models.CharField(
+        max_length=16, choices=BillingTime.choices, default=BillingTime.CALENDAR
+    )
+    start_at = models.DateTimeField(help_text="When it starts (or started) to be billed.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True, db_index=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    terminated_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    overrides = models.JSONField(default=dict, blank=True)
+    next_plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A downgrade scheduled for the end of the current period.",
+    )
+    lago_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="subscription_list_cursor"),
+            models.Index(fields=["status", "current_period_end"], name="subscription_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="active") | Q(current_period_end__isnull=False),
+                name="active_subscription_has_a_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def amount_cents(self) -> int:
+        """The fixed fee per period: the plan's, unless overridden for this subscription."""
+        return int(self.overrides.get("amount_cents", self.plan.amount_cents))
+
+
+class SubscriptionPhase(models.Model):
+    """One stretch of a subscription on one plan: what invoices prorate over."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="phases")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    overrides = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=32)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription"],
+                condition=Q(ended_at__isnull=True),
+                name="one_open_phase_per_subscription",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} on {self.plan_id} from {self.started_at}"

@@ -1,0 +1,399 @@
+"""Writes to metrics, plans and subscriptions. Each subscription transition is one
+function that locks the row (`select_for_update`) and refuses an illegal move with 409
+`invalid_transition`, naming the current state."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.exceptions import Conflict
+from customers.models import Customer
+from subscriptions.charges import validate_properties
+from subscriptions.models import BillableMetric, Charge, Plan, Subscription, SubscriptionPhase
+from subscriptions.periods import period_containing, yearly_amount_cents
+
+S = Subscription.Status
+
+
+# --- Billable metrics ------------------------------------------------------------------
+def metric_create(
+    *, code: str, name: str, aggregation: str, field_name: str = "", description: str = ""
+) -> BillableMetric:
+    metric = BillableMetric(
+        code=code,
+        name=name,
+        aggregation=aggregation,
+        field_name=field_name or "",
+        description=description or "",
+    )
+    _check_metric(metric)
+    try:
+        with transaction.atomic():
+            metric.save()
+    except IntegrityError as exc:
+        raise Conflict(f"A metric with code '{code}' exists.", code="metric_exists") from exc
+    return metric
+
+
+def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
+    locked = BillableMetric.objects.select_for_update().get(pk=metric.pk)
+    pricing = {"aggregation", "field_name"} & {
+        name for name, value in fields.items() if value != getattr(locked, name)
+    }
+    if pricing and _metric_in_use(locked):
+        raise Conflict(
+            f"Metric '{locked.code}' is used by a subscribed plan: its {sorted(pricing)} "
+            "cannot change under a running subscription. Create a new metric.",
+            code="metric_in_use",
+        )
+    for name, value in fields.items():
+        setattr(locked, name, value if value is not None else "")
+    _check_metric(locked)
+    locked.save()
+    return locked
+
+
+def _check_metric(metric: BillableMetric) -> None:
+    if metric.aggregation != BillableMetric.Aggregation.COUNT and not metric.field_name:
+        raise ValidationError({"field_name": "Required unless the aggregation is count."})
+
+
+def _metric_in_use(metric: BillableMetric) -> bool:
+    return Subscription.objects.filter(
+        plan__charges__metric=metric, status__in=[S.PENDING, S.ACTIVE]
+    ).exists()
+
+
+# --- Plans -----------------------------------------------------------------------------
+PLAN_PRICING_FIELDS = ("interval", "amount_cents", "currency", "pay_in_advance", "trial_days")
+
+
+def plan_create(*, code: str, charges: list[dict] | None = None, **fields: Any) -> Plan:
+    plan = Plan(code=code, **fields)
+    try:
+        with transaction.atomic():
+            plan.save()
+            _replace_charges(plan, charges or [])
+    except IntegrityError as exc:
+        raise Conflict(f"A plan with code '{code}' exists.", code="plan_exists") from exc
+    return plan
+
+
+def plan_update(*, plan: Plan, charges: list[dict] | None = None, **fields: Any) -> Plan:
+    """Names and descriptions may change at any time; prices only while nobody is
+    subscribed, so no running subscription is ever re-priced under its feet."""
+    locked = Plan.objects.select_for_update().get(pk=plan.pk)
+    repriced = [
+        name
+        for name in PLAN_PRICING_FIELDS
+        if name in fields and fields[name] != getattr(locked, name)
+    ]
+    if charges is not None and _charges_differ(locked, charges):
+        repriced.append("charges")
+    if repriced and plan_in_use(locked):
+        raise Conflict(
+            f"Plan '{locked.code}' has subscriptions: its {repriced} are frozen. Create a new "
+            "plan and move the subscriptions to it.",
+            code="plan_in_use",
+        )
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.save()
+    if charges is not None:
+        _replace_charges(locked, charges)
+    return locked
+
+
+def plan_in_use(plan: Plan) -> bool:
+    return Subscription.objects.filter(plan=plan, status__in=[S.PENDING, S.ACTIVE]).exists() or (
+        Subscription.objects.filter(next_plan=plan, status=S.ACTIVE).exists()
+    )
+
+
+def _charges_differ(plan: Plan, charges: list[dict]) -> bool:
+    current = {
+        (c.metric.code, c.charge_model, _canonical(c.properties))
+        for c in plan.charges.select_related("metric")
+    }
+    wanted = {(c["metric"].code, c["charge_model"], _canonical(c["properties"])) for c in charges}
+    return current != wanted
+
+
+def _canonical(properties: dict) -> str:
+    import json
+
+    return json.dumps(properties, sort_keys=True)
+
+
+def _replace_charges(plan: Plan, charges: list[dict]) -> None:
+    for charge in charges:
+        try:
+            validate_properties(charge["charge_model"], charge["properties"])
+        except ValidationError as exc:
+            raise ValidationError({"charges": exc.messages}) from exc
+    metrics = [c["metric"].pk for c in charges]
+    if len(metrics) != len(set(metrics)):
+        raise ValidationError({"charges": "One charge per metric."})
+    plan.charges.all().delete()
+    Charge.objects.bulk_create(
+        Charge(
+            plan=plan,
+            metric=c["metric"],
+            charge_model=c["charge_model"],
+            properties=c["properties"],
+        )
+        for c in charges
+    )
+
+
+# --- Subscriptions: the state machine --------------------------------------------------
+def _refuse(subscription: Subscription, action: str) -> Conflict:
+    state = subscription.status
+    if state == S.ACTIVE and subscription.cancel_at_period_end:
+        state = "active, canceling at period end"
+    return Conflict(
+        f"Cannot {action} subscription '{subscription.external_id}': it is {state}.",
+        code="invalid_transition",
+    )
+
+
+def _locked(subscription: Subscription) -> Subscription:
+    return Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+
+
+def _set_period(subscription: Subscription, moment: datetime) -> None:
+    start, end = period_containing(
+        interval=subscription.plan.interval,
+        billing_time=subscription.billing_time,
+        started_at=subscription.started_at,
+        moment=moment,
+    )
+    subscription.current_period_start, subscription.current_period_end = start, end
+
+
+def _open_phase(subscription: Subscription, at: datetime, reason: str) -> None:
+    SubscriptionPhase.objects.filter(subscription=subscription, ended_at__isnull=True).update(
+        ended_at=at
+    )
+    SubscriptionPhase.objects.create(
+        subscription=subscription,
+        plan=subscription.plan,
+        overrides=subscription.overrides,
+        started_at=at,
+        reason=reason,
+    )
+
+
+def _close_phase(subscription: Subscription, at: datetime) -> None:
+    SubscriptionPhase.objects.filter(subscription=subscription, ended_at__isnull=True).update(
+        ended_at=at
+    )
+
+
+def _save(subscription: Subscription) -> Subscription:
+    subscription.save()
+    return subscription
+
+
+def _activate(subscription: Subscription, at: datetime, reason: str) -> None:
+    subscription.status = S.ACTIVE
+    subscription.started_at = at
+    trial_days = subscription.plan.trial_days
+    subscription.trial_ends_at = at + timedelta(days=trial_days) if trial_days else None
+    _set_period(subscription, at)
+    _open_phase(subscription, at, reason)
+
+
+def subscription_create(
+    *,
+    external_id: str,
+    customer: Customer,
+    plan: Plan,
+    billing_time: str = "calendar",
+    start_at: datetime | None = None,
+    overrides: dict | None = None,
+    name: str = "",
+) -> Subscription:
+    now = timezone.now()
+    start_at = start_at or now
+    _check_currency(customer, plan)
+    subscription = Subscription(
+        external_id=external_id,
+        customer=customer,
+        plan=plan,
+        billing_time=billing_time,
+        start_at=start_at,
+        overrides=_checked_overrides(plan, overrides or {}),
+        name=name or "",
+        status=S.PENDING,
+    )
+    try:
+        with transaction.atomic():
+            subscription.save()
+            if start_at <= now:
+                _activate(subscription, start_at, "created")
+                subscription.save()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A subscription with external_id '{external_id}' exists.", code="subscription_exists"
+        ) from exc
+    return subscription
+
+
+def _check_currency(customer: Customer, plan: Plan) -> None:
+    if customer.currency and customer.currency != plan.currency:
+        raise Conflict(
+            f"Plan '{plan.code}' is in {plan.currency}; customer '{customer.external_id}' "
+            f"pays in {customer.currency}.",
+            code="currency_mismatch",
+        )
+
+
+def _checked_overrides(plan: Plan, overrides: dict) -> dict:
+    unknown = set(overrides) - {"amount_cents", "charges"}
+    if unknown:
+        raise ValidationError({"overrides": f"Unknown overrides: {sorted(unknown)}."})
+    if "amount_cents" in overrides:
+        amount = overrides["amount_cents"]
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            raise ValidationError({"overrides": "amount_cents must be an integer ≥ 0."})
+    models = {c.metric.code: c.charge_model for c in plan.charges.select_related("metric")}
+    for code, properties in (overrides.get("charges") or {}).items():
+        if code not in models:
+            raise ValidationError({"overrides": f"Plan '{plan.code}' has no charge on '{code}'."})
+        try:
+            validate_properties(models[code], properties)
+        except ValidationError as exc:
+            raise ValidationError({"overrides": exc.messages}) from exc
+    return overrides
+
+
+def subscription_update(
+    *,
+    subscription: Subscription,
+    plan: Plan | None = None,
+    overrides: dict | None = None,
+    name: str | None = None,
+) -> Subscription:
+    """Plan changes as Lago makes them: an upgrade (the same or a higher yearly fixed
+    amount) takes effect now and the old plan's period is prorated; a downgrade is
+    scheduled for the end of the current period."""
+    locked = _locked(subscription)
+    if locked.status in (S.CANCELED, S.TERMINATED):
+        raise _refuse(locked, "change")
+    now = timezone.now()
+    if name is not None:
+        locked.name = name
+    if overrides is not None:
+        locked.overrides = _checked_overrides(plan or locked.plan, overrides)
+        if locked.status == S.ACTIVE and plan is None:
+            _open_phase(locked, now, "overrides")
+    if plan is not None and plan.pk != locked.plan_id:
+        _check_currency(locked.customer, plan)
+        if plan.currency != locked.plan.currency:
+            raise Conflict("A plan change cannot change the currency.", code="currency_mismatch")
+        if overrides is None:
+            locked.overrides = {}
+        if locked.status == S.PENDING:
+            locked.plan, locked.next_plan = plan, None
+        elif _is_upgrade(locked, plan):
+            # The billing period keeps its dates; a new interval starts a new period now.
+            if plan.interval != locked.plan.interval:
+                locked.started_at = now
+            locked.plan, locked.next_plan = plan, None
+            _open_phase(locked, now, "upgrade")
+            _set_period(locked, now)
+        else:
+            locked.next_plan = plan
+    elif plan is not None:
+        locked.next_plan = None  # back to the current plan: the scheduled change is dropped
+    return _save(locked)
+
+
+def _is_upgrade(subscription: Subscription, plan: Plan) -> bool:
+    current = yearly_amount_cents(
+        interval=subscription.plan.interval, amount_cents=subscription.amount_cents
+    )
+    return yearly_amount_cents(interval=plan.interval, amount_cents=plan.amount_cents) >= current
+
+
+def subscription_cancel(*, subscription: Subscription, at_period_end: bool = True) -> Subscription:
+    locked = _locked(subscription)
+    now = timezone.now()
+    if locked.status == S.PENDING:
+        locked.status, locked.canceled_at, locked.ended_at = S.CANCELED, now, now
+        return _save(locked)
+    if locked.status != S.ACTIVE or (at_period_end and locked.cancel_at_period_end):
+        raise _refuse(locked, "cancel")
+    if at_period_end:
+        locked.cancel_at_period_end = True
+        locked.canceled_at = now
+        locked.next_plan = None
+        return _save(locked)
+    return _terminate(locked, now)
+
+
+def _terminate(locked: Subscription, at: datetime) -> Subscription:
+    locked.status = S.TERMINATED
+    locked.terminated_at = locked.ended_at = at
+    locked.cancel_at_period_end = False
+    locked.next_plan = None
+    _close_phase(locked, at)
+    return _save(locked)
+
+
+def subscription_reactivate(*, subscription: Subscription) -> Subscription:
+    """Undo a pending cancellation, or restart an ended subscription as a new period."""
+    locked = _locked(subscription)
+    now = timezone.now()
+    if locked.status == S.ACTIVE and locked.cancel_at_period_end:
+        locked.cancel_at_period_end = False
+        locked.canceled_at = None
+        return _save(locked)
+    if locked.status not in (S.CANCELED, S.TERMINATED):
+        raise _refuse(locked, "reactivate")
+    _check_currency(locked.customer, locked.plan)
+    locked.canceled_at = locked.terminated_at = locked.ended_at = None
+    locked.cancel_at_period_end = False
+    locked.start_at = now
+    _activate(locked, now, "reactivated")
+    return _save(locked)
+
+
+# --- Time passing: the beat job's work -------------------------------------------------
+def subscription_advance(*, subscription: Subscription, now: datetime | None = None) -> str:
+    """Bring one subscription up to `now`: start it, or close the periods that ended,
+    applying a scheduled downgrade or cancellation at its period end. Idempotent: it acts
+    only on what is due, under the row lock, so running it twice (or late) changes nothing
+    more."""
+    now = now or timezone.now()
+    locked = _locked(subscription)
+    if locked.status == S.PENDING:
+        if locked.start_at > now:
+            return "not due"
+        _activate(locked, locked.start_at, "started")
+        _save(locked)
+        return "started"
+    if locked.status != S.ACTIVE or locked.current_period_end > now:
+        return "not due"
+    outcome = "renewed"
+    while locked.status == S.ACTIVE and locked.current_period_end <= now:
+        boundary = locked.current_period_end
+        if locked.cancel_at_period_end:
+            locked.status, locked.ended_at = S.CANCELED, boundary
+            locked.cancel_at_period_end = False
+            _close_phase(locked, boundary)
+            outcome = "canceled"
+            break
+        if locked.next_plan_id:
+            if locked.next_plan.interval != locked.plan.interval:
+                locked.started_at = boundary
+            locked.plan, locked.next_plan, locked.overrides = locked.next_plan, None, {}
+            _open_phase(locked, boundary, "downgrade")
+            outcome = "downgraded"
+        _set_period(locked, boundary)
+    _save(locked)
+    return outcome

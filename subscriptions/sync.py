@@ -1,0 +1,112 @@
+"""Outbox handlers: make Lago hold what we hold (when Lago sync is configured).
+
+Each handler reads our row fresh and Lago's current view, and sends only what differs, so
+running one twice, late, or after coalesced saves converges on the same state.
+"""
+
+from datetime import datetime
+
+from billing.outbox import register
+from billing.providers import lago
+from billing.providers.base import ProviderUnavailable
+from subscriptions.models import BillableMetric, Plan, Subscription
+
+S = Subscription.Status
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+@register("metric.sync", "lago")
+def metric_sync_lago(metric_id: str) -> None:
+    metric = BillableMetric.objects.get(pk=metric_id)
+    remote = lago.metric_upsert(
+        code=metric.code,
+        name=metric.name,
+        aggregation=metric.aggregation,
+        field_name=metric.field_name,
+        description=metric.description,
+        exists=metric.lago_id is not None,
+    )
+    BillableMetric.objects.filter(pk=metric.pk).update(lago_id=remote["lago_id"])
+
+
+def _waiting_for(what: str) -> ProviderUnavailable:
+    # Retried with backoff: the dependency's own outbox message is on its way.
+    return ProviderUnavailable("lago", f"waiting for {what} to reach Lago", code="dependency")
+
+
+@register("plan.sync", "lago")
+def plan_sync_lago(plan_id: str) -> None:
+    plan = Plan.objects.get(pk=plan_id)
+    charges = list(plan.charges.select_related("metric"))
+    for charge in charges:
+        if charge.metric.lago_id is None:
+            raise _waiting_for(f"metric {charge.metric.code}")
+    remote = lago.plan_upsert(
+        plan={
+            "name": plan.name,
+            "code": plan.code,
+            "description": plan.description or None,
+            "interval": plan.interval,
+            "amount_cents": plan.amount_cents,
+            "amount_currency": plan.currency,
+            "pay_in_advance": plan.pay_in_advance,
+            "trial_period": plan.trial_days,
+            "charges": [
+                {
+                    "billable_metric_id": str(charge.metric.lago_id),
+                    "charge_model": charge.charge_model,
+                    "properties": charge.properties,
+                }
+                for charge in charges
+            ],
+        },
+        exists=plan.lago_id is not None,
+    )
+    Plan.objects.filter(pk=plan.pk).update(lago_id=remote["lago_id"])
+    by_metric = {c.get("billable_metric_id"): c.get("lago_id") for c in remote.get("charges", [])}
+    for charge in charges:
+        lago_charge = by_metric.get(str(charge.metric.lago_id))
+        if lago_charge:
+            type(charge).objects.filter(pk=charge.pk).update(lago_id=lago_charge)
+
+
+@register("subscription.sync", "lago")
+def subscription_sync_lago(subscription_id: str) -> None:
+    sub = Subscription.objects.select_related("plan", "next_plan", "customer").get(
+        pk=subscription_id
+    )
+    for plan in filter(None, (sub.plan, sub.next_plan)):
+        if plan.lago_id is None:
+            raise _waiting_for(f"plan {plan.code}")
+    remote = lago.subscription_get(external_id=sub.external_id) or lago.subscription_get(
+        external_id=sub.external_id, status="pending"
+    )
+    if sub.status in (S.CANCELED, S.TERMINATED):
+        if remote is not None:
+            lago.subscription_terminate(
+                external_id=sub.external_id,
+                pending=remote["status"] == "pending",
+                invoice=remote["status"] == "active",
+            )
+        return
+    wanted = {
+        "external_customer_id": sub.customer.external_id,
+        "external_id": sub.external_id,
+        "plan_code": sub.plan.code,
+        "name": sub.name or None,
+        "billing_time": sub.billing_time,
+        "subscription_at": _iso(sub.start_at),
+    }
+    if "amount_cents" in sub.overrides:
+        wanted["plan_overrides"] = {"amount_cents": sub.overrides["amount_cents"]}
+    if remote is None or remote["plan_code"] != sub.plan.code:
+        remote = lago.subscription_create(subscription=wanted)
+    if sub.next_plan and remote.get("next_plan_code") != sub.next_plan.code:
+        lago.subscription_create(subscription={**wanted, "plan_code": sub.next_plan.code})
+    ending = _iso(sub.current_period_end) if sub.cancel_at_period_end else None
+    if sub.status == S.ACTIVE and (remote.get("ending_at") or None) != ending:
+        remote = lago.subscription_set_ending(external_id=sub.external_id, ending_at=ending)
+    Subscription.objects.filter(pk=sub.pk).update(lago_id=remote["lago_id"])
