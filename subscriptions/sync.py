@@ -66,7 +66,9 @@ def plan_sync_lago(plan_id: str) -> None:
         exists=plan.lago_id is not None,
     )
     Plan.objects.filter(pk=plan.pk).update(lago_id=remote["lago_id"])
-    by_metric = {c.get("billable_metric_id"): c.get("lago_id") for c in remote.get("charges", [])}
+    by_metric = {
+        c.get("lago_billable_metric_id"): c.get("lago_id") for c in remote.get("charges", [])
+    }
     for charge in charges:
         lago_charge = by_metric.get(str(charge.metric.lago_id))
         if lago_charge:
@@ -96,16 +98,21 @@ def subscription_sync_lago(subscription_id: str) -> None:
         "external_customer_id": sub.customer.external_id,
         "external_id": sub.external_id,
         "plan_code": sub.plan.code,
-        "name": sub.name or None,
         "billing_time": sub.billing_time,
         "subscription_at": _iso(sub.start_at),
     }
+    if sub.name:
+        wanted["name"] = sub.name
     if "amount_cents" in sub.overrides:
         wanted["plan_overrides"] = {"amount_cents": sub.overrides["amount_cents"]}
     if remote is None or remote["plan_code"] != sub.plan.code:
         remote = lago.subscription_create(subscription=wanted)
-    if sub.next_plan and remote.get("next_plan_code") != sub.next_plan.code:
+    scheduled = remote.get("next_plan_code")
+    if sub.next_plan and scheduled != sub.next_plan.code:
         lago.subscription_create(subscription={**wanted, "plan_code": sub.next_plan.code})
+    elif not sub.next_plan and scheduled and remote["status"] == "active":
+        # Lago holds a downgrade as a pending subscription; ending it drops the change.
+        lago.subscription_terminate(external_id=sub.external_id, pending=True, invoice=False)
     ending = _iso(sub.current_period_end) if sub.cancel_at_period_end else None
     if sub.status == S.ACTIVE and (remote.get("ending_at") or None) != ending:
         remote = lago.subscription_set_ending(external_id=sub.external_id, ending_at=ending)
