@@ -397,3 +397,16 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
         _set_period(locked, boundary)
     _save(locked)
     return outcome
+
+
+def subscription_ended_by_engine(*, subscription: Subscription, at: datetime) -> Subscription:
+    """Lago (as the engine) ended the subscription: follow it. An ending that we asked for
+    at the period end is a cancellation; any other is a termination."""
+    locked = _locked(subscription)
+    if locked.status != S.ACTIVE:
+        return locked
+    if locked.cancel_at_period_end:
+        locked.status, locked.ended_at, locked.cancel_at_period_end = S.CANCELED, at, False
+        _close_phase(locked, at)
+        return _save(locked)
+    return _terminate(locked, at)

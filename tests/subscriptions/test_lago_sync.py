@@ -98,3 +98,37 @@ def test_a_catalog_not_yet_in_lago_delays_the_subscription(client, engine, catal
     run_outbox()
     drain_outbox()
     assert_same(engine, "sub-1")
+
+
+def test_lago_ending_a_subscription_on_its_own_is_followed(client, engine, catalog, settings):
+    import uuid
+
+    from tests.webhooks.signing import LAGO_HMAC_KEY, dumps, lago_hmac
+    from webhooks.models import WebhookEvent
+    from webhooks.services import webhook_event_process
+
+    settings.LAGO_WEBHOOK_HMAC_KEY = LAGO_HMAC_KEY
+    client.post(URL, {"external_id": "sub-1", "customer": "acme", "plan": "pro"}, format="json")
+    drain_outbox()
+    remote = dict(
+        lago_view(engine, "sub-1"), status="terminated", terminated_at="2030-01-01T00:00:00Z"
+    )
+    body = dumps(
+        {
+            "webhook_type": "subscription.terminated",
+            "object_type": "subscription",
+            "organization_id": str(uuid.uuid4()),
+            "subscription": remote,
+        }
+    )
+    response = client.post(
+        "/webhooks/lago/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_LAGO_SIGNATURE=lago_hmac(body),
+        HTTP_X_LAGO_SIGNATURE_ALGORITHM="hmac",
+        HTTP_X_LAGO_UNIQUE_KEY=str(uuid.uuid4()),
+    )
+    assert response.status_code == 200
+    assert webhook_event_process(event_pk=WebhookEvent.objects.get().pk) == "processed"
+    assert Subscription.objects.get().status == "terminated"

@@ -4,9 +4,13 @@ order its deliveries; an older state never overwrites a newer one."""
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from customers.models import Customer
+from subscriptions import services as subscription_services
+from subscriptions.models import Subscription
 from webhooks.handlers.base import Handler, Outcome
 from webhooks.models import UsageEventError, WebhookEvent
 from webhooks.versioning import claim_version
@@ -68,11 +72,31 @@ def subscription_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcom
     related = [{"type": "lago.subscription", "id": remote.get("external_id", "")}]
     if verdict == "older":
         return Outcome(applied=False, note="older than the state already applied")
-    return Outcome(
-        customer_id=customer.pk if customer else None,
-        related=related,
-        note=f"subscription {remote.get('external_id')} is {remote.get('status')}",
-    )
+    note = f"subscription {remote.get('external_id')} is {remote.get('status')}"
+    ours = Subscription.objects.filter(external_id=remote.get("external_id")).first()
+    if ours is not None:
+        related.append({"type": "subscription", "id": str(ours.pk)})
+        if settings.BILLING_ENGINE == "lago":
+            note = _follow_engine(ours, remote, at) or note
+    return Outcome(customer_id=customer.pk if customer else None, related=related, note=note)
+
+
+def _follow_engine(ours: Subscription, remote: dict[str, Any], at: datetime | None) -> str:
+    """Lago is the engine of record: our row follows what Lago did on its own."""
+    # A record that is not the one we hold (an upgrade ends the old record) says nothing
+    # about our subscription.
+    if ours.lago_id is not None and str(ours.lago_id) != remote["lago_id"]:
+        return ""
+    status = remote.get("status")
+    if status == "terminated" and ours.status == Subscription.Status.ACTIVE:
+        subscription_services.subscription_ended_by_engine(
+            subscription=ours, at=at or timezone.now()
+        )
+        return "ended here too, following Lago"
+    if status == "active" and ours.status == Subscription.Status.PENDING:
+        subscription_services.subscription_advance(subscription=ours, now=timezone.now())
+        return "started here too, following Lago"
+    return ""
 
 
 def invoice_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:

@@ -1,0 +1,194 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.shortcuts import render
+from rest_framework.exceptions import APIException
+
+from subscriptions import services
+from subscriptions.charges import validate_properties
+from subscriptions.models import BillableMetric, Charge, Plan, Subscription, SubscriptionPhase
+
+
+@admin.register(BillableMetric)
+class BillableMetricAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "aggregation", "field_name", "lago_id"]
+    list_filter = ["aggregation"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["lago_id", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {
+            k: form.cleaned_data[k] for k in ("name", "description", "aggregation", "field_name")
+        }
+        if change:
+            services.metric_update(metric=obj, **fields)
+        else:
+            obj.pk = services.metric_create(code=form.cleaned_data["code"], **fields).pk
+
+
+class ChargeForm(forms.ModelForm):
+    class Meta:
+        model = Charge
+        fields = ["metric", "charge_model", "properties"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            validate_properties(cleaned.get("charge_model"), cleaned.get("properties"))
+        except ValidationError as exc:
+            raise ValidationError({"properties": exc.messages}) from exc
+        return cleaned
+
+
+class ChargeInline(admin.TabularInline):
+    model = Charge
+    form = ChargeForm
+    extra = 0
+    fields = ["metric", "charge_model", "properties", "lago_id"]
+    readonly_fields = ["lago_id"]
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "interval",
+        "amount_cents",
+        "currency",
+        "pay_in_advance",
+        "trial_days",
+        "in_use",
+    ]
+    list_filter = ["interval", "currency"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["lago_id", "created_at", "updated_at"]
+    inlines = [ChargeInline]
+
+    @admin.display(boolean=True, description="Subscribed")
+    def in_use(self, obj: Plan) -> bool:
+        return services.plan_in_use(obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and services.plan_in_use(obj):
+            # Prices are frozen under running subscriptions, here as in the API.
+            fields += ["code", *services.PLAN_PRICING_FIELDS]
+        elif obj is not None:
+            fields.append("code")
+        return fields
+
+    def get_inline_instances(self, request, obj=None):
+        inlines = super().get_inline_instances(request, obj)
+        if obj is not None and services.plan_in_use(obj):
+            for inline in inlines:
+                inline.readonly_fields = ["metric", "charge_model", "properties", "lago_id"]
+                inline.can_delete = False
+                inline.max_num = 0
+        return inlines
+
+
+class PhaseInline(admin.TabularInline):
+    model = SubscriptionPhase
+    fields = ["plan", "started_at", "ended_at", "reason", "overrides"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ChangePlanForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=Plan.objects.all())
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "external_id",
+        "customer",
+        "plan",
+        "status",
+        "period",
+        "cancel_at_period_end",
+        "next_plan",
+        "created_at",
+    ]
+    list_filter = ["status", "cancel_at_period_end", "billing_time", "plan"]
+    search_fields = ["external_id", "customer__external_id"]
+    list_select_related = ["customer", "plan", "next_plan"]
+    readonly_fields = [f.name for f in Subscription._meta.fields]
+    inlines = [PhaseInline]
+    actions = ["cancel_at_period_end_action", "terminate_now", "reactivate", "change_plan"]
+    show_full_result_count = False
+
+    @admin.display(description="Current period")
+    def period(self, obj: Subscription) -> str:
+        if not obj.current_period_start:
+            return "—"
+        return f"{obj.current_period_start:%Y-%m-%d} → {obj.current_period_end:%Y-%m-%d}"
+
+    def _each(self, request, queryset, service, done: str, **kwargs) -> None:
+        for subscription in queryset:
+            try:
+                with transaction.atomic():
+                    service(subscription=subscription, **kwargs)
+            except (APIException, ValidationError) as exc:
+                # Explains a refused transition in the words the API uses.
+                detail = getattr(exc, "detail", None) or "; ".join(exc.messages)
+                messages.error(request, f"{subscription}: not done: {detail}")
+            else:
+                messages.success(request, f"{subscription}: {done}.")
+
+    @admin.action(description="Cancel at period end")
+    def cancel_at_period_end_action(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            services.subscription_cancel,
+            "cancels at period end",
+            at_period_end=True,
+        )
+
+    @admin.action(description="Cancel now (terminate)")
+    def terminate_now(self, request, queryset):
+        self._each(
+            request, queryset, services.subscription_cancel, "terminated", at_period_end=False
+        )
+
+    @admin.action(description="Reactivate")
+    def reactivate(self, request, queryset):
+        self._each(request, queryset, services.subscription_reactivate, "reactivated")
+
+    @admin.action(description="Change plan…")
+    def change_plan(self, request, queryset):
+        form = ChangePlanForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._each(
+                request,
+                queryset,
+                services.subscription_update,
+                "plan changed (an upgrade now, a downgrade at period end)",
+                plan=form.cleaned_data["plan"],
+            )
+            return None
+        return render(
+            request,
+            "admin/subscriptions/change_plan.html",
+            {
+                "form": form,
+                "subscriptions": queryset,
+                "opts": self.model._meta,
+                "action": "change_plan",
+                **self.admin_site.each_context(request),
+            },
+        )
+
+    def has_add_permission(self, request) -> bool:
+        # Subscriptions are created by the calling services through the API.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
