@@ -61,6 +61,7 @@ class Command(BaseCommand):
             for fields in DEMO_CUSTOMERS:
                 if not Customer.objects.filter(external_id=fields["external_id"]).exists():
                     services.customer_create(**fields)
+            _seed_catalog()
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         if user.check_password(password):
             self.stdout.write(f"  Admin login:  {username} / {password}")
@@ -72,4 +73,58 @@ class Command(BaseCommand):
         self.stdout.write(
             f'  Try:          curl -H "Authorization: Bearer {raw_key}" '
             "http://127.0.0.1:8000/api/v1/customers/"
+        )
+
+
+def _seed_catalog() -> None:
+    """A metric, a plan with a standard and a graduated charge, and one subscription."""
+    from subscriptions import services as subscriptions
+    from subscriptions.models import BillableMetric, Plan, Subscription
+
+    if not BillableMetric.objects.filter(code="api_calls").exists():
+        subscriptions.metric_create(code="api_calls", name="API calls", aggregation="count")
+    if not BillableMetric.objects.filter(code="tokens").exists():
+        subscriptions.metric_create(
+            code="tokens", name="Tokens", aggregation="sum", field_name="tokens"
+        )
+    if not Plan.objects.filter(code="demo-pro").exists():
+        subscriptions.plan_create(
+            code="demo-pro",
+            name="Pro",
+            interval="monthly",
+            amount_cents=4900,
+            currency="USD",
+            charges=[
+                {
+                    "metric": BillableMetric.objects.get(code="api_calls"),
+                    "charge_model": "standard",
+                    "properties": {"amount": "0.002"},
+                },
+                {
+                    "metric": BillableMetric.objects.get(code="tokens"),
+                    "charge_model": "graduated",
+                    "properties": {
+                        "graduated_ranges": [
+                            {
+                                "from_value": 0,
+                                "to_value": 100000,
+                                "per_unit_amount": "0",
+                                "flat_amount": "0",
+                            },
+                            {
+                                "from_value": 100001,
+                                "to_value": None,
+                                "per_unit_amount": "0.00002",
+                                "flat_amount": "0",
+                            },
+                        ]
+                    },
+                },
+            ],
+        )
+    if not Subscription.objects.filter(external_id="demo-acme-pro").exists():
+        subscriptions.subscription_create(
+            external_id="demo-acme-pro",
+            customer=Customer.objects.get(external_id="demo-acme"),
+            plan=Plan.objects.get(code="demo-pro"),
         )
