@@ -3,10 +3,11 @@ from django.db import transaction
 
 from billing import outbox
 from billing.models import OutboxMessage
+from core.admin_mixins import ReadOnlyAdminMixin
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "provider",
@@ -39,12 +40,3 @@ class OutboxMessageAdmin(admin.ModelAdmin):
                 outbox.outbox_retry(message=message)
                 retried += 1
         messages.success(request, f"Queued {retried} message(s) again.")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -18,14 +18,14 @@ from datetime import timedelta
 import pghistory
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Model, Q
+from django.db.models import F, Model
 from django.utils import timezone
 
 from billing.models import OutboxMessage
 from billing.providers import provider_enabled
 from billing.providers.base import ProviderError
 from core.context import get_request_id
-from core.publish import publish_task
+from core.publish import publish_task, republish_waiting
 from core.retry import backoff_seconds
 
 logger = logging.getLogger(__name__)
@@ -282,20 +282,13 @@ def outbox_sweep(*, limit: int = 1000) -> int:
             {**fields, "locked_at": None},
             only_if={"status": OutboxMessage.Status.PROCESSING, "locked_at": message.locked_at},
         )
-    grace = now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
-    republish = now - timedelta(seconds=settings.SWEEP_REPUBLISH_SECONDS)
-    due = list(
-        OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, available_at__lte=grace)
-        .filter(Q(published_at__isnull=True) | Q(published_at__lt=republish))
-        .order_by("available_at")
-        .values_list("pk", "request_id")[:limit]
+    due, published = republish_waiting(
+        OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING),
+        publish=lambda row: outbox_publish(
+            message_id=row.pk, request_id=row.request_id or None, force=True
+        ),
+        limit=limit,
     )
-    published = [
-        pk
-        for pk, request_id in due
-        if outbox_publish(message_id=pk, request_id=request_id or None, force=True)
-    ]
-    OutboxMessage.objects.filter(pk__in=published).update(published_at=now)
     if due:
-        logger.info("outbox sweep", extra={"due": len(due), "published": len(published)})
-    return len(published)
+        logger.info("outbox sweep", extra={"due": due, "published": published})
+    return published

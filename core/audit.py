@@ -1,5 +1,6 @@
 """Who changed billing data: pghistory records every change; this adds who and why."""
 
+import pghistory
 from pghistory.middleware import HistoryMiddleware
 
 
@@ -10,3 +11,13 @@ class AuditContextMiddleware(HistoryMiddleware):
         context = super().get_context(request)
         context["request_id"] = getattr(request, "request_id", None)
         return context
+
+
+def audited():
+    """Record every insert, change and deletion of a model's rows (who, when, what): the
+    audit trail of billing data. `updated_at` alone is not a change."""
+    return pghistory.track(
+        pghistory.InsertEvent(),
+        pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
+        pghistory.DeleteEvent(),
+    )

@@ -8,9 +8,13 @@ costs one request a timeout, not every request.
 
 import logging
 import time
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 _paused_until = 0.0
@@ -40,3 +44,24 @@ def publish_task(
         return False
     _paused_until = 0.0
     return True
+
+
+def republish_waiting(queryset: QuerySet, *, publish: Callable[[Any], bool], limit: int = 1000):
+    """Publish again the rows of `queryset` (rows waiting for a task) whose task may be lost.
+
+    A row is left alone for SWEEP_GRACE_SECONDS after it became due (its task is probably
+    queued) and then re-published at most every SWEEP_REPUBLISH_SECONDS, so a lagging
+    worker's queue is not flooded with duplicates. Returns (due, published).
+    """
+    now = timezone.now()
+    grace = now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
+    again = now - timedelta(seconds=settings.SWEEP_REPUBLISH_SECONDS)
+    due = list(
+        queryset.filter(available_at__lte=grace)
+        .filter(Q(published_at__isnull=True) | Q(published_at__lt=again))
+        .order_by("available_at")
+        .only("pk", "request_id")[:limit]
+    )
+    published = [row.pk for row in due if publish(row)]
+    queryset.model.objects.filter(pk__in=published).update(published_at=now)
+    return len(due), len(published)

@@ -2,8 +2,9 @@
 
 from django.db import transaction
 from django.http import HttpResponse
-from rest_framework import viewsets
+from rest_framework import status, viewsets
 from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.idempotency import (
@@ -112,3 +113,28 @@ class ApiView(TransactionalIdempotentMixin, APIView):
 
 class ApiViewSet(TransactionalIdempotentMixin, viewsets.GenericViewSet):
     pass
+
+
+class ServiceWriteMixin:
+    """create / partial_update that validate with the serializer, then hand the validated
+    data to a service (views stay thin: the rules live in the services).
+
+    `create_service(**data)` and `update_service(<update_kwarg>=obj, **data)` are set as
+    staticmethods on the viewset.
+    """
+
+    update_kwarg = "instance"
+
+    def create(self, request, *args, **kwargs):
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        created = self.create_service(**body.validated_data)
+        return Response(self.get_serializer(created).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        current = self.get_object()
+        body = self.get_serializer(current, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        updated = self.update_service(**{self.update_kwarg: current}, **body.validated_data)
+        # Read back through the view's queryset, so related rows are shown as stored.
+        return Response(self.get_serializer(self.get_queryset().get(pk=updated.pk)).data)

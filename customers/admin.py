@@ -6,6 +6,7 @@ from rest_framework.exceptions import APIException
 
 from billing.providers.base import ProviderError
 from billing.selectors import sync_states
+from core.admin_mixins import ReadOnlyAdminMixin
 from customers import services
 from customers.models import Customer, PaymentMethod
 
@@ -130,7 +131,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(admin.ModelAdmin):
+class PaymentMethodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "customer",
@@ -166,12 +167,3 @@ class PaymentMethodAdmin(admin.ModelAdmin):
     @admin.action(description="Remove (detach in Stripe)")
     def remove(self, request, queryset):
         self._each(request, queryset, services.payment_method_remove, "removed")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,16 +1,12 @@
-import pghistory
 from django.db import models
 from django.db.models.functions import Upper
 
+from core.audit import audited
 from core.encryption import EncryptedTextField
 from core.models import TimestampedModel
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
-    pghistory.DeleteEvent(),
-)
+@audited()
 class Customer(TimestampedModel):
     """A paying customer of the platform, addressed by the caller's `external_id`."""
 
@@ -42,11 +38,7 @@ class Customer(TimestampedModel):
         return f"{self.name or self.external_id} ({self.external_id})"
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
-    pghistory.DeleteEvent(),
-)
+@audited()
 class PaymentMethod(TimestampedModel):
     """A customer's way to pay, held by Stripe. We keep only what staff need to recognise it:
     never a card number, a CVC or an expiry string."""

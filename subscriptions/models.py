@@ -1,15 +1,11 @@
-import pghistory
 from django.db import models
 from django.db.models import Q
 
+from core.audit import audited
 from core.models import TimestampedModel
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
-    pghistory.DeleteEvent(),
-)
+@audited()
 class BillableMetric(TimestampedModel):
     """What usage is measured and how events are aggregated into units."""
 
@@ -45,11 +41,7 @@ class BillableMetric(TimestampedModel):
         return self.code
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
-    pghistory.DeleteEvent(),
-)
+@audited()
 class Plan(TimestampedModel):
     """A price list: a fixed fee per interval and usage charges. Its prices are frozen while
     a subscription uses it (see services.plan_update)."""
@@ -82,11 +74,7 @@ class Plan(TimestampedModel):
         return self.code
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
-    pghistory.DeleteEvent(),
-)
+@audited()
 class Charge(TimestampedModel):
     """A usage price on a plan: one metric, one charge model, its properties as Lago's."""
 
@@ -113,11 +101,7 @@ class Charge(TimestampedModel):
         return f"{self.plan.code}:{self.metric.code} ({self.charge_model})"
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
-    pghistory.DeleteEvent(),
-)
+@audited()
 class Subscription(TimestampedModel):
     """A customer on a plan. Its status changes only through subscriptions.services."""
 

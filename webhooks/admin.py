@@ -3,12 +3,13 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from core.admin_mixins import ReadOnlyAdminMixin
 from webhooks.models import ObjectVersion, UsageEventError, WebhookEvent
 from webhooks.services import webhook_event_replay
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "received_at",
         "provider",
@@ -68,18 +69,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
         summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(results.items()))
         messages.info(request, f"Replayed {sum(results.values())} event(s): {summary}.")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(UsageEventError)
-class UsageEventErrorAdmin(admin.ModelAdmin):
+class UsageEventErrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Usage events Lago could not use: the calling service must fix and resend them."""
 
     list_display = ["created_at", "transaction_id", "error", "webhook_event"]
@@ -87,18 +79,9 @@ class UsageEventErrorAdmin(admin.ModelAdmin):
     search_fields = ["transaction_id"]
     readonly_fields = ["created_at", "transaction_id", "error", "webhook_event"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
 
 @admin.register(ObjectVersion)
-class ObjectVersionAdmin(admin.ModelAdmin):
+class ObjectVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["provider", "object_type", "object_id", "version_at", "rank", "event"]
     list_filter = ["provider", "object_type"]
     search_fields = ["object_id"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

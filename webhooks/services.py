@@ -13,12 +13,12 @@ from typing import Any
 import pghistory
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from billing.providers.base import ProviderError
 from core.context import get_request_id
-from core.publish import publish_task
+from core.publish import publish_task, republish_waiting
 from core.retry import backoff_seconds
 from webhooks.handlers import lago as lago_handlers
 from webhooks.handlers import stripe as stripe_handlers
@@ -173,14 +173,9 @@ def webhook_sweep(*, limit: int = 1000) -> int:
         last_error="worker died on every attempt (crash or time limit)",
     )
     stale.update(status=WebhookEvent.Status.RECEIVED, locked_at=None)
-    grace = now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
-    republish = now - timedelta(seconds=settings.SWEEP_REPUBLISH_SECONDS)
-    due = list(
-        WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED, available_at__lte=grace)
-        .filter(Q(published_at__isnull=True) | Q(published_at__lt=republish))
-        .order_by("available_at")
-        .values_list("pk", flat=True)[:limit]
+    _, published = republish_waiting(
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED),
+        publish=lambda row: webhook_publish(event_pk=row.pk, force=True),
+        limit=limit,
     )
-    published = [pk for pk in due if webhook_publish(event_pk=pk, force=True)]
-    WebhookEvent.objects.filter(pk__in=published).update(published_at=now)
-    return len(published)
+    return published

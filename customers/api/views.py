@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from billing.selectors import sync_states
-from core.views import ApiViewSet
+from core.views import ApiViewSet, ServiceWriteMixin
 from customers import selectors, services
 from customers.api.serializers import (
     CustomerSerializer,
@@ -44,6 +44,7 @@ class CustomerFilter(filters.FilterSet):
     partial_update=extend_schema(operation_id="UpdateCustomer"),
 )
 class CustomerViewSet(
+    ServiceWriteMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     ApiViewSet,
@@ -71,18 +72,9 @@ class CustomerViewSet(
         self._page = super().paginate_queryset(queryset)
         return self._page
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        customer = services.customer_create(**serializer.validated_data)
-        return Response(self.get_serializer(customer).data, status=status.HTTP_201_CREATED)
-
-    def partial_update(self, request, *args, **kwargs):
-        customer = self.get_object()
-        serializer = self.get_serializer(customer, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        customer = services.customer_update(customer=customer, **serializer.validated_data)
-        return Response(self.get_serializer(customer).data)
+    create_service = staticmethod(services.customer_create)
+    update_service = staticmethod(services.customer_update)
+    update_kwarg = "customer"
 
     # --- Payment methods (card data never reaches us: Stripe.js collects it) ---------
     def _payment_method(self, payment_method_id: str) -> PaymentMethod:

@@ -1,10 +1,10 @@
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, status
+from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from core.views import ApiViewSet
+from core.views import ApiViewSet, ServiceWriteMixin
 from subscriptions import selectors, services
 from subscriptions.api.serializers import (
     BillableMetricSerializer,
@@ -18,7 +18,9 @@ from subscriptions.models import BillableMetric, Plan, Subscription
 SLUG = "[^/]+"
 
 
-class _ReadCreateUpdate(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+class _ReadCreateUpdate(
+    ServiceWriteMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
+):
     http_method_names = ["get", "post", "patch", "head", "options"]
 
 
@@ -33,19 +35,9 @@ class BillableMetricViewSet(_ReadCreateUpdate):
     queryset = BillableMetric.objects.all()
     lookup_field = "code"
     lookup_value_regex = SLUG
-
-    def create(self, request, *args, **kwargs):
-        body = self.get_serializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        metric = services.metric_create(**body.validated_data)
-        return Response(self.get_serializer(metric).data, status=status.HTTP_201_CREATED)
-
-    def partial_update(self, request, *args, **kwargs):
-        metric = self.get_object()
-        body = self.get_serializer(metric, data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
-        metric = services.metric_update(metric=metric, **body.validated_data)
-        return Response(self.get_serializer(metric).data)
+    create_service = staticmethod(services.metric_create)
+    update_service = staticmethod(services.metric_update)
+    update_kwarg = "metric"
 
 
 @extend_schema_view(
@@ -59,19 +51,9 @@ class PlanViewSet(_ReadCreateUpdate):
     queryset = Plan.objects.prefetch_related("charges__metric")
     lookup_field = "code"
     lookup_value_regex = SLUG
-
-    def create(self, request, *args, **kwargs):
-        body = self.get_serializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        plan = services.plan_create(**body.validated_data)
-        return Response(self.get_serializer(plan).data, status=status.HTTP_201_CREATED)
-
-    def partial_update(self, request, *args, **kwargs):
-        plan = self.get_object()
-        body = self.get_serializer(plan, data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
-        plan = services.plan_update(plan=plan, **body.validated_data)
-        return Response(self.get_serializer(Plan.objects.get(pk=plan.pk)).data)
+    create_service = staticmethod(services.plan_create)
+    update_service = staticmethod(services.plan_update)
+    update_kwarg = "plan"
 
 
 class SubscriptionFilter(filters.FilterSet):
@@ -104,12 +86,7 @@ class SubscriptionViewSet(_ReadCreateUpdate):
     lookup_field = "external_id"
     lookup_value_regex = SLUG
     filterset_class = SubscriptionFilter
-
-    def create(self, request, *args, **kwargs):
-        body = self.get_serializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        subscription = services.subscription_create(**body.validated_data)
-        return Response(self.get_serializer(subscription).data, status=status.HTTP_201_CREATED)
+    create_service = staticmethod(services.subscription_create)
 
     def partial_update(self, request, *args, **kwargs):
         subscription = self.get_object()
