@@ -143,6 +143,9 @@ class Subscription(TimestampedModel):
         related_name="+",
         help_text="A downgrade scheduled for the end of the current period.",
     )
+    next_overrides = models.JSONField(
+        default=dict, blank=True, help_text="The overrides that come with the scheduled plan."
+    )
     lago_id = models.UUIDField(null=True, blank=True)
 
     class Meta:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.exceptions import Conflict
@@ -16,9 +16,12 @@ from subscriptions.models import BillableMetric, Charge, Plan, Subscription, Sub
 from subscriptions.periods import period_containing, yearly_amount_cents
 
 S = Subscription.Status
+# A fixed fee above a trillion minor units is a typo, and it keeps every sum inside a bigint.
+MAX_CENTS = 10**12
 
 
 # --- Billable metrics ------------------------------------------------------------------
+@transaction.atomic
 def metric_create(
     *, code: str, name: str, aggregation: str, field_name: str = "", description: str = ""
 ) -> BillableMetric:
@@ -38,6 +41,7 @@ def metric_create(
     return metric
 
 
+@transaction.atomic
 def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
     locked = BillableMetric.objects.select_for_update().get(pk=metric.pk)
     pricing = {"aggregation", "field_name"} & {
@@ -71,6 +75,7 @@ def _metric_in_use(metric: BillableMetric) -> bool:
 PLAN_PRICING_FIELDS = ("interval", "amount_cents", "currency", "pay_in_advance", "trial_days")
 
 
+@transaction.atomic
 def plan_create(*, code: str, charges: list[dict] | None = None, **fields: Any) -> Plan:
     plan = Plan(code=code, **fields)
     try:
@@ -82,6 +87,7 @@ def plan_create(*, code: str, charges: list[dict] | None = None, **fields: Any) 
     return plan
 
 
+@transaction.atomic
 def plan_update(*, plan: Plan, charges: list[dict] | None = None, **fields: Any) -> Plan:
     """Names and descriptions may change at any time; prices only while nobody is
     subscribed, so no running subscription is ever re-priced under its feet."""
@@ -207,6 +213,7 @@ def _activate(subscription: Subscription, at: datetime, reason: str) -> None:
     _open_phase(subscription, at, reason)
 
 
+@transaction.atomic
 def subscription_create(
     *,
     external_id: str,
@@ -219,6 +226,7 @@ def subscription_create(
 ) -> Subscription:
     now = timezone.now()
     start_at = start_at or now
+    _share_lock(plan)
     _check_currency(customer, plan)
     subscription = Subscription(
         external_id=external_id,
@@ -258,10 +266,15 @@ def _checked_overrides(plan: Plan, overrides: dict) -> dict:
         raise ValidationError({"overrides": f"Unknown overrides: {sorted(unknown)}."})
     if "amount_cents" in overrides:
         amount = overrides["amount_cents"]
-        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-            raise ValidationError({"overrides": "amount_cents must be an integer ≥ 0."})
+        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= MAX_CENTS:
+            raise ValidationError(
+                {"overrides": f"amount_cents must be an integer from 0 to {MAX_CENTS}."}
+            )
+    charges = overrides.get("charges") or {}
+    if not isinstance(charges, dict):
+        raise ValidationError({"overrides": "charges must map metric codes to properties."})
     models = {c.metric.code: c.charge_model for c in plan.charges.select_related("metric")}
-    for code, properties in (overrides.get("charges") or {}).items():
+    for code, properties in charges.items():
         if code not in models:
             raise ValidationError({"overrides": f"Plan '{plan.code}' has no charge on '{code}'."})
         try:
@@ -271,6 +284,7 @@ def _checked_overrides(plan: Plan, overrides: dict) -> dict:
     return overrides
 
 
+@transaction.atomic
 def subscription_update(
     *,
     subscription: Subscription,
@@ -279,47 +293,64 @@ def subscription_update(
     name: str | None = None,
 ) -> Subscription:
     """Plan changes as Lago makes them: an upgrade (the same or a higher yearly fixed
-    amount) takes effect now and the old plan's period is prorated; a downgrade is
-    scheduled for the end of the current period."""
+    amount than what is paid now) takes effect now and the old plan's period is prorated; a
+    downgrade is scheduled for the end of the current period, with its overrides."""
     locked = _locked(subscription)
     if locked.status in (S.CANCELED, S.TERMINATED):
         raise _refuse(locked, "change")
     now = timezone.now()
     if name is not None:
         locked.name = name
-    if overrides is not None:
-        locked.overrides = _checked_overrides(plan or locked.plan, overrides)
-        if locked.status == S.ACTIVE and plan is None:
-            _open_phase(locked, now, "overrides")
-    if plan is not None and plan.pk != locked.plan_id:
-        _check_currency(locked.customer, plan)
-        if plan.currency != locked.plan.currency:
-            raise Conflict("A plan change cannot change the currency.", code="currency_mismatch")
-        if overrides is None:
-            locked.overrides = {}
-        if locked.status == S.PENDING:
-            locked.plan, locked.next_plan = plan, None
-        elif _is_upgrade(locked, plan):
-            # The billing period keeps its dates; a new interval starts a new period now.
-            if plan.interval != locked.plan.interval:
-                locked.started_at = now
-            locked.plan, locked.next_plan = plan, None
-            _open_phase(locked, now, "upgrade")
-            _set_period(locked, now)
-        else:
-            locked.next_plan = plan
-    elif plan is not None:
-        locked.next_plan = None  # back to the current plan: the scheduled change is dropped
+    if plan is None or plan.pk == locked.plan_id:
+        if plan is not None:
+            locked.next_plan, locked.next_overrides = None, {}  # the scheduled change is dropped
+        if overrides is not None:
+            locked.overrides = _checked_overrides(locked.plan, overrides)
+            if locked.status == S.ACTIVE:
+                _open_phase(locked, now, "overrides")
+        return _save(locked)
+    _share_lock(plan)
+    _check_currency(locked.customer, plan)
+    if plan.currency != locked.plan.currency:
+        raise Conflict("A plan change cannot change the currency.", code="currency_mismatch")
+    new_overrides = _checked_overrides(plan, overrides or {})
+    # Decided on what is paid now, before anything changes, as Lago decides it.
+    if locked.status == S.PENDING:
+        locked.plan, locked.overrides = plan, new_overrides
+        locked.next_plan, locked.next_overrides = None, {}
+    elif _is_upgrade(locked, plan, new_overrides):
+        # The billing period keeps its dates; a new interval starts a new period now.
+        if plan.interval != locked.plan.interval:
+            locked.started_at = now
+        locked.plan, locked.overrides = plan, new_overrides
+        locked.next_plan, locked.next_overrides = None, {}
+        _open_phase(locked, now, "upgrade")
+        _set_period(locked, now)
+    else:
+        locked.next_plan, locked.next_overrides = plan, new_overrides
     return _save(locked)
 
 
-def _is_upgrade(subscription: Subscription, plan: Plan) -> bool:
+def _is_upgrade(subscription: Subscription, plan: Plan, overrides: dict) -> bool:
     current = yearly_amount_cents(
         interval=subscription.plan.interval, amount_cents=subscription.amount_cents
     )
-    return yearly_amount_cents(interval=plan.interval, amount_cents=plan.amount_cents) >= current
+    wanted = yearly_amount_cents(
+        interval=plan.interval, amount_cents=int(overrides.get("amount_cents", plan.amount_cents))
+    )
+    return wanted >= current
 
 
+def _share_lock(plan: Plan) -> None:
+    """Hold the plan against re-pricing (plan_update locks it FOR UPDATE) while a
+    subscription is put on it; concurrent subscriptions do not block each other."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Plan._meta.db_table} WHERE id = %s FOR SHARE", [str(plan.pk)]
+        )
+
+
+@transaction.atomic
 def subscription_cancel(*, subscription: Subscription, at_period_end: bool = True) -> Subscription:
     locked = _locked(subscription)
     now = timezone.now()
@@ -331,7 +362,7 @@ def subscription_cancel(*, subscription: Subscription, at_period_end: bool = Tru
     if at_period_end:
         locked.cancel_at_period_end = True
         locked.canceled_at = now
-        locked.next_plan = None
+        locked.next_plan, locked.next_overrides = None, {}
         return _save(locked)
     return _terminate(locked, now)
 
@@ -340,11 +371,12 @@ def _terminate(locked: Subscription, at: datetime) -> Subscription:
     locked.status = S.TERMINATED
     locked.terminated_at = locked.ended_at = at
     locked.cancel_at_period_end = False
-    locked.next_plan = None
+    locked.next_plan, locked.next_overrides = None, {}
     _close_phase(locked, at)
     return _save(locked)
 
 
+@transaction.atomic
 def subscription_reactivate(*, subscription: Subscription) -> Subscription:
     """Undo a pending cancellation, or restart an ended subscription as a new period."""
     locked = _locked(subscription)
@@ -364,6 +396,7 @@ def subscription_reactivate(*, subscription: Subscription) -> Subscription:
 
 
 # --- Time passing: the beat job's work -------------------------------------------------
+@transaction.atomic
 def subscription_advance(*, subscription: Subscription, now: datetime | None = None) -> str:
     """Bring one subscription up to `now`: start it, or close the periods that ended,
     applying a scheduled downgrade or cancellation at its period end. Idempotent: it acts
@@ -391,7 +424,8 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
         if locked.next_plan_id:
             if locked.next_plan.interval != locked.plan.interval:
                 locked.started_at = boundary
-            locked.plan, locked.next_plan, locked.overrides = locked.next_plan, None, {}
+            locked.plan, locked.overrides = locked.next_plan, locked.next_overrides
+            locked.next_plan, locked.next_overrides = None, {}
             _open_phase(locked, boundary, "downgrade")
             outcome = "downgraded"
         _set_period(locked, boundary)
@@ -399,6 +433,7 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
     return outcome
 
 
+@transaction.atomic
 def subscription_ended_by_engine(*, subscription: Subscription, at: datetime) -> Subscription:
     """Lago (as the engine) ended the subscription: follow it. An ending that we asked for
     at the period end is a cancellation; any other is a termination."""

@@ -4,7 +4,7 @@ Each handler reads our row fresh and Lago's current view, and sends only what di
 running one twice, late, or after coalesced saves converges on the same state.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from billing.outbox import register
 from billing.providers import lago
@@ -103,17 +103,59 @@ def subscription_sync_lago(subscription_id: str) -> None:
     }
     if sub.name:
         wanted["name"] = sub.name
-    if "amount_cents" in sub.overrides:
-        wanted["plan_overrides"] = {"amount_cents": sub.overrides["amount_cents"]}
+    if (
+        remote is not None
+        and remote["status"] == "active"
+        and (remote.get("subscription_at") != wanted["subscription_at"])
+    ):
+        # Ours was ended and restarted before this sync ran: end Lago's old run too.
+        lago.subscription_terminate(external_id=sub.external_id, pending=False, invoice=True)
+        remote = None
     if remote is None or remote["plan_code"] != sub.plan.code:
-        remote = lago.subscription_create(subscription=wanted)
+        remote = lago.subscription_create(
+            subscription={**wanted, **_plan_overrides(sub.plan, sub.overrides)}
+        )
     scheduled = remote.get("next_plan_code")
     if sub.next_plan and scheduled != sub.next_plan.code:
-        lago.subscription_create(subscription={**wanted, "plan_code": sub.next_plan.code})
+        lago.subscription_create(
+            subscription={
+                **wanted,
+                "plan_code": sub.next_plan.code,
+                **_plan_overrides(sub.next_plan, sub.next_overrides),
+            }
+        )
     elif not sub.next_plan and scheduled and remote["status"] == "active":
         # Lago holds a downgrade as a pending subscription; ending it drops the change.
         lago.subscription_terminate(external_id=sub.external_id, pending=True, invoice=False)
-    ending = _iso(sub.current_period_end) if sub.cancel_at_period_end else None
-    if sub.status == S.ACTIVE and (remote.get("ending_at") or None) != ending:
-        remote = lago.subscription_set_ending(external_id=sub.external_id, ending_at=ending)
+    if sub.status == S.ACTIVE:
+        # Lago's period ends on the last second of ours (ours is half-open).
+        ending = (
+            _iso(sub.current_period_end - timedelta(seconds=1))
+            if sub.cancel_at_period_end
+            else None
+        )
+        update: dict = {"ending_at": ending}
+        update.update(_plan_overrides(sub.plan, sub.overrides))
+        if (remote.get("ending_at") or None) != ending or "plan_overrides" in update:
+            remote = lago.subscription_update(external_id=sub.external_id, subscription=update)
     Subscription.objects.filter(pk=sub.pk).update(lago_id=remote["lago_id"])
+
+
+def _plan_overrides(plan: Plan, overrides: dict) -> dict:
+    """Our overrides in Lago's shape; charges are named by Lago's charge ids."""
+    if not overrides:
+        return {}
+    lago_overrides: dict = {}
+    if "amount_cents" in overrides:
+        lago_overrides["amount_cents"] = overrides["amount_cents"]
+    charges = []
+    for charge in plan.charges.select_related("metric"):
+        properties = (overrides.get("charges") or {}).get(charge.metric.code)
+        if properties is None:
+            continue
+        if charge.lago_id is None:
+            raise _waiting_for(f"the charges of plan {plan.code}")
+        charges.append({"id": str(charge.lago_id), "properties": properties})
+    if charges:
+        lago_overrides["charges"] = charges
+    return {"plan_overrides": lago_overrides} if lago_overrides else {}

@@ -276,10 +276,12 @@ def subscription_create(*, subscription: dict[str, Any]) -> dict[str, Any]:
     return request("POST", "subscriptions", body={"subscription": subscription})["subscription"]
 
 
-def subscription_set_ending(*, external_id: str, ending_at: str | None) -> dict[str, Any]:
-    return request(
-        "PUT", f"subscriptions/{external_id}", body={"subscription": {"ending_at": ending_at}}
-    )["subscription"]
+def subscription_update(*, external_id: str, subscription: dict[str, Any]) -> dict[str, Any]:
+    """`PUT /subscriptions/{external_id}`: ending_at (a cancellation at period end),
+    name, plan_overrides."""
+    return request("PUT", f"subscriptions/{external_id}", body={"subscription": subscription})[
+        "subscription"
+    ]
 
 
 def subscription_terminate(*, external_id: str, pending: bool, invoice: bool) -> dict[str, Any]:

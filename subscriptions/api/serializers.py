@@ -80,7 +80,8 @@ class PlanSerializer(_SyncedSerializer):
     code = serializers.SlugField(max_length=255)
     charges = ChargeSerializer(many=True, required=False)
     currency = serializers.CharField(max_length=3)
-    amount_cents = serializers.IntegerField(min_value=0)
+    amount_cents = serializers.IntegerField(min_value=0, max_value=10**12)
+    trial_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
 
     class Meta:
         model = Plan

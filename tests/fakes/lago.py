@@ -839,7 +839,7 @@ class FakeLago:
         payload = request.get_json(silent=True) or {}
         data = payload.get("subscription") or {}
         sub = self._find_subscription(external_id, payload.get("status") or "active")
-        for key in ("ending_at", "name", "subscription_at"):
+        for key in ("ending_at", "name", "subscription_at", "plan_overrides"):
             if key in data:
                 sub[key] = data[key]
         return 200, {"subscription": self._extended(sub)}

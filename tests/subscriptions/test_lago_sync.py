@@ -1,6 +1,8 @@
 """With Lago as the engine, every request we send passes Lago's spec and Lago's view of
 each subscription matches ours after every step."""
 
+from datetime import timedelta
+
 import pytest
 
 from subscriptions.models import BillableMetric, Plan, Subscription
@@ -41,7 +43,7 @@ def assert_same(lago, external_id: str) -> None:
         assert theirs["plan_code"] == ours.plan.code
         assert theirs.get("next_plan_code") == (ours.next_plan.code if ours.next_plan else None)
         expected_end = (
-            ours.current_period_end.strftime("%Y-%m-%dT%H:%M:%SZ")
+            (ours.current_period_end - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
             if ours.cancel_at_period_end
             else None
         )
@@ -100,25 +102,20 @@ def test_a_catalog_not_yet_in_lago_delays_the_subscription(client, engine, catal
     assert_same(engine, "sub-1")
 
 
-def test_lago_ending_a_subscription_on_its_own_is_followed(client, engine, catalog, settings):
+def deliver_lago(client, webhook_type: str, subscription: dict) -> str:
     import uuid
 
-    from tests.webhooks.signing import LAGO_HMAC_KEY, dumps, lago_hmac
+    from tests.webhooks.signing import dumps, lago_hmac
     from webhooks.models import WebhookEvent
     from webhooks.services import webhook_event_process
 
-    settings.LAGO_WEBHOOK_HMAC_KEY = LAGO_HMAC_KEY
-    client.post(URL, {"external_id": "sub-1", "customer": "acme", "plan": "pro"}, format="json")
-    drain_outbox()
-    remote = dict(
-        lago_view(engine, "sub-1"), status="terminated", terminated_at="2030-01-01T00:00:00Z"
-    )
+    key = str(uuid.uuid4())
     body = dumps(
         {
-            "webhook_type": "subscription.terminated",
+            "webhook_type": webhook_type,
             "object_type": "subscription",
             "organization_id": str(uuid.uuid4()),
-            "subscription": remote,
+            "subscription": subscription,
         }
     )
     response = client.post(
@@ -127,8 +124,43 @@ def test_lago_ending_a_subscription_on_its_own_is_followed(client, engine, catal
         content_type="application/json",
         HTTP_X_LAGO_SIGNATURE=lago_hmac(body),
         HTTP_X_LAGO_SIGNATURE_ALGORITHM="hmac",
-        HTTP_X_LAGO_UNIQUE_KEY=str(uuid.uuid4()),
+        HTTP_X_LAGO_UNIQUE_KEY=key,
     )
     assert response.status_code == 200
-    assert webhook_event_process(event_pk=WebhookEvent.objects.get().pk) == "processed"
+    event = WebhookEvent.objects.get(event_id=key)
+    assert webhook_event_process(event_pk=event.pk) == "processed"
+    event.refresh_from_db()
+    return event.note
+
+
+@pytest.fixture
+def lago_webhooks(settings):
+    from tests.webhooks.signing import LAGO_HMAC_KEY
+
+    settings.LAGO_WEBHOOK_HMAC_KEY = LAGO_HMAC_KEY
+
+
+def test_lago_ending_a_subscription_on_its_own_is_followed(client, engine, catalog, lago_webhooks):
+    client.post(URL, {"external_id": "sub-1", "customer": "acme", "plan": "pro"}, format="json")
+    drain_outbox()
+    record = lago_view(engine, "sub-1")
+    record.update(status="terminated", terminated_at="2030-01-01T00:00:00Z")  # ended in Lago
+    note = deliver_lago(client, "subscription.terminated", dict(record))
+    assert note == "ended here too, following Lago"
     assert Subscription.objects.get().status == "terminated"
+
+
+def test_lago_ending_the_old_record_of_a_plan_change_is_not_an_ending(
+    client, engine, catalog, lago_webhooks
+):
+    client.post(URL, {"external_id": "sub-1", "customer": "acme", "plan": "pro"}, format="json")
+    drain_outbox()
+    old = dict(lago_view(engine, "sub-1"))
+    client.patch(f"{URL}sub-1/", {"plan": "business"}, format="json")
+    drain_outbox()  # Lago ended the pro record and started a business one
+    ended = next(s for s in engine._subscriptions if s["lago_id"] == old["lago_id"])
+    # Delivered late, as if the upgrade's own sync had not stored the new id yet.
+    Subscription.objects.update(lago_id=old["lago_id"])
+    note = deliver_lago(client, "subscription.terminated", dict(ended))
+    assert note == "Lago still holds a live record: not an ending"
+    assert Subscription.objects.get().status == "active"

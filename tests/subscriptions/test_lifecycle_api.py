@@ -294,3 +294,68 @@ def catalog_tx(api_key, transactional_db):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
     build_catalog(client)
     assert create(client).status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_job_runs_outside_any_request_transaction(api_key, catalog_tx):
+    sub = Subscription.objects.get()
+    Subscription.objects.filter(pk=sub.pk).update(
+        current_period_end=timezone.now() - timedelta(seconds=1)
+    )
+    assert subscriptions_advance() == {"renewed": 1}
+    assert subscriptions_advance() == {}
+
+
+def test_a_downgrade_keeps_the_current_price_until_the_period_ends(client, catalog):
+    create(client, plan="business", overrides={"amount_cents": 5000})
+    response = client.patch(
+        f"{URL}sub-1/", {"plan": "starter", "overrides": {"amount_cents": 1}}, format="json"
+    ).json()
+    # Cheaper than what is paid now (5000): scheduled, and the discount stays meanwhile.
+    assert (response["plan"], response["amount_cents"], response["next_plan"]) == (
+        "business",
+        5000,
+        "starter",
+    )
+    sub = Subscription.objects.get()
+    services.subscription_advance(subscription=sub, now=sub.current_period_end)
+    sub.refresh_from_db()
+    assert (sub.plan.code, sub.amount_cents, sub.next_plan) == ("starter", 1, None)
+
+
+def test_an_upgrade_is_judged_against_the_price_paid_now(client, catalog):
+    create(client, plan="business", overrides={"amount_cents": 1000})
+    # pro (4900) is above the discounted 1000 being paid: an upgrade, at once.
+    response = client.patch(f"{URL}sub-1/", {"plan": "pro"}, format="json").json()
+    assert (response["plan"], response["next_plan"]) == ("pro", None)
+
+
+def test_an_overrides_change_opens_a_phase(client, catalog):
+    create(client)
+    client.patch(f"{URL}sub-1/", {"overrides": {"amount_cents": 100}}, format="json")
+    phases = Subscription.objects.get().phases.order_by("started_at", "id")
+    assert [(p.reason, p.overrides, p.ended_at is None) for p in phases] == [
+        ("created", {}, False),
+        ("overrides", {"amount_cents": 100}, True),
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"charges": ["x"]}, {"charges": "abc"}, {"amount_cents": 10**30}, {"amount_cents": "5"}],
+)
+def test_malformed_overrides_are_400(client, catalog, overrides):
+    assert create(client, overrides=overrides).status_code == 400
+
+
+@pytest.mark.parametrize(("field", "value"), [("trial_days", 10**9), ("amount_cents", 10**20)])
+def test_out_of_range_plan_numbers_are_400(client, catalog, field, value):
+    body = {
+        "code": "huge",
+        "name": "Huge",
+        "interval": "monthly",
+        "amount_cents": 100,
+        "currency": "USD",
+        field: value,
+    }
+    assert client.post("/api/v1/plans/", body, format="json").status_code == 400

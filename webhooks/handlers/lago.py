@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from billing.providers import lago
 from customers.models import Customer
 from subscriptions import services as subscription_services
 from subscriptions.models import Subscription
@@ -83,12 +84,18 @@ def subscription_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcom
 
 def _follow_engine(ours: Subscription, remote: dict[str, Any], at: datetime | None) -> str:
     """Lago is the engine of record: our row follows what Lago did on its own."""
-    # A record that is not the one we hold (an upgrade ends the old record) says nothing
-    # about our subscription.
-    if ours.lago_id is not None and str(ours.lago_id) != remote["lago_id"]:
+    # Only about the record we hold: Lago ends the old record on every plan change.
+    if ours.lago_id is None or str(ours.lago_id) != remote["lago_id"]:
         return ""
     status = remote.get("status")
     if status == "terminated" and ours.status == Subscription.Status.ACTIVE:
+        # A plan change in flight also ends our record in Lago: follow only if Lago holds
+        # no live record for this subscription any more.
+        live = lago.subscription_get(external_id=ours.external_id) or lago.subscription_get(
+            external_id=ours.external_id, status="pending"
+        )
+        if live is not None:
+            return "Lago still holds a live record: not an ending"
         subscription_services.subscription_ended_by_engine(
             subscription=ours, at=at or timezone.now()
         )
