@@ -3,7 +3,7 @@
 import uuid
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from billing.outbox import outbox_record_sync
@@ -87,6 +87,7 @@ def _locked_with_stripe(customer: Customer) -> Customer:
     return locked
 
 
+@transaction.atomic
 def setup_intent_create(*, customer: Customer) -> dict:
     """A SetupIntent for Stripe.js to collect a card; the card never reaches us."""
     locked = _locked_with_stripe(customer)
@@ -96,6 +97,7 @@ def setup_intent_create(*, customer: Customer) -> dict:
     )
 
 
+@transaction.atomic
 def payment_method_add(
     *, customer: Customer, stripe_payment_method_id: str, set_default: bool = False
 ) -> PaymentMethod:
@@ -122,6 +124,7 @@ def payment_method_add(
     return method
 
 
+@transaction.atomic
 def payment_method_set_default(
     *, customer: Customer, payment_method: PaymentMethod
 ) -> PaymentMethod:
@@ -134,27 +137,38 @@ def payment_method_set_default(
     return _make_default(customer=locked, method=method)
 
 
+@transaction.atomic
 def payment_method_remove(*, customer: Customer, payment_method: PaymentMethod) -> PaymentMethod:
     """Detach in Stripe and keep the row, marked detached, for history.
 
     Removing the default leaves the customer with no default: choosing another card to
-    charge is a decision for the customer or staff, not for us.
+    charge is a decision for the customer or staff, not for us. The detach comes first, so
+    a failure leaves both sides as they were.
     """
     locked = _locked_with_stripe(customer)
     method = PaymentMethod.objects.get(pk=payment_method.pk, customer=locked)
     if method.status == PaymentMethod.Status.DETACHED:
         return method
-    if method.is_default:
-        _clear_default(customer=locked)
     stripe.payment_method_detach(
         payment_method_id=method.stripe_payment_method_id,
         idempotency_key=f"payment_method:{method.pk}:detach",
     )
+    _mark_detached(method)
+    held = stripe.customer_default_payment_method(stripe_customer_id=locked.stripe_customer_id)
+    if held == method.stripe_payment_method_id:
+        # Stripe clears a detached card's default itself; the emulator does not.
+        _clear_default(customer=locked)
+    else:
+        _apply_default(customer=locked, stripe_payment_method_id=held)
+    method.refresh_from_db()
+    return method
+
+
+def _mark_detached(method: PaymentMethod) -> None:
     method.status = PaymentMethod.Status.DETACHED
     method.is_default = False
     method.detached_at = timezone.now()
     method.save(update_fields=["status", "is_default", "detached_at", "updated_at"])
-    return method
 
 
 def _make_default(*, customer: Customer, method: PaymentMethod) -> PaymentMethod:
@@ -216,17 +230,30 @@ def _belongs_to_other_customer() -> Conflict:
     )
 
 
+@transaction.atomic
 def payment_method_reconcile(*, stripe_payment_method_id: str) -> PaymentMethod | None:
     """Make our row match the payment method as Stripe holds it now (webhooks call this).
 
-    Reading Stripe's current state, not the event's, makes the order of events irrelevant.
+    Reading Stripe's current state, not the event's, makes the order of events irrelevant;
+    reading it under the owning customer's lock (the one our API takes) means a detach made
+    through the API meanwhile cannot be undone by what was read before it.
     """
-    current = stripe.payment_method_retrieve(payment_method_id=stripe_payment_method_id)
-    owner = (
-        Customer.objects.select_for_update().filter(stripe_customer_id=current.customer).first()
-        if current.customer
-        else None
+    first_look = stripe.payment_method_retrieve(payment_method_id=stripe_payment_method_id)
+    known = PaymentMethod.objects.filter(stripe_payment_method_id=first_look.id).first()
+    stripe_ids = {first_look.customer} - {None}
+    local_ids = {known.customer_id} if known else set()
+    # Lock every customer the card may concern, in a fixed order (no deadlock).
+    customers = list(
+        Customer.objects.select_for_update()
+        .filter(models.Q(stripe_customer_id__in=stripe_ids) | models.Q(pk__in=local_ids))
+        .order_by("pk")
     )
+    current = stripe.payment_method_retrieve(payment_method_id=first_look.id)
+    owner = next((c for c in customers if c.stripe_customer_id == current.customer), None)
+    if current.customer and owner is None:
+        owner = (
+            Customer.objects.select_for_update().filter(stripe_customer_id=current.customer).first()
+        )
     if owner is not None:
         method = _store_payment_method(customer=owner, data=current)
         _apply_default(
@@ -239,14 +266,11 @@ def payment_method_reconcile(*, stripe_payment_method_id: str) -> PaymentMethod 
         return method
     method = PaymentMethod.objects.filter(stripe_payment_method_id=current.id).first()
     if method is not None and method.status == PaymentMethod.Status.ACTIVE:
-        Customer.objects.select_for_update().get(pk=method.customer_id)
-        method.status = PaymentMethod.Status.DETACHED
-        method.is_default = False
-        method.detached_at = timezone.now()
-        method.save(update_fields=["status", "is_default", "detached_at", "updated_at"])
+        _mark_detached(method)
     return method
 
 
+@transaction.atomic
 def customer_reconcile_default(*, stripe_customer_id: str) -> Customer | None:
     """Make our default flag match Stripe's current invoice default (webhooks call this)."""
     customer = (

@@ -227,3 +227,34 @@ def test_admin_shows_cards_and_switches_the_default_through_stripe(
         follow=True,
     )
     assert "not done" in refused.content.decode()
+
+
+def test_a_late_attached_event_does_not_revive_a_removed_card(client, customer, settings):
+    from tests.webhooks.signing import STRIPE_SECRET, dumps, stripe_event, stripe_signature
+    from webhooks.models import WebhookEvent
+    from webhooks.services import webhook_event_process
+
+    settings.STRIPE_WEBHOOK_SECRET = [STRIPE_SECRET]
+    card = add(client, "pm_card_visa", set_default=True).json()
+    attached = {
+        "id": card["stripe_payment_method_id"],
+        "object": "payment_method",
+        "customer": stripe_id_of("pm-cus"),
+        "type": "card",
+        "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030},
+    }
+    assert (
+        client.delete(f"/api/v1/customers/pm-cus/payment_methods/{card['id']}/").status_code == 204
+    )
+    body = dumps(stripe_event("payment_method.attached", attached))
+    from rest_framework.test import APIClient
+
+    APIClient().post(
+        "/webhooks/stripe/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=stripe_signature(body),
+    )
+    webhook_event_process(event_pk=WebhookEvent.objects.get().pk)
+    method = PaymentMethod.objects.get(pk=card["id"])
+    assert (method.status, method.is_default) == ("detached", False)
