@@ -32,6 +32,7 @@ class WebhookEvent(TimestampedModel):
     # Provider payloads hold names, emails and addresses: encrypted like our own fields.
     body = EncryptedTextField()
     headers = models.JSONField(default=dict, blank=True)
+    body_sha256 = models.CharField(max_length=64, blank=True, default="")
     object_id = models.CharField(
         max_length=255,
         blank=True,
@@ -67,6 +68,13 @@ class WebhookEvent(TimestampedModel):
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(fields=["provider", "event_id"], name="webhook_event_once"),
+            # Lago's X-Lago-Unique-Key is outside its signature: a captured body re-posted
+            # under a new key must still count once.
+            models.UniqueConstraint(
+                fields=["provider", "body_sha256"],
+                condition=Q(provider="lago"),
+                name="lago_webhook_body_once",
+            ),
         ]
         indexes = [
             models.Index(

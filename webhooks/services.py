@@ -5,6 +5,7 @@ provider's handler (`webhook_event_process`). A redelivery hits the unique const
 changes nothing; a handler failure is retried with backoff and ends `failed` for staff.
 """
 
+import hashlib
 import json
 import logging
 from datetime import timedelta
@@ -47,6 +48,7 @@ def webhook_event_receive(
         event_id=event_id[:255],
         type=event_type[:128],
         body=body,
+        body_sha256=hashlib.sha256(body.encode()).hexdigest(),
         headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
         object_id=object_id,
         provider_created_at=provider_created_at,
@@ -148,7 +150,13 @@ def _finish(
 
 
 def webhook_event_replay(*, event: WebhookEvent) -> str:
-    """Run processing again from the stored body, now, whatever the event's status."""
+    """Run processing again from the stored body, now, unless a worker is on it."""
+    stale = timezone.now() - timedelta(seconds=settings.OUTBOX_STALE_SECONDS)
+    busy = WebhookEvent.objects.filter(
+        pk=event.pk, status=WebhookEvent.Status.PROCESSING, locked_at__gte=stale
+    )
+    if busy.exists():
+        return "busy"
     WebhookEvent.objects.filter(pk=event.pk).update(
         status=WebhookEvent.Status.RECEIVED,
         attempts=0,

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -236,6 +237,9 @@ LAGO_OPENAPI_SPEC = env(
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_WEBHOOK_SECRET = env.list("STRIPE_WEBHOOK_SECRET", default=[])
+if any(not secret.startswith("whsec_") for secret in STRIPE_WEBHOOK_SECRET):
+    # A stray or truncated entry would be a secret anyone could sign with.
+    raise ImproperlyConfigured("every STRIPE_WEBHOOK_SECRET entry must start with whsec_")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 # The version stripe-python 15 is generated for; dj-stripe 2.11 supports the dahlia line.
 STRIPE_API_VERSION = "2026-08-26.dahlia"

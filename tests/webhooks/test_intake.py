@@ -251,3 +251,12 @@ def test_sweeper_publishes_events_whose_task_was_lost(post_stripe, settings):
     )
     webhook_sweep()
     assert WebhookEvent.objects.get().status == "failed"
+
+
+def test_a_lago_body_replayed_under_a_new_unique_key_counts_once(post_lago):
+    payload = events_errors(["t-replay"])
+    body = dumps(payload)
+    first = post_lago(payload, body=body, unique_key=str(uuid.uuid4()))
+    again = post_lago(payload, body=body, unique_key=str(uuid.uuid4()))
+    assert first.json()["duplicate"] is False and again.json()["duplicate"] is True
+    assert WebhookEvent.objects.count() == 1
