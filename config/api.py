@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from billing.api.views import UsageViewSet
 from customers.api.views import CustomerViewSet
 from subscriptions.api.views import BillableMetricViewSet, PlanViewSet, SubscriptionViewSet
 
@@ -16,5 +17,6 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("billable_metrics", BillableMetricViewSet, basename="billable-metric")
 router.register("plans", PlanViewSet, basename="plan")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")
+router.register("usage", UsageViewSet, basename="usage")
 
 urlpatterns = router.urls

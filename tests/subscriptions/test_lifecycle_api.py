@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from subscriptions import services
 from subscriptions.models import Subscription
 from subscriptions.tasks import subscriptions_advance
-from tests.subscriptions.conftest import build_catalog
+from tests.conftest import build_catalog
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/subscriptions/"

@@ -1,0 +1,47 @@
+from rest_framework import serializers
+
+from billing.models import UsageRecord
+
+
+class UsageEventSerializer(serializers.Serializer):
+    transaction_id = serializers.CharField(max_length=255)
+    subscription = serializers.CharField(
+        max_length=255, help_text="The subscription's external_id."
+    )
+    metric = serializers.CharField(max_length=255, help_text="The billable metric's code.")
+    timestamp = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    properties = serializers.DictField(required=False, default=dict)
+
+
+class UsageBatchSerializer(serializers.Serializer):
+    # Each event is checked on its own in the view: one bad event rejects only itself.
+    events = serializers.ListField(child=serializers.DictField(), max_length=1000, min_length=1)
+
+
+class UsageRecordSerializer(serializers.ModelSerializer):
+    subscription = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    metric = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = UsageRecord
+        fields = [
+            "id",
+            "transaction_id",
+            "subscription",
+            "metric",
+            "timestamp",
+            "properties",
+            "received_at",
+            "lago_status",
+        ]
+        read_only_fields = fields
+
+
+class UsageResultSerializer(serializers.Serializer):
+    transaction_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["created", "duplicate", "conflict", "invalid"])
+    errors = serializers.ListField(child=serializers.DictField())
+
+
+class UsageBatchResultSerializer(serializers.Serializer):
+    results = UsageResultSerializer(many=True)

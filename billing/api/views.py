@@ -1,0 +1,111 @@
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from billing import usage
+from billing.api.serializers import (
+    UsageBatchResultSerializer,
+    UsageBatchSerializer,
+    UsageEventSerializer,
+    UsageRecordSerializer,
+)
+from billing.models import UsageRecord
+from core.exceptions import Conflict, UnprocessableEntity
+from core.pagination import CursorPagination
+from core.views import ApiViewSet
+
+
+class UsagePagination(CursorPagination):
+    ordering = ("-timestamp", "-id")
+
+
+class UsageFilter(filters.FilterSet):
+    # A subscription is required: no read scans every subscription's usage.
+    subscription = filters.CharFilter(field_name="subscription__external_id", required=True)
+    metric = filters.CharFilter(field_name="metric__code")
+    to = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+
+    class Meta:
+        model = UsageRecord
+        fields = []
+
+
+# `from` is a Python keyword; the timestamp bounds also select the partitions read.
+UsageFilter.base_filters["from"] = filters.IsoDateTimeFilter(
+    field_name="timestamp", lookup_expr="gte"
+)
+
+
+class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
+    """Usage events: recorded once by transaction_id, read back per subscription."""
+
+    serializer_class = UsageRecordSerializer
+    queryset = UsageRecord.objects.select_related("subscription", "metric")
+    filterset_class = UsageFilter
+    pagination_class = UsagePagination
+
+    @extend_schema(operation_id="ListUsage")
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="RecordUsage",
+        request=UsageEventSerializer,
+        responses={201: UsageRecordSerializer, 200: UsageRecordSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        body = UsageEventSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        (result,) = usage.usage_record_batch(events=[body.validated_data])
+        if result.status == "created":
+            return Response(
+                UsageRecordSerializer(result.record).data, status=status.HTTP_201_CREATED
+            )
+        if result.status == "duplicate":
+            stored = self.get_queryset().filter(transaction_id=result.transaction_id).first()
+            return Response(UsageRecordSerializer(stored).data, status=status.HTTP_200_OK)
+        error = result.errors[0]
+        if result.status == "conflict":
+            raise Conflict(error["detail"], code=error["code"])
+        raise UnprocessableEntity(error["detail"], code=error["code"])
+
+    @extend_schema(
+        operation_id="RecordUsageBatch",
+        request=UsageBatchSerializer,
+        responses=UsageBatchResultSerializer,
+    )
+    @action(detail=False, methods=["post"], filterset_class=None)
+    def batch(self, request):
+        body = UsageBatchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        valid, answers = [], []
+        for raw in body.validated_data["events"]:
+            event = UsageEventSerializer(data=raw)
+            if event.is_valid():
+                valid.append(event.validated_data)
+                answers.append(None)
+            else:
+                answers.append(
+                    {
+                        "transaction_id": str(raw.get("transaction_id", ""))[:255],
+                        "status": "invalid",
+                        "errors": [
+                            {"code": e.code, "detail": str(e), "attr": attr}
+                            for attr, errors in event.errors.items()
+                            for e in errors
+                        ],
+                    }
+                )
+        recorded = iter(usage.usage_record_batch(events=valid) if valid else [])
+        results = [answer or _result(next(recorded)) for answer in answers]
+        return Response({"results": results})
+
+
+def _result(result: usage.UsageResult) -> dict:
+    return {
+        "transaction_id": result.transaction_id,
+        "status": result.status,
+        "errors": result.errors,
+    }

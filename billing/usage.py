@@ -1,0 +1,253 @@
+"""Recording usage: every event counted exactly once, however often it is sent.
+
+Duplicates are decided by the database: each accepted transaction_id is inserted into
+UsageTransaction with ON CONFLICT DO NOTHING, in the same transaction as its record. A
+transaction_id seen before is a duplicate if its content hash matches (the answer is
+replayed) and a conflict otherwise. Racing requests with one transaction_id serialise on
+the unique index: one inserts, the others see its committed row.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing.models import UsageRecord, UsageTransaction
+from billing.providers import provider_enabled
+from subscriptions.models import BillableMetric, Subscription
+
+MAX_BATCH = 1000
+# How far in the future a client's clock may run before its timestamps are refused.
+CLOCK_SKEW = timedelta(minutes=5)
+NUMERIC = {"sum", "max", "latest"}
+
+
+@dataclass
+class UsageResult:
+    transaction_id: str
+    status: str  # created | duplicate | conflict | invalid
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    record: UsageRecord | None = None
+
+
+@dataclass
+class _Checked:
+    event: dict[str, Any]
+    subscription: Subscription
+    metric: BillableMetric
+    timestamp: datetime
+    content_hash: str
+    value: Decimal | None
+    unique_value: str | None
+
+
+def _error(code: str, detail: str, attr: str | None = None) -> dict[str, Any]:
+    return {"code": code, "detail": detail, "attr": attr}
+
+
+def content_hash(event: dict[str, Any]) -> str:
+    """What makes two sends the same event: everything the caller gave, nothing we added."""
+    canonical = json.dumps(
+        {k: event.get(k) for k in ("subscription", "metric", "timestamp", "properties")},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check(event: dict[str, Any], subscriptions: dict, metrics: dict, now: datetime):
+    subscription = subscriptions.get(event["subscription"])
+    if subscription is None:
+        return [_error("unknown_subscription", "No such subscription.", "subscription")]
+    if subscription.status != Subscription.Status.ACTIVE:
+        return [
+            _error(
+                "subscription_not_billable",
+                f"The subscription is {subscription.status}.",
+                "subscription",
+            )
+        ]
+    metric = metrics.get(event["metric"])
+    if metric is None:
+        return [_error("unknown_metric", "No such billable metric.", "metric")]
+    timestamp = event.get("timestamp") or now
+    if timestamp > now + CLOCK_SKEW:
+        return [_error("timestamp_in_future", "The timestamp is in the future.", "timestamp")]
+    if timestamp < subscription.started_at:
+        return [
+            _error(
+                "timestamp_before_subscription",
+                "The timestamp is before the subscription started.",
+                "timestamp",
+            )
+        ]
+    properties = event.get("properties") or {}
+    value, unique_value = None, None
+    if metric.aggregation != BillableMetric.Aggregation.COUNT:
+        raw = properties.get(metric.field_name)
+        if raw is None:
+            return [
+                _error(
+                    "missing_property",
+                    f"Metric '{metric.code}' needs properties.{metric.field_name}.",
+                    f"properties.{metric.field_name}",
+                )
+            ]
+        if metric.aggregation in NUMERIC:
+            value = _number(raw)
+            if value is None:
+                return [
+                    _error(
+                        "property_not_numeric",
+                        f"properties.{metric.field_name} must be a number.",
+                        f"properties.{metric.field_name}",
+                    )
+                ]
+        else:
+            unique_value = str(raw)[:1000]
+    return _Checked(
+        event, subscription, metric, timestamp, content_hash(event), value, unique_value
+    )
+
+
+def _number(raw: Any) -> Decimal | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    try:
+        number = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or abs(number) >= Decimal(10) ** 26:
+        return None
+    return number
+
+
+@transaction.atomic
+def usage_record_batch(*, events: list[dict[str, Any]]) -> list[UsageResult]:
+    """Record up to MAX_BATCH events; each gets its own result, valid ones are stored."""
+    now = timezone.now()
+    subscriptions = {
+        s.external_id: s
+        for s in Subscription.objects.filter(external_id__in={e["subscription"] for e in events})
+    }
+    metrics = {
+        m.code: m for m in BillableMetric.objects.filter(code__in={e["metric"] for e in events})
+    }
+    results: list[tuple[UsageResult, str | None]] = []
+    checked: dict[str, _Checked] = {}
+    for event in events:
+        outcome = _check(event, subscriptions, metrics, now)
+        result = UsageResult(transaction_id=event["transaction_id"], status="invalid")
+        if isinstance(outcome, list):
+            result.errors = outcome
+            results.append((result, None))
+            continue
+        checked.setdefault(event["transaction_id"], outcome)  # the first send in the batch
+        results.append((result, outcome.content_hash))
+    created = _claim_transactions(list(checked.values()))
+    stored = {tid: checked[tid].content_hash for tid in created}
+    stored.update(
+        UsageTransaction.objects.filter(transaction_id__in=set(checked) - created).values_list(
+            "transaction_id", "content_hash"
+        )
+    )
+    records = _insert_records([checked[tid] for tid in created], now)
+    for result, this_hash in results:
+        if this_hash is None:
+            continue
+        tid = result.transaction_id
+        if tid in records and records[tid] is not None:
+            result.status, result.record = "created", records.pop(tid)
+            records[tid] = None  # a second send of it in this batch is not "created"
+        elif stored.get(tid) == this_hash:
+            result.status = "duplicate"
+        else:
+            result.status = "conflict"
+            result.errors = [
+                _error(
+                    "transaction_id_conflict",
+                    "This transaction_id was used for another event.",
+                    "transaction_id",
+                )
+            ]
+    return [result for result, _ in results]
+
+
+def _claim_transactions(items: list[_Checked]) -> set[str]:
+    """Insert the transaction ids; return those that are new (ON CONFLICT DO NOTHING)."""
+    if not items:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {UsageTransaction._meta.db_table}
+                (transaction_id, content_hash, timestamp, created_at)
+            SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[],
+                                 %s::timestamptz[])
+            ON CONFLICT (transaction_id) DO NOTHING
+            RETURNING transaction_id
+            """,
+            [
+                [c.event["transaction_id"] for c in items],
+                [c.content_hash for c in items],
+                [c.timestamp for c in items],
+                [timezone.now()] * len(items),
+            ],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _insert_records(items: list[_Checked], now: datetime) -> dict[str, UsageRecord | None]:
+    if not items:
+        return {}
+    lago = (
+        UsageRecord.LagoStatus.PENDING
+        if settings.BILLING_ENGINE == "lago" and provider_enabled("lago")
+        else UsageRecord.LagoStatus.DISABLED
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {UsageRecord._meta.db_table}
+                (transaction_id, subscription_id, metric_id, "timestamp", properties, value,
+                 unique_value, received_at, lago_status)
+            SELECT t, s, m, ts, p::jsonb, v, u, %s, %s
+            FROM unnest(%s::varchar[], %s::uuid[], %s::uuid[], %s::timestamptz[], %s::text[],
+                        %s::numeric[], %s::text[]) AS x(t, s, m, ts, p, v, u)
+            RETURNING id, transaction_id
+            """,
+            [
+                now,
+                lago,
+                [c.event["transaction_id"] for c in items],
+                [c.subscription.pk for c in items],
+                [c.metric.pk for c in items],
+                [c.timestamp for c in items],
+                [json.dumps(c.event.get("properties") or {}) for c in items],
+                [c.value for c in items],
+                [c.unique_value for c in items],
+            ],
+        )
+        ids = dict((tid, pk) for pk, tid in cursor.fetchall())
+    return {
+        c.event["transaction_id"]: UsageRecord(
+            id=ids[c.event["transaction_id"]],
+            transaction_id=c.event["transaction_id"],
+            subscription=c.subscription,
+            metric=c.metric,
+            timestamp=c.timestamp,
+            properties=c.event.get("properties") or {},
+            value=c.value,
+            unique_value=c.unique_value,
+            received_at=now,
+            lago_status=lago,
+        )
+        for c in items
+    }
