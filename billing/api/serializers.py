@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from billing.models import UsageRecord
+from core.validators import json_storable
 
 
 class UsageEventSerializer(serializers.Serializer):
@@ -10,7 +11,7 @@ class UsageEventSerializer(serializers.Serializer):
     )
     metric = serializers.CharField(max_length=255, help_text="The billable metric's code.")
     timestamp = serializers.DateTimeField(required=False, help_text="Defaults to now.")
-    properties = serializers.DictField(required=False, default=dict)
+    properties = serializers.DictField(required=False, default=dict, validators=[json_storable])
 
 
 class UsageBatchSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from billing.selectors import sync_states
 from core.iso import COUNTRIES, CURRENCIES
+from core.validators import json_storable
 from customers.models import Customer, PaymentMethod
 
 
@@ -21,7 +22,7 @@ class CustomerSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(required=False, allow_blank=True, allow_null=True)
     currency = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     country = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    metadata = serializers.DictField(required=False)
+    metadata = serializers.DictField(required=False, validators=[json_storable])
     sync = serializers.SerializerMethodField()
 
     class Meta:

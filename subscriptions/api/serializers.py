@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from billing.selectors import sync_states
 from core.iso import CURRENCIES
+from core.validators import json_storable
 from customers.api.serializers import SyncProviderSerializer
 from customers.models import Customer
 from subscriptions.charges import validate_properties
@@ -61,7 +62,7 @@ class BillableMetricSerializer(_SyncedSerializer):
 class ChargeSerializer(serializers.ModelSerializer):
     metric = serializers.SlugRelatedField(slug_field="code", queryset=BillableMetric.objects.all())
     model = serializers.ChoiceField(source="charge_model", choices=Charge.Model.choices)
-    properties = serializers.DictField()
+    properties = serializers.DictField(validators=[json_storable])
 
     class Meta:
         model = Charge
@@ -124,7 +125,7 @@ class SubscriptionSerializer(_SyncedSerializer):
     )
     plan = serializers.SlugRelatedField(slug_field="code", queryset=Plan.objects.all())
     next_plan = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    overrides = serializers.DictField(required=False)
+    overrides = serializers.DictField(required=False, validators=[json_storable])
     amount_cents = serializers.IntegerField(read_only=True)
     currency = serializers.CharField(source="plan.currency", read_only=True)
 
@@ -181,7 +182,7 @@ class SubscriptionUpdateSerializer(serializers.Serializer):
     plan = serializers.SlugRelatedField(
         slug_field="code", queryset=Plan.objects.all(), required=False
     )
-    overrides = serializers.DictField(required=False)
+    overrides = serializers.DictField(required=False, validators=[json_storable])
     name = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
 

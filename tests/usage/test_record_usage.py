@@ -172,3 +172,12 @@ def test_ten_racing_clients_store_an_event_once(api_key):
     # A new id raced with ten different contents: one is stored, nine conflict.
     assert sorted(statuses) == [201] + [409] * 9
     assert UsageRecord.objects.filter(transaction_id="race-2").count() == 1
+
+
+def test_nul_characters_are_bad_input_not_a_crash(client, subscribed):
+    response = client.post(URL, event(properties={"tokens": 1, "note": "a\u0000b"}), format="json")
+    assert response.status_code == 400
+    customer = client.post(
+        "/api/v1/customers/", {"external_id": "nul", "metadata": {"k": "\u0000"}}, format="json"
+    )
+    assert customer.status_code == 400
