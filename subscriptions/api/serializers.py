@@ -188,3 +188,37 @@ class SubscriptionUpdateSerializer(serializers.Serializer):
 
 class CancelSerializer(serializers.Serializer):
     at_period_end = serializers.BooleanField(default=True)
+
+
+class UsagePeriodSerializer(serializers.Serializer):
+    def get_fields(self):
+        # `from` is a keyword in Python; declared here by name.
+        return {
+            "from": serializers.DateTimeField(required=False),
+            "to": serializers.DateTimeField(required=False),
+        }
+
+    def validate(self, attrs):
+        if attrs.get("from") and attrs.get("to") and attrs["from"] >= attrs["to"]:
+            raise serializers.ValidationError({"to": "Must be after from."})
+        return attrs
+
+
+class MetricUsageSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    aggregation = serializers.CharField()
+    units = serializers.DecimalField(max_digits=38, decimal_places=12, normalize_output=True)
+    amount_cents = serializers.IntegerField()
+
+
+class SubscriptionUsageSerializer(serializers.Serializer):
+    subscription = serializers.CharField()
+    currency = serializers.CharField()
+    metrics = MetricUsageSerializer(many=True)
+    amount_cents = serializers.IntegerField(help_text="The sum of the metrics' amounts.")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateTimeField()
+        fields["to"] = serializers.DateTimeField()
+        return fields

@@ -1,0 +1,112 @@
+"""Usage read back per subscription and period: the aggregate of each metric and the
+amount its charge would produce under the subscription's plan (with overrides)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+
+from billing.models import UsageRecord
+from billing.rating import charge_amount_cents
+from subscriptions.models import BillableMetric, Subscription
+
+# One pass over the period's rows (one or two monthly partitions), every aggregation at once.
+_AGGREGATE_SQL = f"""
+    SELECT metric_id,
+           count(*),
+           coalesce(sum(value), 0),
+           max(value),
+           count(DISTINCT unique_value),
+           (array_agg(value ORDER BY "timestamp" DESC, id DESC))[1]
+    FROM {UsageRecord._meta.db_table}
+    WHERE subscription_id = %s AND "timestamp" >= %s AND "timestamp" < %s
+    GROUP BY metric_id
+"""
+
+
+@dataclass(frozen=True)
+class MetricUsage:
+    metric: str
+    aggregation: str
+    units: Decimal
+    amount_cents: int
+
+
+def usage_units(*, subscription: Subscription, start: datetime, end: datetime) -> dict:
+    """{metric_id: units} for [start, end), each metric by its own aggregation."""
+    metrics = {m.pk: m for m in BillableMetric.objects.all()}
+    units = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_AGGREGATE_SQL, [subscription.pk, start, end])
+        for metric_id, count, total, maximum, distinct, latest in cursor.fetchall():
+            metric = metrics.get(metric_id)
+            if metric is None:
+                continue
+            units[metric_id] = {
+                "count": Decimal(count),
+                "sum": Decimal(total),
+                "max": Decimal(maximum or 0),
+                "unique_count": Decimal(distinct),
+                "latest": Decimal(latest or 0),
+            }[metric.aggregation]
+    return units
+
+
+def subscription_usage(
+    *, subscription: Subscription, start: datetime, end: datetime
+) -> list[MetricUsage]:
+    """Each charged metric of the plan (and any other metric with usage), with its fee."""
+    units = usage_units(subscription=subscription, start=start, end=end)
+    overrides = (subscription.overrides or {}).get("charges") or {}
+    currency = subscription.plan.currency
+    lines = []
+    charged = set()
+    for charge in subscription.plan.charges.select_related("metric"):
+        metric = charge.metric
+        charged.add(metric.pk)
+        metric_units = units.get(metric.pk, Decimal(0))
+        properties = overrides.get(metric.code, charge.properties)
+        event_values = (
+            _event_values(subscription, metric, start, end)
+            if charge.charge_model == "percentage"
+            else ()
+        )
+        lines.append(
+            MetricUsage(
+                metric=metric.code,
+                aggregation=metric.aggregation,
+                units=metric_units,
+                amount_cents=charge_amount_cents(
+                    charge_model=charge.charge_model,
+                    properties=properties,
+                    units=metric_units,
+                    currency=currency,
+                    event_values=event_values,
+                ),
+            )
+        )
+    for metric in BillableMetric.objects.filter(pk__in=set(units) - charged):
+        lines.append(
+            MetricUsage(
+                metric=metric.code,
+                aggregation=metric.aggregation,
+                units=units[metric.pk],
+                amount_cents=0,
+            )
+        )
+    return lines
+
+
+def _event_values(subscription, metric, start, end) -> list[Decimal]:
+    return [
+        value or Decimal(0)
+        for value in UsageRecord.objects.filter(
+            subscription_id=subscription.pk,
+            metric_id=metric.pk,
+            timestamp__gte=start,
+            timestamp__lt=end,
+        )
+        .order_by("timestamp", "id")
+        .values_list("value", flat=True)
+    ]
