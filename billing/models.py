@@ -86,6 +86,8 @@ class UsageRecord(models.Model):
         DISABLED = "disabled"
         PENDING = "pending"
         SENT = "sent"
+        # Lago refused it for good (reported to staff); never re-sent on its own.
+        REFUSED = "refused"
 
     id = models.BigIntegerField(primary_key=True)
     transaction_id = models.CharField(max_length=255)

@@ -67,6 +67,13 @@ def object_type_of(instance: Model) -> str:
 
 def outbox_record_sync(*, instance: Model, action: str) -> list[int]:
     """Record that `instance` must reach every enabled provider of `action`."""
+    return outbox_record(
+        action=action, object_type=object_type_of(instance), object_id=str(instance.pk)
+    )
+
+
+def outbox_record(*, action: str, object_type: str, object_id: str) -> list[int]:
+    """Record work for every enabled provider of `action`, published after commit."""
     created = []
     for route in _routes.get(action, []):
         if not provider_enabled(route.provider):
@@ -74,8 +81,8 @@ def outbox_record_sync(*, instance: Model, action: str) -> list[int]:
         message_id = _insert_pending(
             provider=route.provider,
             action=action,
-            object_type=object_type_of(instance),
-            object_id=str(instance.pk),
+            object_type=object_type,
+            object_id=object_id,
         )
         if message_id is not None:
             created.append(message_id)

@@ -159,6 +159,10 @@ def usage_record_batch(*, events: list[dict[str, Any]]) -> list[UsageResult]:
         )
     )
     records = _insert_records([checked[tid] for tid in created], now)
+    if created and _forwarding_to_lago():
+        from billing.usage_forwarding import usage_forwarding_queue
+
+        usage_forwarding_queue()
     for result, this_hash in results:
         if this_hash is None:
             continue
@@ -204,13 +208,15 @@ def _claim_transactions(items: list[_Checked]) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
+def _forwarding_to_lago() -> bool:
+    return settings.BILLING_ENGINE == "lago" and provider_enabled("lago")
+
+
 def _insert_records(items: list[_Checked], now: datetime) -> dict[str, UsageRecord | None]:
     if not items:
         return {}
     lago = (
-        UsageRecord.LagoStatus.PENDING
-        if settings.BILLING_ENGINE == "lago" and provider_enabled("lago")
-        else UsageRecord.LagoStatus.DISABLED
+        UsageRecord.LagoStatus.PENDING if _forwarding_to_lago() else UsageRecord.LagoStatus.DISABLED
     )
     with connection.cursor() as cursor:
         cursor.execute(

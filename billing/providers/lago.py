@@ -294,3 +294,24 @@ def subscription_terminate(*, external_id: str, pending: bool, invoice: bool) ->
     if pending:
         params["status"] = "pending"
     return request("DELETE", f"subscriptions/{external_id}", params=params)["subscription"]
+
+
+# --- Usage events ----------------------------------------------------------------------
+BATCH_LIMIT = 100  # Lago's documented maximum per /events/batch
+
+
+def events_batch(*, events: list[dict[str, Any]]) -> dict[str, dict]:
+    """Send up to 100 events. Returns {} when Lago stored them all, else Lago's per-index
+    errors (then Lago stored none: a batch is all or nothing)."""
+    try:
+        request("POST", "events/batch", body={"events": events})
+    except ProviderError as exc:
+        details = getattr(exc, "details", None)
+        if (
+            exc.http_status == 422
+            and isinstance(details, dict)
+            and all(key.isdigit() for key in details)
+        ):
+            return details
+        raise
+    return {}
