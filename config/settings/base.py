@@ -218,6 +218,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "subscriptions.tasks.subscriptions_advance",
         "schedule": env.int("SUBSCRIPTIONS_ADVANCE_SECONDS", default=60),
     },
+    "usage-partitions": {
+        "task": "billing.tasks.usage_partitions_ensure",
+        "schedule": 24 * 3600,
+    },
     "idempotency-keys-purge": {
         "task": "core.tasks.idempotency_keys_purge",
         "schedule": 3600,

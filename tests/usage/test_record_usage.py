@@ -181,3 +181,16 @@ def test_nul_characters_are_bad_input_not_a_crash(client, subscribed):
         "/api/v1/customers/", {"external_id": "nul", "metadata": {"k": "\u0000"}}, format="json"
     )
     assert customer.status_code == 400
+
+
+def test_partitions_are_kept_ahead():
+    from billing.tasks import usage_partitions_ensure
+
+    months = usage_partitions_ensure()
+    assert len(months) == 4
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT to_regclass(%s)",
+            [f"billing_usagerecord_y{months[-1][:4]}m{months[-1][5:7]}"],
+        )
+        assert cursor.fetchone()[0] is not None
