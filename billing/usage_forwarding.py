@@ -15,6 +15,7 @@ from django.db import transaction
 from billing.models import UsageRecord
 from billing.outbox import outbox_record, register
 from billing.providers import lago
+from billing.providers.base import ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 ACTION = "usage.forward"
@@ -64,6 +65,9 @@ def _forward_one_batch() -> bool:
         refused = {int(index): detail for index, detail in errors.items()}
         already = [r for i, r in enumerate(batch) if ALREADY in str(refused.get(i, ""))]
         invalid = [r for i, r in enumerate(batch) if i in refused and r not in already]
+        if not already and not invalid:
+            # Errors that name none of the events sent: retry later rather than loop.
+            raise ProviderUnavailable("lago", f"unexpected batch errors: {str(errors)[:200]}")
         _mark(already, UsageRecord.LagoStatus.SENT)
         _mark(invalid, UsageRecord.LagoStatus.REFUSED)
         for record in invalid:
