@@ -65,18 +65,82 @@ def prepare_database() -> None:
     )
 
 
-def truncate_tables(tables: list[str]) -> None:
-    """TRUNCATE `tables` of the bench database in one statement (so tables whose foreign
-    keys point at each other can go together). Refuses any database not named `bench*`."""
+def _refuse_unless_bench_database() -> None:
     from django.conf import settings
-    from django.db import connection
 
     name = settings.DATABASES["default"]["NAME"]
     if not name.startswith("bench"):
-        raise RuntimeError(f"refusing to truncate tables of database {name!r}")
-    quoted = ", ".join(connection.ops.quote_name(table) for table in tables)
+        raise RuntimeError(f"refusing to empty tables of database {name!r}")
+
+
+def truncate_tables(tables: list[str]) -> None:
+    """TRUNCATE `tables` of the bench database in one statement (so tables whose foreign
+    keys point at each other can go together). Refuses any database not named `bench*`.
+
+    PostgreSQL truncates a table only with every table whose foreign keys point at it, so
+    those (found in pg_constraint, transitively) are truncated too, and named: e.g.
+    customers_customer takes customers_paymentmethod, subscriptions_subscription and
+    subscriptions_subscriptionphase with it. The usage tables are never among them: a
+    usage record points at its subscription and metric without a constraint (it is
+    partitioned), so its rows outlive a truncation of subscriptions. `delete_usage` removes
+    usage rows selectively.
+    """
+    from django.db import connection
+
+    _refuse_unless_bench_database()
     with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH RECURSIVE closure(rel) AS (
+                SELECT c.oid FROM pg_class c
+                JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = current_schema() AND c.relname = ANY(%s)
+                UNION
+                SELECT con.conrelid FROM pg_constraint con
+                JOIN closure ON con.confrelid = closure.rel
+                WHERE con.contype = 'f' AND con.conparentid = 0
+            )
+            SELECT c.relname FROM closure JOIN pg_class c ON c.oid = closure.rel
+            ORDER BY c.relname
+            """,
+            [list(tables)],
+        )
+        extra = [name for (name,) in cursor.fetchall() if name not in tables]
+        if extra:
+            print(
+                f"(truncating also {', '.join(extra)}: their foreign keys point at "
+                f"{', '.join(tables)})",
+                flush=True,
+            )
+        quoted = ", ".join(connection.ops.quote_name(table) for table in [*tables, *extra])
         cursor.execute(f"TRUNCATE {quoted}")
+
+
+def delete_usage(*, metric_ids: list, transaction_prefix: str) -> tuple[int, int]:
+    """Delete the usage records of `metric_ids` and the dedupe rows whose transaction_id
+    starts with `transaction_prefix`, then VACUUM both tables; returns (records,
+    transactions) deleted. Refuses any database not named `bench*`.
+
+    For benchmarks that write usage next to data they keep (billing_usagerecord is
+    partitioned and has no foreign keys, so TRUNCATE would take every row of every
+    subscription): a metric of their own identifies their rows, even rows whose
+    subscription a truncation of subscriptions has since removed.
+    """
+    from django.db import connection
+
+    from billing.models import UsageRecord, UsageTransaction
+
+    _refuse_unless_bench_database()
+    records, transactions = UsageRecord._meta.db_table, UsageTransaction._meta.db_table
+    prefix = transaction_prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {records} WHERE metric_id = ANY(%s::uuid[])", [metric_ids])
+        deleted_records = cursor.rowcount
+        cursor.execute(f"DELETE FROM {transactions} WHERE transaction_id LIKE %s", [f"{prefix}%"])
+        deleted_transactions = cursor.rowcount
+        if deleted_records or deleted_transactions:
+            cursor.execute(f"VACUUM (ANALYZE) {records}, {transactions}")
+    return deleted_records, deleted_transactions
 
 
 # --- Redis -----------------------------------------------------------------------------

@@ -1,13 +1,18 @@
 """Views that exist only for benchmarks; routed by bench.urls, never by config.urls."""
 
+import hashlib
 import json
 
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from billing.models import UsageRecord, UsageTransaction
+from billing.providers import provider_enabled
 from customers.models import Customer
+from subscriptions.models import BillableMetric, Subscription
 
 # The table of bare_webhook_receive: no model, created (and emptied) by bench.webhooks.
 BARE_WEBHOOK_TABLE = "bench_raw_webhook"
@@ -67,3 +72,61 @@ def bare_webhook_receive(request):
             f"INSERT INTO {BARE_WEBHOOK_TABLE} (body) VALUES (%s)", [request.body.decode()]
         )
     return JsonResponse({"received": True, "duplicate": False})
+
+
+# One round trip: the dedupe row and the record, the ids resolved by their unique indexes,
+# the value read from the metric's field (NULL for count and unique_count metrics).
+BARE_USAGE_SQL = f"""
+WITH claimed AS (
+    INSERT INTO {UsageTransaction._meta.db_table}
+        (transaction_id, content_hash, "timestamp", created_at)
+    VALUES (%(tid)s, %(hash)s, coalesce(%(ts)s::timestamptz, now()), now())
+)
+INSERT INTO {UsageRecord._meta.db_table}
+    (transaction_id, subscription_id, metric_id, "timestamp", properties, value,
+     unique_value, received_at, lago_status)
+SELECT %(tid)s, s.id, m.id, coalesce(%(ts)s::timestamptz, now()), %(properties)s::jsonb,
+       CASE WHEN m.aggregation IN ('sum', 'max', 'latest')
+            THEN (%(properties)s::jsonb ->> m.field_name)::numeric END,
+       NULL, now(), %(lago)s
+FROM {Subscription._meta.db_table} s, {BillableMetric._meta.db_table} m
+WHERE s.external_id = %(subscription)s AND m.code = %(metric)s
+RETURNING id
+"""
+
+
+@csrf_exempt
+@require_POST
+def bare_usage_record(request):
+    """The baseline of POST /api/v1/usage/: the same two rows (billing_usagetransaction and
+    billing_usagerecord) written in one transaction by one statement, from the same body.
+
+    No DRF, no authentication, no serializer, no checks of status, timestamp or values,
+    no duplicate handling (a repeated transaction_id is a 500). The content hash is the
+    body's. The project's middleware still runs (it is global).
+    """
+    try:
+        event = json.loads(request.body)
+    except ValueError:
+        return HttpResponseBadRequest("invalid JSON")
+    lago = (
+        UsageRecord.LagoStatus.PENDING
+        if settings.BILLING_ENGINE == "lago" and provider_enabled("lago")
+        else UsageRecord.LagoStatus.DISABLED
+    )
+    params = {
+        "tid": event["transaction_id"],
+        "hash": hashlib.sha256(request.body).hexdigest(),
+        "ts": event.get("timestamp"),
+        "properties": json.dumps(event.get("properties") or {}),
+        "lago": lago,
+        "subscription": event["subscription"],
+        "metric": event["metric"],
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(BARE_USAGE_SQL, params)
+        row = cursor.fetchone()
+        if row is None:
+            transaction.set_rollback(True)
+            return JsonResponse({"detail": "unknown subscription or metric"}, status=422)
+    return JsonResponse({"id": row[0], "transaction_id": params["tid"]}, status=201)
