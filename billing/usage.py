@@ -130,8 +130,11 @@ def _number(raw: Any) -> Decimal | None:
 
 
 @transaction.atomic
-def usage_record_batch(*, events: list[dict[str, Any]]) -> list[UsageResult]:
-    """Record up to MAX_BATCH events; each gets its own result, valid ones are stored."""
+def usage_record_batch(
+    *, events: list[dict[str, Any]], with_records: bool = False
+) -> list[UsageResult]:
+    """Record up to MAX_BATCH events; each gets its own result, valid ones are stored.
+    `with_records` also returns the stored rows (a batch answer does not show them)."""
     now = timezone.now()
     subscriptions = {
         s.external_id: s
@@ -158,18 +161,19 @@ def usage_record_batch(*, events: list[dict[str, Any]]) -> list[UsageResult]:
             "transaction_id", "content_hash"
         )
     )
-    records = _insert_records([checked[tid] for tid in created], now)
+    records = _insert_records([checked[tid] for tid in created], now, with_records)
     if created and _forwarding_to_lago():
         from billing.usage_forwarding import usage_forwarding_queue
 
         usage_forwarding_queue()
+    answered: set[str] = set()
     for result, this_hash in results:
         if this_hash is None:
             continue
         tid = result.transaction_id
-        if tid in records and records[tid] is not None:
-            result.status, result.record = "created", records.pop(tid)
-            records[tid] = None  # a second send of it in this batch is not "created"
+        if tid in records and tid not in answered:
+            result.status, result.record = "created", records[tid]
+            answered.add(tid)  # a second send of it in this batch is not "created"
         elif stored.get(tid) == this_hash:
             result.status = "duplicate"
         else:
@@ -212,7 +216,9 @@ def _forwarding_to_lago() -> bool:
     return settings.BILLING_ENGINE == "lago" and provider_enabled("lago")
 
 
-def _insert_records(items: list[_Checked], now: datetime) -> dict[str, UsageRecord | None]:
+def _insert_records(
+    items: list[_Checked], now: datetime, with_records: bool
+) -> dict[str, UsageRecord | None]:
     if not items:
         return {}
     lago = (
@@ -241,7 +247,9 @@ def _insert_records(items: list[_Checked], now: datetime) -> dict[str, UsageReco
                 [c.unique_value for c in items],
             ],
         )
-        ids = dict((tid, pk) for pk, tid in cursor.fetchall())
+        ids = {tid: pk for pk, tid in cursor.fetchall()}
+    if not with_records:
+        return {c.event["transaction_id"]: None for c in items}
     return {
         c.event["transaction_id"]: UsageRecord(
             id=ids[c.event["transaction_id"]],
