@@ -10,13 +10,14 @@ the unique index: one inserts, the others see its committed row.
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from billing.models import UsageRecord, UsageTransaction
 from billing.providers import provider_enabled
@@ -265,3 +266,38 @@ def _insert_records(
         )
         for c in items
     }
+
+
+def parse_event(raw: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """Check one incoming event's shape: (event, []) or (None, errors).
+
+    Written out by hand rather than as a DRF serializer: it runs for every event of every
+    batch, and building serializer fields per event cost most of a batch's time.
+    """
+    if not isinstance(raw, dict):
+        return None, [_error("invalid", "An event must be an object.")]
+    errors = []
+    event: dict[str, Any] = {}
+    for name in ("transaction_id", "subscription", "metric"):
+        value = raw.get(name)
+        if not isinstance(value, str) or not value.strip():
+            errors.append(_error("required", "A non-empty string is required.", name))
+        elif len(value) > 255 or "\x00" in value:
+            errors.append(_error("invalid", "At most 255 characters, no NUL.", name))
+        else:
+            event[name] = value
+    timestamp = raw.get("timestamp")
+    if timestamp is not None:
+        parsed = parse_datetime(timestamp) if isinstance(timestamp, str) else None
+        if parsed is None:
+            errors.append(_error("invalid", "An ISO 8601 date-time is required.", "timestamp"))
+        else:
+            event["timestamp"] = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    properties = raw.get("properties", {})
+    if not isinstance(properties, dict):
+        errors.append(_error("invalid", "properties must be an object.", "properties"))
+    elif "\\u0000" in json.dumps(properties):
+        errors.append(_error("invalid", "Must not contain NUL characters.", "properties"))
+    else:
+        event["properties"] = properties
+    return (None, errors) if errors else (event, [])

@@ -5,6 +5,9 @@ from core.validators import json_storable
 
 
 class UsageEventSerializer(serializers.Serializer):
+    """The documented shape of an event (OpenAPI). Requests are checked by
+    billing.usage.parse_event, which does the same checks without per-event field copies."""
+
     transaction_id = serializers.CharField(max_length=255)
     subscription = serializers.CharField(
         max_length=255, help_text="The subscription's external_id."
