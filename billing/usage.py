@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -189,17 +190,25 @@ def usage_record_batch(
     return [result for result, _ in results]
 
 
+def _bound_cursor():
+    """A psycopg cursor that sends parameters apart from the SQL, the arrays in binary (%b):
+    Django's client-side binding quotes every array element in Python, a third of a
+    batch's time."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
 def _claim_transactions(items: list[_Checked]) -> set[str]:
     """Insert the transaction ids; return those that are new (ON CONFLICT DO NOTHING)."""
     if not items:
         return set()
-    with connection.cursor() as cursor:
+    with _bound_cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {UsageTransaction._meta.db_table}
                 (transaction_id, content_hash, timestamp, created_at)
-            SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[],
-                                 %s::timestamptz[])
+            SELECT * FROM unnest(%b::varchar[], %b::varchar[], %b::timestamptz[],
+                                 %b::timestamptz[])
             ON CONFLICT (transaction_id) DO NOTHING
             RETURNING transaction_id
             """,
@@ -225,15 +234,15 @@ def _insert_records(
     lago = (
         UsageRecord.LagoStatus.PENDING if _forwarding_to_lago() else UsageRecord.LagoStatus.DISABLED
     )
-    with connection.cursor() as cursor:
+    with _bound_cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {UsageRecord._meta.db_table}
                 (transaction_id, subscription_id, metric_id, "timestamp", properties, value,
                  unique_value, received_at, lago_status)
             SELECT t, s, m, ts, p::jsonb, v, u, %s, %s
-            FROM unnest(%s::varchar[], %s::uuid[], %s::uuid[], %s::timestamptz[], %s::text[],
-                        %s::numeric[], %s::text[]) AS x(t, s, m, ts, p, v, u)
+            FROM unnest(%b::varchar[], %b::uuid[], %b::uuid[], %b::timestamptz[], %b::text[],
+                        %b::numeric[], %b::text[]) AS x(t, s, m, ts, p, v, u)
             RETURNING id, transaction_id
             """,
             [
