@@ -1,15 +1,12 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.selectors import sync_states
+from billing.api.sync import SyncProviderSerializer, sync_state_of
 from core.iso import COUNTRIES, CURRENCIES
 from core.validators import json_storable
 from customers.models import Customer, PaymentMethod
 
-
-class SyncProviderSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["synced", "pending", "failed", "disabled"])
-    error = serializers.CharField(allow_null=True)
+CUSTOMER_REMOTE_IDS = {"stripe": "stripe_customer_id", "lago": "lago_id"}
 
 
 class SyncSerializer(serializers.Serializer):
@@ -84,14 +81,7 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(SyncSerializer)
     def get_sync(self, obj: Customer) -> dict:
-        states = self.context.get("sync_states")
-        if states is None or str(obj.pk) not in states:
-            states = sync_states(
-                object_type="customers.customer",
-                objects=[obj],
-                remote_ids={"stripe": "stripe_customer_id", "lago": "lago_id"},
-            )
-        return SyncSerializer(states[str(obj.pk)]).data
+        return SyncSerializer(sync_state_of(self, obj, CUSTOMER_REMOTE_IDS)).data
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -5,10 +5,11 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing.selectors import sync_states
+from billing.api.sync import SyncStatesMixin
 from core.views import ApiViewSet, ServiceWriteMixin
 from customers import selectors, services
 from customers.api.serializers import (
+    CUSTOMER_REMOTE_IDS,
     CustomerSerializer,
     PaymentMethodAddSerializer,
     PaymentMethodSerializer,
@@ -44,6 +45,7 @@ class CustomerFilter(filters.FilterSet):
     partial_update=extend_schema(operation_id="UpdateCustomer"),
 )
 class CustomerViewSet(
+    SyncStatesMixin,
     ServiceWriteMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -56,25 +58,10 @@ class CustomerViewSet(
     filterset_class = CustomerFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        page = getattr(self, "_page", None)
-        if page is not None:
-            # One query for the sync state of the whole page, not one per customer.
-            context["sync_states"] = sync_states(
-                object_type="customers.customer",
-                objects=page,
-                remote_ids={"stripe": "stripe_customer_id", "lago": "lago_id"},
-            )
-        return context
-
-    def paginate_queryset(self, queryset):
-        self._page = super().paginate_queryset(queryset)
-        return self._page
-
     create_service = staticmethod(services.customer_create)
     update_service = staticmethod(services.customer_update)
     update_kwarg = "customer"
+    sync_remote_ids = CUSTOMER_REMOTE_IDS
 
     # --- Payment methods (card data never reaches us: Stripe.js collects it) ---------
     def _payment_method(self, payment_method_id: str) -> PaymentMethod:

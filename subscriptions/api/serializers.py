@@ -2,13 +2,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.selectors import sync_states
+from billing.api.sync import SyncProviderSerializer, sync_state_of
 from core.iso import CURRENCIES
 from core.validators import json_storable
-from customers.api.serializers import SyncProviderSerializer
 from customers.models import Customer
 from subscriptions.charges import validate_properties
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription
+
+LAGO_REMOTE_IDS = {"lago": "lago_id"}
 
 
 class LagoSyncSerializer(serializers.Serializer):
@@ -22,10 +23,7 @@ class _SyncedSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(LagoSyncSerializer)
     def get_sync(self, obj) -> dict:
-        state = sync_states(
-            object_type=obj._meta.label_lower, objects=[obj], remote_ids={"lago": "lago_id"}
-        )[str(obj.pk)]
-        return LagoSyncSerializer(state).data
+        return LagoSyncSerializer(sync_state_of(self, obj, LAGO_REMOTE_IDS)).data
 
 
 class BillableMetricSerializer(_SyncedSerializer):

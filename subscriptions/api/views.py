@@ -5,11 +5,13 @@ from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from billing.api.sync import SyncStatesMixin
 from billing.usage_selectors import subscription_usage
 from core.exceptions import UnprocessableEntity
 from core.views import ApiViewSet, ServiceWriteMixin
 from subscriptions import selectors, services
 from subscriptions.api.serializers import (
+    LAGO_REMOTE_IDS,
     BillableMetricSerializer,
     CancelSerializer,
     PlanSerializer,
@@ -24,9 +26,14 @@ SLUG = "[^/]+"
 
 
 class _ReadCreateUpdate(
-    ServiceWriteMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
+    SyncStatesMixin,
+    ServiceWriteMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    ApiViewSet,
 ):
     http_method_names = ["get", "post", "patch", "head", "options"]
+    sync_remote_ids = LAGO_REMOTE_IDS
 
 
 @extend_schema_view(

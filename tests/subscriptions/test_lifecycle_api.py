@@ -359,3 +359,20 @@ def test_out_of_range_plan_numbers_are_400(client, catalog, field, value):
         field: value,
     }
     assert client.post("/api/v1/plans/", body, format="json").status_code == 400
+
+
+def test_listing_costs_the_same_queries_for_1_or_6_subscriptions(client, catalog):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_of_a_listing() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(URL)
+        assert response.status_code == 200
+        return len(captured.captured_queries)
+
+    create(client)
+    one = queries_of_a_listing()
+    for i in range(5):
+        create(client, external_id=f"more-{i}")
+    assert queries_of_a_listing() == one > 0
