@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from billing.models import UsageRecord, UsageTransaction
 from billing.providers import provider_enabled
 from customers.models import Customer
+from customers.services import UPDATABLE_FIELDS
 from subscriptions.models import BillableMetric, Subscription
 
 # The table of bare_webhook_receive: no model, created (and emptied) by bench.webhooks.
@@ -24,19 +25,7 @@ CREATE TABLE IF NOT EXISTS {BARE_WEBHOOK_TABLE} (
 )
 """
 
-CUSTOMER_FIELDS = (
-    "external_id",
-    "name",
-    "email",
-    "currency",
-    "country",
-    "address_line1",
-    "city",
-    "zipcode",
-    "state",
-    "tax_id",
-    "metadata",
-)
+CUSTOMER_FIELDS = ("external_id", *UPDATABLE_FIELDS)
 
 
 @csrf_exempt

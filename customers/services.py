@@ -283,3 +283,15 @@ def customer_reconcile_default(*, stripe_customer_id: str) -> Customer | None:
         payment_method_reconcile(stripe_payment_method_id=held)
     _apply_default(customer=customer, stripe_payment_method_id=held)
     return customer
+
+
+@transaction.atomic
+def customer_stripe_deleted(*, customer: Customer) -> None:
+    """The Stripe customer was deleted (from the dashboard): its cards went with it.
+    Our customer stays (it has history); its link is cleared. A later save re-creates it
+    in Stripe, but not within 24 hours of the first creation, whose idempotency key Stripe
+    would replay (see the README's known limits)."""
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    for method in PaymentMethod.objects.filter(customer=locked, status=PaymentMethod.Status.ACTIVE):
+        _mark_detached(method)
+    Customer.objects.filter(pk=locked.pk).update(stripe_customer_id=None)

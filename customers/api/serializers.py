@@ -5,6 +5,7 @@ from billing.api.sync import SyncProviderSerializer, sync_state_of
 from core.iso import COUNTRIES, CURRENCIES
 from core.validators import json_storable
 from customers.models import Customer, PaymentMethod
+from customers.services import UPDATABLE_FIELDS
 
 CUSTOMER_REMOTE_IDS = {"stripe": "stripe_customer_id", "lago": "lago_id"}
 
@@ -85,18 +86,10 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        for name in [
-            "name",
-            "email",
-            "currency",
-            "country",
-            "address_line1",
-            "city",
-            "zipcode",
-            "state",
-            "tax_id",
-        ]:
-            data[name] = data[name] or None
+        # Stored as "" (no NULLs in text columns); shown as null, like Lago and Stripe.
+        for name in UPDATABLE_FIELDS:
+            if name != "metadata":
+                data[name] = data[name] or None
         return data
 
 

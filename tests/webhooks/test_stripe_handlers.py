@@ -173,9 +173,17 @@ def test_event_links_to_our_customer(stripe_world, post_stripe):
 
 def test_customer_deleted_in_stripe_clears_the_link(stripe_world, post_stripe):
     deleted = {"id": stripe_world["stripe_customer"]["id"], "object": "customer", "deleted": True}
+    deliver(post_stripe, [stripe_event("payment_method.attached", stripe_world["pm"])])
+    assert PaymentMethod.objects.get(stripe_payment_method_id=stripe_world["pm"]["id"]).status == (
+        "active"
+    )
     deliver(post_stripe, [stripe_event("customer.deleted", deleted)])
     stripe_world["customer"].refresh_from_db()
     assert stripe_world["customer"].stripe_customer_id is None
+    # Its cards went with it.
+    assert PaymentMethod.objects.get(stripe_payment_method_id=stripe_world["pm"]["id"]).status == (
+        "detached"
+    )
 
 
 def test_handler_failures_retry_then_fail_and_can_be_replayed(

@@ -103,8 +103,7 @@ def customer_deleted(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
     outcome, data = _mirror(event, payload)
     customer = _customer_of(data)
     if customer is not None and outcome.applied:
-        # Our customer stays (it has invoices); the next sync creates a new Stripe customer.
-        Customer.objects.filter(pk=customer.pk).update(stripe_customer_id=None)
+        services.customer_stripe_deleted(customer=customer)
         outcome.customer_id = customer.pk
         outcome.note = "Stripe customer deleted; link cleared"
     return outcome
