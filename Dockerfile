@@ -8,8 +8,8 @@ ARG PYTHON_IMAGE=python:3.12-slim
 FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
-# Every runtime dependency ships a manylinux wheel (psycopg[binary] bundles libpq), so no
-# compiler is needed. Only requirements.txt: test and lint tools stay out of the image.
+# Every runtime dependency ships a wheel (psycopg[binary] bundles libpq; WeasyPrint is
+# pure Python over Pango, installed below), so no compiler is needed. Only requirements.txt: test and lint tools stay out of the image.
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/python -m pip install --no-cache-dir --upgrade pip \
@@ -24,9 +24,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=config.settings.production \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 
-# No OS packages beyond the slim base: nothing in requirements.txt links against a system
-# library at run time. The process runs as a fixed, unprivileged uid; the code and static
+# WeasyPrint (invoice PDFs) needs Pango and its fonts at run time; nothing else links a
+# system library. The process runs as a fixed, unprivileged uid; the code and static
 # files stay owned by root, so the process cannot rewrite them.
+RUN apt-get update \
+ && apt-get install --no-install-recommends -y libpango-1.0-0 libpangoft2-1.0-0 \
+      libharfbuzz-subset0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home \
       --shell /usr/sbin/nologin --no-log-init app \

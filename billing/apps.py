@@ -6,4 +6,5 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing import usage_forwarding  # noqa: F401 - registers its outbox handler
+        # Imported for their outbox handlers.
+        from billing import collection, usage_forwarding  # noqa: F401

@@ -117,3 +117,21 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return self.transaction_id
+
+
+from billing.invoice_models import (  # noqa: E402  (models of this app, split by concept)
+    Invoice,
+    InvoiceLine,
+    InvoiceSequence,
+    PaymentAttempt,
+)
+
+__all__ = [
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceSequence",
+    "OutboxMessage",
+    "PaymentAttempt",
+    "UsageRecord",
+    "UsageTransaction",
+]

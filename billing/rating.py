@@ -15,6 +15,8 @@ minor unit per fee, at the end. Units are decimals (a `sum` can be fractional).
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from core.iso import currency_exponent
@@ -120,3 +122,180 @@ def charge_amount_cents(
         ),
         currency,
     )
+
+
+# --- A period's fees -------------------------------------------------------------------
+# Proration is by elapsed time against the whole (nominal) period: on whole days, which
+# is what periods start and end on, that is Lago's "by days".
+
+
+def prorate_cents(*, amount_cents: int, part: timedelta, whole: timedelta) -> int:
+    """A fixed fee for `part` of a period of length `whole`, rounded half-up once."""
+    if part <= timedelta(0) or amount_cents == 0:
+        return 0
+    if part >= whole:
+        return amount_cents
+    share = Decimal(amount_cents) * _seconds(part) / _seconds(whole)
+    return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _seconds(delta: timedelta) -> Decimal:
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 10**6
+
+
+@dataclass(frozen=True)
+class ChargeUsage:
+    """One charge of a plan, with the usage it prices over one stretch of time."""
+
+    metric_code: str
+    charge_model: str
+    properties: dict
+    units: Decimal
+    event_values: Sequence[Decimal] = ()
+
+
+@dataclass(frozen=True)
+class PhaseUsage:
+    """A stretch [start, end) of the period on one plan (with its overrides)."""
+
+    plan_code: str
+    plan_name: str
+    amount_cents: int
+    pay_in_advance: bool
+    start: datetime
+    end: datetime
+    charges: Sequence[ChargeUsage]
+
+
+@dataclass(frozen=True)
+class PeriodInput:
+    currency: str
+    start: datetime
+    end: datetime
+    nominal_start: datetime
+    nominal_end: datetime
+    phases: Sequence[PhaseUsage]
+    trial_ends_at: datetime | None = None
+    # Pay-in-advance: was this period's fee billed on the previous invoice? And the next
+    # period's plan and nominal bounds, if the subscription renews into it.
+    prepaid: bool = False
+    next_phase: PhaseUsage | None = None
+
+
+@dataclass(frozen=True)
+class Fee:
+    fee_type: str  # "subscription" | "charge"
+    description: str
+    plan_code: str
+    amount_cents: int
+    units: Decimal
+    unit_amount: Decimal
+    start: datetime
+    end: datetime
+    metric_code: str = ""
+    charge_model: str = ""
+    properties: dict = field(default_factory=dict)
+
+
+def _unit_amount(amount_cents: int, units: Decimal, currency: str) -> Decimal:
+    if units == 0:
+        return ZERO
+    major = Decimal(amount_cents) / (Decimal(10) ** currency_exponent(currency))
+    return (major / units).quantize(Decimal("0.000000000001"), rounding=ROUND_HALF_UP)
+
+
+def _billable(start: datetime, end: datetime, trial_ends_at: datetime | None) -> timedelta:
+    if trial_ends_at is not None:
+        start = max(start, trial_ends_at)
+    return max(end - start, timedelta(0))
+
+
+def _fixed_fee(phase: PhaseUsage, start, end, whole, period: PeriodInput, label: str) -> Fee:
+    part = _billable(start, end, period.trial_ends_at)
+    amount = prorate_cents(amount_cents=phase.amount_cents, part=part, whole=whole)
+    return Fee(
+        fee_type="subscription",
+        description=f"{phase.plan_name or phase.plan_code} {label}",
+        plan_code=phase.plan_code,
+        amount_cents=amount,
+        units=Decimal(1),
+        unit_amount=_unit_amount(amount, Decimal(1), period.currency),
+        start=start,
+        end=end,
+    )
+
+
+def rate_period(period: PeriodInput) -> list[Fee]:
+    """The fees of one closed period: fixed fees prorated over each phase, in arrears or
+    in advance, and every charge of every phase on the usage of that phase.
+
+    Pay in advance: a period's fee is billed on the invoice of the period before it; the
+    first period of a subscription is billed on its own invoice. When a prepaid period is
+    cut (an upgrade, a termination), the unused part of what was prepaid is credited and
+    the phases after the cut are billed for what they cover.
+    """
+    whole = period.nominal_end - period.nominal_start
+    fees: list[Fee] = []
+    for index, phase in enumerate(period.phases):
+        if phase.pay_in_advance and index == 0 and period.prepaid:
+            if phase.end < period.end:
+                credit = _fixed_fee(
+                    phase, phase.end, period.end, whole, period, "unused time (credit)"
+                )
+                fees.append(
+                    Fee(
+                        **{
+                            **credit.__dict__,
+                            "amount_cents": -credit.amount_cents,
+                            "unit_amount": -credit.unit_amount,
+                        }
+                    )
+                )
+        else:
+            label = "in advance" if phase.pay_in_advance else "in arrears"
+            fees.append(_fixed_fee(phase, phase.start, phase.end, whole, period, label))
+        for charge in phase.charges:
+            amount = charge_amount_cents(
+                charge_model=charge.charge_model,
+                properties=charge.properties,
+                units=charge.units,
+                currency=period.currency,
+                event_values=charge.event_values,
+            )
+            fees.append(
+                Fee(
+                    fee_type="charge",
+                    description=charge.metric_code,
+                    plan_code=phase.plan_code,
+                    amount_cents=amount,
+                    units=charge.units,
+                    unit_amount=_unit_amount(amount, charge.units, period.currency),
+                    start=phase.start,
+                    end=phase.end,
+                    metric_code=charge.metric_code,
+                    charge_model=charge.charge_model,
+                    properties=charge.properties,
+                )
+            )
+    upcoming = period.next_phase
+    if upcoming is not None and upcoming.pay_in_advance:
+        fees.append(
+            _fixed_fee(
+                upcoming,
+                upcoming.start,
+                upcoming.end,
+                upcoming.end - upcoming.start,
+                period,
+                "in advance (next period)",
+            )
+        )
+    return fees
+
+
+def invoice_totals(*, fees: Sequence[Fee], tax_rate: Decimal, currency: str) -> tuple[int, int]:
+    """(subtotal, taxes) in minor units: taxes rounded half-up once, on the subtotal."""
+    subtotal = sum(fee.amount_cents for fee in fees)
+    taxes = (Decimal(subtotal) * Decimal(tax_rate) / 100).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP
+    )
+    return subtotal, int(taxes)

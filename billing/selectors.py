@@ -79,3 +79,57 @@ def sync_states(
             block[provider] = {"status": status, "error": error}
         states[str(obj.pk)] = block
     return states
+
+
+# --- Invoices ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BillingBacklog:
+    unbilled_periods: int
+    awaiting_payment: dict[str, int]
+
+
+def billing_backlog() -> BillingBacklog:
+    from billing.invoice_models import Invoice
+    from subscriptions.models import SubscriptionPeriod
+
+    unbilled = SubscriptionPeriod.objects.filter(billed_at__isnull=True).count()
+    awaiting = {
+        row["payment_status"]: row["n"]
+        for row in Invoice.objects.filter(
+            status=Invoice.Status.FINALIZED, payment_status__in=["pending", "failed"]
+        )
+        .values("payment_status")
+        .annotate(n=Count("id"))
+    }
+    return BillingBacklog(unbilled_periods=unbilled, awaiting_payment=awaiting)
+
+
+def invoice_list(
+    *,
+    customer: str | None = None,
+    subscription: str | None = None,
+    status: str | None = None,
+    payment_status: str | None = None,
+    currency: str | None = None,
+    issued_after=None,
+    issued_before=None,
+):
+    """Invoices filtered as ListInvoices allows; customers and subscriptions by external_id."""
+    from billing.invoice_models import Invoice
+
+    invoices = Invoice.objects.select_related("customer", "subscription")
+    if customer:
+        invoices = invoices.filter(customer__external_id=customer)
+    if subscription:
+        invoices = invoices.filter(subscription__external_id=subscription)
+    if status:
+        invoices = invoices.filter(status=status)
+    if payment_status:
+        invoices = invoices.filter(payment_status=payment_status)
+    if currency:
+        invoices = invoices.filter(currency=currency.upper())
+    if issued_after:
+        invoices = invoices.filter(issued_at__gte=issued_after)
+    if issued_before:
+        invoices = invoices.filter(issued_at__lt=issued_before)
+    return invoices

@@ -31,3 +31,25 @@ def usage_partitions_ensure() -> list[str]:
             cursor.execute("SELECT billing_usage_partition(%s)", [start])
             created.append(start.isoformat())
     return created
+
+
+@shared_task(acks_late=True)
+def billing_run() -> dict:
+    from billing.billing_run import billing_run as run
+
+    report = run()
+    return {k: v for k, v in report.__dict__.items() if k != "errors"}
+
+
+@shared_task
+def invoices_collect_due() -> int:
+    from billing.collection import invoices_collect_due as collect
+
+    return collect()
+
+
+@shared_task
+def lago_invoices_pull() -> int:
+    from billing.lago_invoices import lago_invoices_pull as pull
+
+    return pull()

@@ -33,9 +33,12 @@ class MetricUsage:
     amount_cents: int
 
 
-def usage_units(*, subscription: Subscription, start: datetime, end: datetime) -> dict:
+def usage_units(
+    *, subscription: Subscription, start: datetime, end: datetime, metrics: dict | None = None
+) -> dict:
     """{metric_id: units} for [start, end), each metric by its own aggregation."""
-    metrics = {m.pk: m for m in BillableMetric.objects.all()}
+    if metrics is None:
+        metrics = {m.pk: m for m in BillableMetric.objects.all()}
     units = {}
     with connection.cursor() as cursor:
         cursor.execute(_AGGREGATE_SQL, [subscription.pk, start, end])
@@ -67,8 +70,8 @@ def subscription_usage(
         charged.add(metric.pk)
         metric_units = units.get(metric.pk, Decimal(0))
         properties = overrides.get(metric.code, charge.properties)
-        event_values = (
-            _event_values(subscription, metric, start, end)
+        values = (
+            event_values(subscription=subscription, metric=metric, start=start, end=end)
             if charge.charge_model == "percentage"
             else ()
         )
@@ -82,7 +85,7 @@ def subscription_usage(
                     properties=properties,
                     units=metric_units,
                     currency=currency,
-                    event_values=event_values,
+                    event_values=values,
                 ),
             )
         )
@@ -98,7 +101,10 @@ def subscription_usage(
     return lines
 
 
-def _event_values(subscription, metric, start, end) -> list[Decimal]:
+def event_values(
+    *, subscription: Subscription, metric: BillableMetric, start: datetime, end: datetime
+) -> list[Decimal]:
+    """Each event's value in time order: what the percentage model prices one by one."""
     return [
         value or Decimal(0)
         for value in UsageRecord.objects.filter(

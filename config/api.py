@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from billing.api.invoice_views import InvoiceViewSet
 from billing.api.views import UsageViewSet
 from customers.api.views import CustomerViewSet
 from subscriptions.api.views import BillableMetricViewSet, PlanViewSet, SubscriptionViewSet
@@ -18,5 +19,6 @@ router.register("billable_metrics", BillableMetricViewSet, basename="billable-me
 router.register("plans", PlanViewSet, basename="plan")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("usage", UsageViewSet, basename="usage")
+router.register("invoices", InvoiceViewSet, basename="invoice")
 
 urlpatterns = router.urls

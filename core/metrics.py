@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
+    Counter,
     Histogram,
     generate_latest,
     multiprocess,
@@ -24,6 +25,17 @@ REQUEST_LATENCY = Histogram(
     "Latency of HTTP requests by route, method and status.",
     ["route", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+PAYMENT_ATTEMPTS = Counter(
+    "payment_attempts_total", "Settled payment attempts by outcome.", ["outcome"]
+)
+INVOICES_GENERATED = Counter(
+    "invoices_generated_total", "Invoices created by the billing run or the API.", ["source"]
+)
+BILLING_RUN_PERIODS = Counter(
+    "billing_run_periods_total", "Closed periods the billing run handled, by outcome.", ["outcome"]
 )
 
 
@@ -84,6 +96,31 @@ class OutboxBacklogCollector:
         yield oldest
 
 
+class BillingBacklogCollector:
+    """The billing run's queue and what awaits payment, read at scrape time."""
+
+    def collect(self):
+        from billing.selectors import billing_backlog
+
+        try:
+            backlog = billing_backlog()
+        except DatabaseError:
+            return
+        periods = GaugeMetricFamily(
+            "billing_periods_unbilled", "Closed subscription periods with no invoice yet."
+        )
+        periods.add_metric([], backlog.unbilled_periods)
+        yield periods
+        invoices = GaugeMetricFamily(
+            "invoices_awaiting_payment",
+            "Finalized invoices not paid, by payment status.",
+            labels=["payment_status"],
+        )
+        for status in ("pending", "failed"):
+            invoices.add_metric([status], backlog.awaiting_payment.get(status, 0))
+        yield invoices
+
+
 def metrics_view(request):
     registry = CollectorRegistry()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # the client library's own test
@@ -95,5 +132,6 @@ def metrics_view(request):
     output = generate_latest(registry)
     database = CollectorRegistry()
     database.register(OutboxBacklogCollector())
+    database.register(BillingBacklogCollector())
     output += generate_latest(database)
     return HttpResponse(output, content_type=CONTENT_TYPE_LATEST)

@@ -1,3 +1,4 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
 
@@ -15,6 +16,13 @@ class Customer(TimestampedModel):
     email = models.EmailField(blank=True, default="")
     currency = models.CharField(max_length=3, blank=True, default="")
     country = models.CharField(max_length=2, blank=True, default="", db_index=True)
+    tax_rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Tax rate in percent applied to this customer's invoices.",
+    )
     # Personal and tax data: encrypted at rest, hence not searchable.
     address_line1 = EncryptedTextField(blank=True, default="")
     city = EncryptedTextField(blank=True, default="")

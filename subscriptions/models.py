@@ -192,3 +192,38 @@ class SubscriptionPhase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_id} on {self.plan_id} from {self.started_at}"
+
+
+class SubscriptionPeriod(models.Model):
+    """A billing period that has closed: the billing run's queue, one row per period.
+
+    Written in the same transaction as the transition that closed it (a renewal, a
+    cancellation or termination, an upgrade to another interval), so a period is never
+    missed and never queued twice. `billed_at` is set in the transaction that creates its
+    invoice.
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="periods")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    # The whole period a partial one is prorated against (a mid-period start or ending).
+    nominal_start = models.DateTimeField()
+    nominal_end = models.DateTimeField()
+    reason = models.CharField(max_length=32)
+    closed_at = models.DateTimeField(auto_now_add=True)
+    billed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "start"], name="one_period_per_start"),
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="period_not_empty"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=Q(billed_at__isnull=True), name="period_unbilled"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} [{self.start:%Y-%m-%d}, {self.end:%Y-%m-%d})"

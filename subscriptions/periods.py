@@ -30,6 +30,17 @@ def period_containing(
     *, interval: str, billing_time: str, started_at: datetime, moment: datetime
 ) -> tuple[datetime, datetime]:
     """The billing period [start, end) that contains `moment` (≥ started_at)."""
+    start, end = nominal_period(
+        interval=interval, billing_time=billing_time, started_at=started_at, moment=moment
+    )
+    return max(start, started_at), end
+
+
+def nominal_period(
+    *, interval: str, billing_time: str, started_at: datetime, moment: datetime
+) -> tuple[datetime, datetime]:
+    """The whole billing period around `moment`, not cut at the start: what a partial
+    first period is prorated against."""
     midnight = _midnight(started_at)
     if interval == "weekly":
         origin = midnight
@@ -49,7 +60,7 @@ def period_containing(
         while end <= moment:  # guards month-end clamping at the edges
             periods += months
             start, end = add_months(origin, periods), add_months(origin, periods + months)
-    return max(start, started_at), end
+    return start, end
 
 
 def yearly_amount_cents(*, interval: str, amount_cents: int) -> int:

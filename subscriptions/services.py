@@ -7,13 +7,21 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from core.exceptions import Conflict
 from customers.models import Customer
 from subscriptions.charges import validate_properties
-from subscriptions.models import BillableMetric, Charge, Plan, Subscription, SubscriptionPhase
-from subscriptions.periods import period_containing, yearly_amount_cents
+from subscriptions.models import (
+    BillableMetric,
+    Charge,
+    Plan,
+    Subscription,
+    SubscriptionPeriod,
+    SubscriptionPhase,
+)
+from subscriptions.periods import nominal_period, period_containing, yearly_amount_cents
 
 S = Subscription.Status
 # A fixed fee above a trillion minor units is a typo, and it keeps every sum inside a bigint.
@@ -66,9 +74,12 @@ def _check_metric(metric: BillableMetric) -> None:
 
 
 def _metric_in_use(metric: BillableMetric) -> bool:
-    return Subscription.objects.filter(
-        plan__charges__metric=metric, status__in=[S.PENDING, S.ACTIVE]
-    ).exists()
+    return (
+        Subscription.objects.filter(
+            plan__charges__metric=metric, status__in=[S.PENDING, S.ACTIVE]
+        ).exists()
+        or _phases_not_invoiced().filter(plan__charges__metric=metric).exists()
+    )
 
 
 # --- Plans -----------------------------------------------------------------------------
@@ -114,8 +125,23 @@ def plan_update(*, plan: Plan, charges: list[dict] | None = None, **fields: Any)
 
 
 def plan_in_use(plan: Plan) -> bool:
-    return Subscription.objects.filter(plan=plan, status__in=[S.PENDING, S.ACTIVE]).exists() or (
-        Subscription.objects.filter(next_plan=plan, status=S.ACTIVE).exists()
+    """Subscribed now, scheduled, or lived on by time not yet invoiced (an invoice prices
+    each stretch with the plan of its phase, so that plan must not change under it)."""
+    return (
+        Subscription.objects.filter(plan=plan, status__in=[S.PENDING, S.ACTIVE]).exists()
+        or Subscription.objects.filter(next_plan=plan, status=S.ACTIVE).exists()
+        or _phases_not_invoiced().filter(plan=plan).exists()
+    )
+
+
+def _phases_not_invoiced():
+    billed_past_phase = SubscriptionPeriod.objects.filter(
+        subscription=OuterRef("subscription"),
+        billed_at__isnull=False,
+        end__gte=OuterRef("ended_at"),
+    )
+    return SubscriptionPhase.objects.filter(ended_at__isnull=False).exclude(
+        Exists(billed_past_phase)
     )
 
 
@@ -178,6 +204,28 @@ def _set_period(subscription: Subscription, moment: datetime) -> None:
         moment=moment,
     )
     subscription.current_period_start, subscription.current_period_end = start, end
+
+
+def _close_period(subscription: Subscription, end: datetime, reason: str) -> None:
+    """Queue the current period, ending at `end`, for invoicing. Called before the plan
+    or the dates change, so the period is priced and prorated as it was lived."""
+    start = subscription.current_period_start
+    if start is None or end <= start:
+        return
+    nominal_start, nominal_end = nominal_period(
+        interval=subscription.plan.interval,
+        billing_time=subscription.billing_time,
+        started_at=subscription.started_at,
+        moment=start,
+    )
+    SubscriptionPeriod.objects.create(
+        subscription=subscription,
+        start=start,
+        end=end,
+        nominal_start=nominal_start,
+        nominal_end=nominal_end,
+        reason=reason,
+    )
 
 
 def _open_phase(subscription: Subscription, at: datetime, reason: str) -> None:
@@ -321,6 +369,7 @@ def subscription_update(
     elif _is_upgrade(locked, plan, new_overrides):
         # The billing period keeps its dates; a new interval starts a new period now.
         if plan.interval != locked.plan.interval:
+            _close_period(locked, now, "upgrade")
             locked.started_at = now
         locked.plan, locked.overrides = plan, new_overrides
         locked.next_plan, locked.next_overrides = None, {}
@@ -368,6 +417,7 @@ def subscription_cancel(*, subscription: Subscription, at_period_end: bool = Tru
 
 
 def _terminate(locked: Subscription, at: datetime) -> Subscription:
+    _close_period(locked, at, "terminated")
     locked.status = S.TERMINATED
     locked.terminated_at = locked.ended_at = at
     locked.cancel_at_period_end = False
@@ -415,6 +465,7 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
     outcome = "renewed"
     while locked.status == S.ACTIVE and locked.current_period_end <= now:
         boundary = locked.current_period_end
+        _close_period(locked, boundary, "canceled" if locked.cancel_at_period_end else "renewed")
         if locked.cancel_at_period_end:
             locked.status, locked.ended_at = S.CANCELED, boundary
             locked.cancel_at_period_end = False
@@ -441,6 +492,7 @@ def subscription_ended_by_engine(*, subscription: Subscription, at: datetime) ->
     if locked.status != S.ACTIVE:
         return locked
     if locked.cancel_at_period_end:
+        _close_period(locked, at, "canceled")
         locked.status, locked.ended_at, locked.cancel_at_period_end = S.CANCELED, at, False
         _close_phase(locked, at)
         return _save(locked)

@@ -79,3 +79,25 @@ class PaymentMethodData:
     exp_year: int | None = None
     fingerprint: str = ""
     billing_country: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    """A PaymentIntent as collection needs it. `status` is Stripe's (`succeeded`,
+    `processing`, `requires_payment_method`, `requires_action`, `canceled`, ...)."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    failure_code: str = ""
+    failure_message: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "processing"

@@ -16,6 +16,7 @@ from django.conf import settings
 from billing.providers.base import (
     CustomerData,
     PaymentMethodData,
+    PaymentResult,
     ProviderError,
     ProviderUnavailable,
     RemoteObject,
@@ -320,3 +321,80 @@ def mirror_current(*, object_type: str, object_id: str) -> dict[str, Any]:
     data = retrieve(object_type=object_type, object_id=object_id)
     mirror_data(data)
     return data
+
+
+# --- Payments ---------------------------------------------------------------------------
+def payment_result(intent: dict[str, Any]) -> PaymentResult:
+    error = intent.get("last_payment_error") or {}
+    return PaymentResult(
+        id=intent["id"],
+        status=intent.get("status") or "",
+        amount=int(intent.get("amount") or 0),
+        currency=str(intent.get("currency") or "").upper(),
+        metadata=dict(intent.get("metadata") or {}),
+        failure_code=str(error.get("decline_code") or error.get("code") or "")[:64],
+        # Stripe's customer-facing text for a refusal; never the card details.
+        failure_message=str(error.get("message") or "")[:500],
+    )
+
+
+@_translate_errors
+def payment_intent_create(
+    *,
+    stripe_customer_id: str,
+    payment_method_id: str,
+    amount: int,
+    currency: str,
+    idempotency_key: str,
+    metadata: dict[str, str],
+    description: str = "",
+) -> PaymentResult:
+    """Charge a saved card off-session, confirmed at once. A refusal is a result (with
+    the PaymentIntent Stripe created for it), not an exception."""
+    try:
+        intent = stripe.PaymentIntent.create(
+            customer=stripe_customer_id,
+            payment_method=payment_method_id,
+            amount=amount,
+            currency=currency.lower(),
+            off_session=True,
+            confirm=True,
+            payment_method_types=["card"],
+            metadata=metadata,
+            description=description,
+            **_options(idempotency_key=idempotency_key),
+        )
+    except stripe.CardError as exc:
+        error = exc.error
+        intent = getattr(error, "payment_intent", None) if error is not None else None
+        if intent is None:
+            raise
+        intent = intent.to_dict() if hasattr(intent, "to_dict") else dict(intent)
+        result = payment_result(intent)
+        if result.status == "succeeded":  # pragma: no cover - Stripe never does this
+            return result
+        code = getattr(error, "decline_code", None) or exc.code or "card_declined"
+        return PaymentResult(
+            id=result.id,
+            status=result.status or "requires_payment_method",
+            amount=result.amount or amount,
+            currency=result.currency or currency.upper(),
+            metadata=result.metadata or metadata,
+            failure_code=str(code)[:64],
+            failure_message=_message(exc)[:500],
+        )
+    return payment_result(intent.to_dict())
+
+
+@_translate_errors
+def payment_intent_find(
+    *, stripe_customer_id: str, metadata_key: str, metadata_value: str
+) -> PaymentResult | None:
+    """The customer's PaymentIntent carrying `metadata[key] == value`, if Stripe holds one.
+    Lists (strongly consistent), not search (which lags), newest first."""
+    page = stripe.PaymentIntent.list(customer=stripe_customer_id, limit=100, **_options())
+    for intent in page.auto_paging_iter():
+        data = intent.to_dict()
+        if (data.get("metadata") or {}).get(metadata_key) == metadata_value:
+            return payment_result(data)
+    return None

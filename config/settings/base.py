@@ -222,6 +222,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.usage_partitions_ensure",
         "schedule": 24 * 3600,
     },
+    "billing-run": {
+        "task": "billing.tasks.billing_run",
+        "schedule": env.int("BILLING_RUN_SECONDS", default=300),
+    },
+    "invoices-collect-due": {
+        "task": "billing.tasks.invoices_collect_due",
+        "schedule": env.int("COLLECTION_SWEEP_SECONDS", default=300),
+    },
+    "lago-invoices-pull": {
+        "task": "billing.tasks.lago_invoices_pull",
+        "schedule": env.int("LAGO_INVOICES_PULL_SECONDS", default=900),
+    },
     "idempotency-keys-purge": {
         "task": "core.tasks.idempotency_keys_purge",
         "schedule": 3600,
@@ -230,6 +242,15 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Billing and providers -------------------------------------------------------------
 BILLING_ENGINE = env("BILLING_ENGINE", default="local")
+# Invoices: who issues them (numbers are sequential per issuer), the number's prefix, the
+# days until due, and when a failed collection is retried (days after each failure).
+INVOICE_ISSUER = env("INVOICE_ISSUER", default="AIP")
+INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", default="")
+INVOICE_ISSUER_NAME = env("INVOICE_ISSUER_NAME", default="AI Platform Inc.")
+INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=0)
+DUNNING_SCHEDULE_DAYS = [int(d) for d in env.list("DUNNING_SCHEDULE_DAYS", default=["1", "3", "7"])]
+# The billing run's page size: what bounds its memory.
+BILLING_RUN_BATCH = env.int("BILLING_RUN_BATCH", default=500)
 LAGO_API_URL = env("LAGO_API_URL", default="")
 LAGO_API_KEY = env("LAGO_API_KEY", default="")
 LAGO_WEBHOOK_HMAC_KEY = env("LAGO_WEBHOOK_HMAC_KEY", default="")

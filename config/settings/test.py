@@ -9,7 +9,8 @@ ALLOWED_HOSTS = ["*"]
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/billing"),
 }
-DATABASES["default"]["TEST"] = {"NAME": "test_billing"}
+# TEST_DATABASE_NAME lets two suites (a CI clone and a working copy) run side by side.
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_billing")}
 # A database number of its own, so tests never touch the queues of a running `make run`.
 REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES = {

@@ -2,7 +2,8 @@
 
 localstripe's own command listens on every interface and keeps its state in
 /tmp/localstripe.pickle, shared by every copy on the machine. This runner fixes both, and
-makes it announce payment method attach/detach and setup intent success like Stripe.
+makes it announce payment method attach/detach and setup intent success like Stripe, and
+list a customer's PaymentIntents.
 Used by the tests' fixture and by `make run`:
 
     python -m tests.fakes.localstripe_server --port 8420 --state /path/state.pickle
@@ -68,9 +69,26 @@ def _emit_missing_events() -> None:
             resources.extra_apis[index] = (method, url, announcing(func, wrapped[url], check))
 
 
+def _filter_payment_intents_by_customer() -> None:
+    """Stripe lists a customer's PaymentIntents (`?customer=`); localstripe refuses any
+    filter. Collection looks an attempt's charge up that way after a crash."""
+    from localstripe import resources
+
+    original = resources.PaymentIntent._api_list_all.__func__
+
+    def list_all(cls, url, customer=None, limit=None, starting_after=None, **kwargs):
+        listed = original(cls, url, limit=limit, starting_after=starting_after, **kwargs)
+        if customer is not None:
+            listed._list = [pi for pi in listed._list if pi.customer == customer]
+        return listed
+
+    resources.PaymentIntent._api_list_all = classmethod(list_all)
+
+
 def serve(*, host: str, port: int, state: str | None) -> None:
     _patch_state_path(state)
     _emit_missing_events()
+    _filter_payment_intents_by_customer()
     from aiohttp import web
     from localstripe.server import app, store
 

@@ -1,0 +1,284 @@
+"""Collecting a finalized invoice through Stripe, never twice.
+
+Three guards, each enough against one way of charging twice:
+- one collector per invoice at a time: a session advisory lock (the outbox also holds one
+  per object), and a unique index allowing one `processing` attempt per invoice;
+- an attempt is committed as `processing` *before* Stripe is called, with an idempotency
+  key derived from it (`invoice:{id}:pay:{n}`) and its id in the PaymentIntent's metadata.
+  A run that finds an attempt still `processing` (its worker died between Stripe's answer
+  and our commit) looks the PaymentIntent up by that metadata and adopts it; only if
+  Stripe holds none is it created, with the same key;
+- an attempt is settled under the invoice's row lock and only once: a late webhook or a
+  second run sees it settled and changes nothing.
+"""
+
+import logging
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing.invoice_models import Invoice, PaymentAttempt
+from billing.outbox import outbox_record, register
+from billing.providers import stripe
+from billing.providers.base import PaymentResult, ProviderError
+from core.metrics import PAYMENT_ATTEMPTS
+from customers.models import PaymentMethod
+
+logger = logging.getLogger(__name__)
+A = PaymentAttempt.Status
+P = Invoice.PaymentStatus
+METADATA_KEY = "payment_attempt_id"
+# An attempt left `processing` this long had its worker die: look it up again.
+STALE_ATTEMPT = timedelta(minutes=10)
+
+
+@contextmanager
+def _collector_lock(invoice_id: str):
+    key = f"invoice:collect:{invoice_id}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
+@register("invoice.collect", "stripe")
+def _collect_from_outbox(object_id: str) -> None:
+    invoice_collect(invoice_id=object_id)
+
+
+def invoice_collect(*, invoice_id: str) -> str:
+    """Bring the invoice's collection forward by one step. Safe to run any number of
+    times, concurrently, and after a crash at any point."""
+    with _collector_lock(invoice_id) as acquired:
+        if not acquired:
+            return "busy"
+        attempt = PaymentAttempt.objects.filter(invoice_id=invoice_id, status=A.PROCESSING).first()
+        if attempt is not None:
+            if attempt.stripe_payment_intent_id and attempt.stripe_status == "processing":
+                return "waiting"  # Stripe is settling it; its webhook will tell.
+            found = _look_up(attempt)
+            if found is not None:
+                payment_attempt_settle(attempt_id=attempt.pk, result=found)
+                return "adopted"
+            return _charge(attempt)
+        attempt = _start_attempt(invoice_id)
+        if isinstance(attempt, str):
+            return attempt
+        return _charge(attempt)
+
+
+def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice_id)
+        now = timezone.now()
+        if (
+            invoice.status != Invoice.Status.FINALIZED
+            or invoice.payment_status != P.PENDING
+            or invoice.amount_due_cents <= 0
+            or invoice.next_payment_attempt_at is None
+            or invoice.next_payment_attempt_at > now
+        ):
+            return "not due"
+        customer = invoice.customer
+        method = PaymentMethod.objects.filter(
+            customer=customer, is_default=True, status=PaymentMethod.Status.ACTIVE
+        ).first()
+        reason = ""
+        if method is None:
+            reason = "The customer has no default payment method."
+        elif not customer.stripe_customer_id:
+            reason = "The customer is not in Stripe yet."
+        if reason:
+            # Left pending, with the reason for staff; setting a default card resumes it.
+            invoice.payment_blocked_reason = reason
+            invoice.next_payment_attempt_at = None
+            invoice.save(
+                update_fields=["payment_blocked_reason", "next_payment_attempt_at", "updated_at"]
+            )
+            logger.info("collection blocked", extra={"invoice_id": invoice_id, "reason": reason})
+            return "blocked"
+        number = invoice.attempts.count() + 1
+        attempt = PaymentAttempt.objects.create(
+            invoice=invoice,
+            number=number,
+            status=A.PROCESSING,
+            amount_cents=invoice.total_amount_cents,
+            currency=invoice.currency,
+            idempotency_key=f"invoice:{invoice.pk}:pay:{number}",
+            stripe_payment_method_id=method.stripe_payment_method_id,
+        )
+        invoice.next_payment_attempt_at = None
+        invoice.payment_blocked_reason = ""
+        invoice.save(
+            update_fields=["next_payment_attempt_at", "payment_blocked_reason", "updated_at"]
+        )
+    return attempt
+
+
+def _look_up(attempt: PaymentAttempt) -> PaymentResult | None:
+    customer = attempt.invoice.customer
+    return stripe.payment_intent_find(
+        stripe_customer_id=customer.stripe_customer_id,
+        metadata_key=METADATA_KEY,
+        metadata_value=str(attempt.pk),
+    )
+
+
+def _charge(attempt: PaymentAttempt) -> str:
+    invoice = attempt.invoice
+    try:
+        result = stripe.payment_intent_create(
+            stripe_customer_id=invoice.customer.stripe_customer_id,
+            payment_method_id=attempt.stripe_payment_method_id,
+            amount=attempt.amount_cents,
+            currency=attempt.currency,
+            idempotency_key=attempt.idempotency_key,
+            metadata={
+                METADATA_KEY: str(attempt.pk),
+                "invoice_id": str(invoice.pk),
+                "invoice_number": invoice.number or "",
+                "attempt": str(attempt.number),
+            },
+            description=f"Invoice {invoice.number}",
+        )
+    except ProviderError as exc:
+        if exc.retryable:
+            # The outcome is unknown: the attempt stays `processing` and the next run
+            # looks it up before charging.
+            raise
+        result = PaymentResult(
+            id="",
+            status="failed",
+            amount=attempt.amount_cents,
+            currency=attempt.currency,
+            failure_code=(exc.code or "provider_error")[:64],
+            failure_message=exc.message[:500],
+        )
+    payment_attempt_settle(attempt_id=attempt.pk, result=result)
+    return result.status
+
+
+def payment_attempt_settle(*, attempt_id, result: PaymentResult) -> PaymentAttempt:
+    """Apply Stripe's answer (from the call, a lookup or a webhook) to the attempt and
+    its invoice, once: a settled attempt never changes again."""
+    with transaction.atomic():
+        attempt = PaymentAttempt.objects.select_related("invoice").get(pk=attempt_id)
+        invoice = Invoice.objects.select_for_update().get(pk=attempt.invoice_id)
+        attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt_id)
+        if attempt.status != A.PROCESSING:
+            return attempt
+        now = timezone.now()
+        if result.id:
+            attempt.stripe_payment_intent_id = result.id
+        attempt.stripe_status = result.status
+        if result.pending:
+            attempt.save()
+            return attempt
+        attempt.completed_at = now
+        if result.succeeded:
+            attempt.status = A.SUCCEEDED
+            invoice.payment_status = P.SUCCEEDED
+            invoice.paid_at = now
+            invoice.next_payment_attempt_at = None
+            invoice.payment_blocked_reason = ""
+        else:
+            attempt.status = A.FAILED
+            attempt.failure_code = result.failure_code or result.status
+            attempt.failure_message = result.failure_message
+            _schedule_retry(invoice, attempt, now)
+        attempt.save()
+        invoice.save()
+    PAYMENT_ATTEMPTS.labels(outcome=attempt.status).inc()
+    logger.info(
+        "payment attempt settled",
+        extra={
+            "invoice_id": str(invoice.pk),
+            "attempt": attempt.number,
+            "status": attempt.status,
+            "failure_code": attempt.failure_code,
+        },
+    )
+    return attempt
+
+
+def _schedule_retry(invoice: Invoice, attempt: PaymentAttempt, now) -> None:
+    """Dunning: retry after each failure on the configured schedule, then give up and
+    leave the invoice `failed` for staff (who can still retry it)."""
+    if invoice.status != Invoice.Status.FINALIZED or invoice.payment_status != P.PENDING:
+        return
+    failures = invoice.attempts.filter(status=A.FAILED).count() + 1  # this one
+    schedule = settings.DUNNING_SCHEDULE_DAYS
+    if failures <= len(schedule):
+        invoice.next_payment_attempt_at = now + timedelta(days=schedule[failures - 1])
+        invoice.payment_blocked_reason = ""
+    else:
+        invoice.payment_status = P.FAILED
+        invoice.next_payment_attempt_at = None
+        invoice.payment_blocked_reason = (
+            f"Payment failed {failures} times ({attempt.failure_code or 'declined'}); "
+            "retry it after the customer updates their card."
+        )
+
+
+def invoices_collect_due(*, limit: int = 1000) -> int:
+    """Beat: queue collection for invoices whose next attempt is due, and for attempts
+    whose worker died mid-charge (they are looked up, never charged blindly)."""
+    now = timezone.now()
+    due = list(
+        Invoice.objects.filter(
+            status=Invoice.Status.FINALIZED,
+            payment_status=P.PENDING,
+            next_payment_attempt_at__lte=now,
+        ).values_list("pk", flat=True)[:limit]
+    )
+    stale = list(
+        PaymentAttempt.objects.filter(
+            status=A.PROCESSING, updated_at__lt=now - STALE_ATTEMPT
+        ).values_list("invoice_id", flat=True)[:limit]
+    )
+    for invoice_id in {*due, *stale}:
+        with transaction.atomic():
+            outbox_record(
+                action="invoice.collect", object_type="billing.invoice", object_id=str(invoice_id)
+            )
+    return len({*due, *stale})
+
+
+def invoices_resume_for_customer(*, customer) -> int:
+    """A default card was set: collection blocked for want of one resumes now."""
+    resumed = 0
+    for invoice in Invoice.objects.filter(
+        customer=customer,
+        status=Invoice.Status.FINALIZED,
+        payment_status=P.PENDING,
+        next_payment_attempt_at__isnull=True,
+    ).exclude(payment_blocked_reason=""):
+        Invoice.objects.filter(pk=invoice.pk).update(
+            next_payment_attempt_at=timezone.now(), payment_blocked_reason=""
+        )
+        outbox_record(
+            action="invoice.collect", object_type="billing.invoice", object_id=str(invoice.pk)
+        )
+        resumed += 1
+    return resumed
+
+
+def payment_refunded(*, payment_intent_id: str, fully: bool) -> Invoice | None:
+    """Stripe refunded a charge of ours: a full refund marks the invoice refunded."""
+    attempt = PaymentAttempt.objects.filter(stripe_payment_intent_id=payment_intent_id).first()
+    if attempt is None or not fully:
+        return None
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=attempt.invoice_id)
+        if invoice.payment_status == P.SUCCEEDED:
+            invoice.payment_status = P.REFUNDED
+            invoice.save(update_fields=["payment_status", "updated_at"])
+    return invoice

@@ -1,0 +1,58 @@
+"""The billing engine is a setting (`BILLING_ENGINE`), not an `if` in every function.
+
+`local` rates usage and issues invoices here. `lago` makes Lago the engine of record: it
+issues the invoices, we mirror them (billing/lago_invoices.py) and collect them through
+Stripe the same way.
+"""
+
+from datetime import datetime
+from typing import Protocol
+
+from django.conf import settings
+
+from billing import invoices
+from billing.invoice_models import Invoice
+from subscriptions.models import Subscription
+
+
+class Engine(Protocol):
+    def invoice_generate(
+        self, *, subscription: Subscription, start: datetime | None, end: datetime | None
+    ) -> tuple[Invoice, bool]: ...
+
+    def invoice_finalize(self, *, invoice: Invoice) -> Invoice: ...
+
+    def invoice_void(self, *, invoice: Invoice) -> Invoice: ...
+
+
+class LocalEngine:
+    def invoice_generate(self, *, subscription, start, end):
+        period = invoices.closed_period(subscription=subscription, start=start, end=end)
+        return invoices.invoice_generate_for_period(period=period)
+
+    def invoice_finalize(self, *, invoice):
+        return invoices.invoice_finalize(invoice=invoice)
+
+    def invoice_void(self, *, invoice):
+        return invoices.invoice_void(invoice=invoice)
+
+
+class LagoEngine:
+    def invoice_generate(self, *, subscription, start, end):
+        from billing import lago_invoices
+
+        return lago_invoices.lago_invoice_generate(subscription=subscription, start=start, end=end)
+
+    def invoice_finalize(self, *, invoice):
+        from billing import lago_invoices
+
+        return lago_invoices.lago_invoice_finalize(invoice=invoice)
+
+    def invoice_void(self, *, invoice):
+        from billing import lago_invoices
+
+        return lago_invoices.lago_invoice_void(invoice=invoice)
+
+
+def engine() -> Engine:
+    return LagoEngine() if settings.BILLING_ENGINE == "lago" else LocalEngine()

@@ -1,0 +1,338 @@
+"""Invoices: generate one per closed subscription period, finalize (number it), void, and
+ask for payment. Each transition locks the invoice row and refuses an illegal move with
+409, naming the state."""
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.invoice_models import Invoice, InvoiceLine, InvoiceSequence, PaymentAttempt
+from billing.outbox import outbox_record
+from billing.providers import provider_enabled
+from billing.rating import (
+    ChargeUsage,
+    Fee,
+    PeriodInput,
+    PhaseUsage,
+    invoice_totals,
+    rate_period,
+)
+from billing.usage_selectors import event_values, usage_units
+from core.exceptions import Conflict, UnprocessableEntity
+from subscriptions.models import BillableMetric, Subscription, SubscriptionPeriod, SubscriptionPhase
+from subscriptions.periods import nominal_period
+
+logger = logging.getLogger(__name__)
+S = Invoice.Status
+P = Invoice.PaymentStatus
+COLLECT = "invoice.collect"
+
+
+def _refuse(invoice: Invoice, action: str, code: str = "invalid_transition") -> Conflict:
+    return Conflict(
+        f"Cannot {action} invoice {invoice}: it is {invoice.status}"
+        + (f", payment {invoice.payment_status}" if invoice.status == S.FINALIZED else "")
+        + ".",
+        code=code,
+    )
+
+
+def _locked(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_for_update().get(pk=invoice.pk)
+
+
+# --- Generation -------------------------------------------------------------------------
+def closed_period(
+    *, subscription: Subscription, start: datetime | None, end: datetime | None
+) -> SubscriptionPeriod:
+    """The closed period asked for, or the last one. Only a closed period can be invoiced:
+    an open one's usage is not final."""
+    periods = SubscriptionPeriod.objects.filter(subscription=subscription)
+    if start is None and end is None:
+        period = periods.order_by("-start").first()
+        if period is None:
+            raise UnprocessableEntity(
+                f"Subscription '{subscription.external_id}' has no closed period yet.",
+                code="no_closed_period",
+            )
+        return period
+    if start is None or end is None:
+        raise ValidationError({"period_end" if end is None else "period_start": "Give both."})
+    period = periods.filter(start=start, end=end).first()
+    if period is None:
+        known = ", ".join(
+            f"[{p.start.isoformat()}, {p.end.isoformat()})" for p in periods.order_by("-start")[:3]
+        )
+        raise UnprocessableEntity(
+            f"[{start.isoformat()}, {end.isoformat()}) is not a closed billing period of "
+            f"'{subscription.external_id}'. Latest closed periods: {known or 'none'}.",
+            code="period_not_closed",
+        )
+    return period
+
+
+@transaction.atomic
+def invoice_generate_for_period(*, period: SubscriptionPeriod) -> tuple[Invoice, bool]:
+    """The draft invoice of a closed period, created once: (invoice, created). A second
+    call, or a racing one, gets the same invoice (the unique index decides, not a read)."""
+    existing = _live_invoice(period)
+    if existing is not None:
+        return existing, False
+    subscription = Subscription.objects.select_related("customer").get(pk=period.subscription_id)
+    fees = rate_period(period_input(subscription=subscription, period=period))
+    customer = subscription.customer
+    subtotal, taxes = invoice_totals(
+        fees=fees, tax_rate=customer.tax_rate, currency=subscription.plan.currency
+    )
+    invoice = Invoice(
+        customer=customer,
+        subscription=subscription,
+        period_start=period.start,
+        period_end=period.end,
+        currency=subscription.plan.currency,
+        subtotal_amount_cents=subtotal,
+        tax_rate=customer.tax_rate,
+        taxes_amount_cents=taxes,
+        total_amount_cents=subtotal + taxes,
+    )
+    try:
+        with transaction.atomic():
+            invoice.save()
+    except IntegrityError:
+        # Another request created it between our read and our insert.
+        raced = _live_invoice(period)
+        if raced is None:
+            raise
+        return raced, False
+    InvoiceLine.objects.bulk_create(_lines(invoice, fees))
+    SubscriptionPeriod.objects.filter(pk=period.pk).update(billed_at=timezone.now())
+    logger.info(
+        "invoice generated",
+        extra={"invoice_id": str(invoice.pk), "subscription": subscription.external_id},
+    )
+    return invoice, True
+
+
+def _live_invoice(period: SubscriptionPeriod) -> Invoice | None:
+    return Invoice.objects.filter(
+        subscription_id=period.subscription_id,
+        period_start=period.start,
+        period_end=period.end,
+        engine=Invoice.Engine.LOCAL,
+        status__in=[S.DRAFT, S.FINALIZED],
+    ).first()
+
+
+def _lines(invoice: Invoice, fees: list[Fee]) -> list[InvoiceLine]:
+    metrics = {
+        m.code: m for m in BillableMetric.objects.filter(code__in={f.metric_code for f in fees})
+    }
+    return [
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            fee_type=fee.fee_type,
+            description=fee.description[:255],
+            plan_code=fee.plan_code,
+            metric=metrics.get(fee.metric_code),
+            charge_model=fee.charge_model,
+            properties=fee.properties,
+            units=fee.units,
+            unit_amount=fee.unit_amount,
+            amount_cents=fee.amount_cents,
+            from_datetime=fee.start,
+            to_datetime=fee.end,
+        )
+        for position, fee in enumerate(fees, start=1)
+    ]
+
+
+def period_input(*, subscription: Subscription, period: SubscriptionPeriod) -> PeriodInput:
+    """What the rating engine needs for one closed period, read from the database: the
+    phases that cover it, each with its plan, overrides and usage."""
+    metrics = {m.pk: m for m in BillableMetric.objects.all()}
+    phases = list(
+        SubscriptionPhase.objects.filter(subscription=subscription, started_at__lt=period.end)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=period.start))
+        .select_related("plan")
+        .prefetch_related("plan__charges__metric")
+        .order_by("started_at", "id")
+    )
+    pieces = []
+    for phase in phases:
+        start, end = (
+            max(phase.started_at, period.start),
+            min(phase.ended_at or period.end, period.end),
+        )
+        if end <= start:
+            continue
+        pieces.append(_phase_usage(subscription, phase, start, end, metrics, with_usage=True))
+    prepaid = SubscriptionPeriod.objects.filter(
+        subscription=subscription, end=period.start, reason="renewed"
+    ).exists()
+    return PeriodInput(
+        currency=subscription.plan.currency,
+        start=period.start,
+        end=period.end,
+        nominal_start=period.nominal_start,
+        nominal_end=period.nominal_end,
+        phases=pieces,
+        trial_ends_at=subscription.trial_ends_at,
+        prepaid=prepaid,
+        next_phase=_next_phase(subscription, period, metrics),
+    )
+
+
+def _phase_usage(subscription, phase, start, end, metrics, *, with_usage: bool) -> PhaseUsage:
+    plan = phase.plan
+    overrides = phase.overrides or {}
+    charge_overrides = overrides.get("charges") or {}
+    units = (
+        usage_units(subscription=subscription, start=start, end=end, metrics=metrics)
+        if with_usage
+        else {}
+    )
+    charges = []
+    if with_usage:
+        for charge in plan.charges.all():
+            metric = charge.metric
+            charges.append(
+                ChargeUsage(
+                    metric_code=metric.code,
+                    charge_model=charge.charge_model,
+                    properties=charge_overrides.get(metric.code, charge.properties),
+                    units=units.get(metric.pk, Decimal(0)),
+                    event_values=(
+                        event_values(subscription=subscription, metric=metric, start=start, end=end)
+                        if charge.charge_model == "percentage"
+                        else ()
+                    ),
+                )
+            )
+    return PhaseUsage(
+        plan_code=plan.code,
+        plan_name=plan.name,
+        amount_cents=int(overrides.get("amount_cents", plan.amount_cents)),
+        pay_in_advance=plan.pay_in_advance,
+        start=start,
+        end=end,
+        charges=charges,
+    )
+
+
+def _next_phase(subscription, period, metrics) -> PhaseUsage | None:
+    """The plan the subscription renewed into at the period's end, over the next whole
+    period: what a pay-in-advance fee bills ahead."""
+    if period.reason != "renewed":
+        return None
+    phase = (
+        SubscriptionPhase.objects.filter(subscription=subscription, started_at__lte=period.end)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=period.end))
+        .select_related("plan")
+        .order_by("-started_at")
+        .first()
+    )
+    if phase is None or not phase.plan.pay_in_advance:
+        return None
+    _, end = nominal_period(
+        interval=phase.plan.interval,
+        billing_time=subscription.billing_time,
+        started_at=subscription.started_at,
+        moment=period.end,
+    )
+    return _phase_usage(subscription, phase, period.end, end, metrics, with_usage=False)
+
+
+# --- Transitions ------------------------------------------------------------------------
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice) -> Invoice:
+    """Issue the draft: give it the issuer's next number (gapless: the sequence row is
+    locked with the invoice and rolls back with it), date it, and ask for payment."""
+    locked = _locked(invoice)
+    if locked.status != S.DRAFT:
+        raise _refuse(locked, "finalize")
+    now = timezone.now()
+    locked.issuer = settings.INVOICE_ISSUER
+    locked.number = _next_number(locked.issuer)
+    locked.status = S.FINALIZED
+    locked.issued_at = now
+    locked.due_date = (now + timedelta(days=settings.INVOICE_DUE_DAYS)).date()
+    if locked.total_amount_cents <= 0:
+        # Nothing to collect (a credit balance is settled by staff, not charged).
+        locked.payment_status = P.SUCCEEDED
+        locked.paid_at = now
+    else:
+        _ask_payment(locked, now)
+    locked.save()
+    logger.info("invoice finalized", extra={"invoice_id": str(locked.pk), "number": locked.number})
+    return locked
+
+
+def _next_number(issuer: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {InvoiceSequence._meta.db_table} (issuer, prefix, next_value)
+            VALUES (%s, %s, 1) ON CONFLICT (issuer) DO NOTHING
+            """,
+            [issuer, settings.INVOICE_NUMBER_PREFIX or issuer],
+        )
+    sequence = InvoiceSequence.objects.select_for_update().get(issuer=issuer)
+    number = f"{sequence.prefix}-{sequence.next_value:06d}"
+    sequence.next_value += 1
+    sequence.save(update_fields=["next_value"])
+    return number
+
+
+def _ask_payment(invoice: Invoice, now: datetime) -> None:
+    invoice.payment_status = P.PENDING
+    if not provider_enabled("stripe"):
+        invoice.next_payment_attempt_at = None
+        invoice.payment_blocked_reason = "Payments are not configured (no STRIPE_SECRET_KEY)."
+        return
+    invoice.next_payment_attempt_at = now
+    invoice.payment_blocked_reason = ""
+    outbox_record(action=COLLECT, object_type="billing.invoice", object_id=str(invoice.pk))
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice) -> Invoice:
+    locked = _locked(invoice)
+    if locked.status == S.VOIDED:
+        raise _refuse(locked, "void")
+    if locked.payment_status in (P.SUCCEEDED, P.REFUNDED) and locked.total_amount_cents > 0:
+        raise _refuse(locked, "void", code="invoice_paid")
+    if _in_flight(locked):
+        raise _refuse(locked, "void", code="payment_in_progress")
+    locked.status = S.VOIDED
+    locked.voided_at = timezone.now()
+    locked.next_payment_attempt_at = None
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def invoice_pay(*, invoice: Invoice) -> Invoice:
+    """Retry collection now (staff or API), also after the dunning schedule gave up."""
+    locked = _locked(invoice)
+    if locked.status != S.FINALIZED:
+        raise _refuse(locked, "pay")
+    if locked.payment_status in (P.SUCCEEDED, P.REFUNDED):
+        raise _refuse(locked, "pay", code="invoice_paid")
+    if _in_flight(locked):
+        raise _refuse(locked, "pay", code="payment_in_progress")
+    _ask_payment(locked, timezone.now())
+    locked.save()
+    return locked
+
+
+def _in_flight(invoice: Invoice) -> bool:
+    return PaymentAttempt.objects.filter(
+        invoice=invoice, status=PaymentAttempt.Status.PROCESSING
+    ).exists()
