@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -147,7 +148,6 @@ def _charge(attempt: PaymentAttempt) -> str:
                 "invoice_number": invoice.number or "",
                 "attempt": str(attempt.number),
             },
-            description=f"Invoice {invoice.number}",
         )
     except ProviderError as exc:
         if exc.retryable:
@@ -226,6 +226,20 @@ def _schedule_retry(invoice: Invoice, attempt: PaymentAttempt, now) -> None:
             f"Payment failed {failures} times ({attempt.failure_code or 'declined'}); "
             "retry it after the customer updates their card."
         )
+
+
+def attempt_of(intent: dict) -> PaymentAttempt | None:
+    """Our attempt behind a PaymentIntent: by the id we put in its metadata (known even
+    when we crashed before storing the PaymentIntent's id), else by that id."""
+    attempt_id = (intent.get("metadata") or {}).get(METADATA_KEY)
+    if attempt_id:
+        try:
+            found = PaymentAttempt.objects.filter(pk=attempt_id).first()
+        except (ValueError, ValidationError):
+            found = None
+        if found is not None:
+            return found
+    return PaymentAttempt.objects.filter(stripe_payment_intent_id=intent.get("id")).first()
 
 
 def invoices_collect_due(*, limit: int = 1000) -> int:

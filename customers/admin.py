@@ -67,7 +67,15 @@ class CustomerAdmin(admin.ModelAdmin):
         (
             "Billing address and tax (encrypted)",
             {
-                "fields": ["address_line1", "city", "zipcode", "state", "country", "tax_id"],
+                "fields": [
+                    "address_line1",
+                    "city",
+                    "zipcode",
+                    "state",
+                    "country",
+                    "tax_id",
+                    "tax_rate",
+                ],
             },
         ),
         ("Providers", {"fields": ["stripe_customer_id", "lago_id", "sync_state"]}),

@@ -21,6 +21,7 @@ UPDATABLE_FIELDS = (
     "city",
     "zipcode",
     "state",
+    "tax_rate",
     "tax_id",
     "metadata",
 )
@@ -197,11 +198,16 @@ def _apply_default(*, customer: Customer, stripe_payment_method_id: str | None) 
         stripe_payment_method_id=stripe_payment_method_id or ""
     ).update(is_default=False)
     if stripe_payment_method_id:
-        PaymentMethod.objects.filter(
+        made_default = PaymentMethod.objects.filter(
             customer=customer,
             stripe_payment_method_id=stripe_payment_method_id,
             status=PaymentMethod.Status.ACTIVE,
         ).update(is_default=True)
+        if made_default:
+            # Invoices left pending for want of a default card are collected now.
+            from billing.collection import invoices_resume_for_customer
+
+            invoices_resume_for_customer(customer=customer)
 
 
 def _store_payment_method(*, customer: Customer, data: PaymentMethodData) -> PaymentMethod:

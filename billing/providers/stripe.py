@@ -347,7 +347,6 @@ def payment_intent_create(
     currency: str,
     idempotency_key: str,
     metadata: dict[str, str],
-    description: str = "",
 ) -> PaymentResult:
     """Charge a saved card off-session, confirmed at once. A refusal is a result (with
     the PaymentIntent Stripe created for it), not an exception."""
@@ -361,7 +360,6 @@ def payment_intent_create(
             confirm=True,
             payment_method_types=["card"],
             metadata=metadata,
-            description=description,
             **_options(idempotency_key=idempotency_key),
         )
     except stripe.CardError as exc:

@@ -37,6 +37,7 @@ class CustomerSerializer(serializers.ModelSerializer):
             "zipcode",
             "state",
             "tax_id",
+            "tax_rate",
             "metadata",
             "stripe_customer_id",
             "lago_id",

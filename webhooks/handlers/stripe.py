@@ -10,6 +10,7 @@ now, so neither a late event nor our own calls can be undone by an older payload
 from datetime import UTC, datetime
 from typing import Any
 
+from billing import collection
 from billing.providers import stripe
 from customers import services
 from customers.models import Customer
@@ -99,6 +100,42 @@ def payment_method_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outc
     )
 
 
+def payment_intent_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    """Settle the payment attempt the PaymentIntent belongs to (once: a settled attempt
+    never changes, so a late or repeated event is harmless)."""
+    outcome, data = _mirror(event, payload)
+    customer = _customer_of(data)
+    if customer is not None:
+        outcome.customer_id = customer.pk
+    attempt = collection.attempt_of(data)
+    if attempt is None:
+        outcome.note = "not one of our invoice payments"
+        return outcome
+    settled = collection.payment_attempt_settle(
+        attempt_id=attempt.pk, result=stripe.payment_result(data)
+    )
+    outcome.related.append({"type": "invoice", "id": str(settled.invoice_id)})
+    outcome.note = f"attempt {settled.number} is {settled.status}"
+    return outcome
+
+
+def charge_refunded(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    outcome = mirror_object(event, payload)
+    data = payload["data"]["object"]
+    intent = data.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    if intent:
+        invoice = collection.payment_refunded(
+            payment_intent_id=intent,
+            fully=bool(data.get("refunded"))
+            or int(data.get("amount_refunded") or 0) >= int(data.get("amount") or 0) > 0,
+        )
+        if invoice is not None:
+            outcome.related.append({"type": "invoice", "id": str(invoice.pk)})
+    return outcome
+
+
 def customer_deleted(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
     outcome, data = _mirror(event, payload)
     customer = _customer_of(data)
@@ -117,9 +154,11 @@ HANDLERS: dict[str, Handler] = {
     "payment_method.updated": payment_method_changed,
     "payment_method.automatically_updated": payment_method_changed,
     "setup_intent.succeeded": mirror_object,
-    "payment_intent.succeeded": mirror_object,
-    "payment_intent.payment_failed": mirror_object,
-    "charge.refunded": mirror_object,
+    "payment_intent.succeeded": payment_intent_changed,
+    "payment_intent.payment_failed": payment_intent_changed,
+    "payment_intent.processing": payment_intent_changed,
+    "payment_intent.canceled": payment_intent_changed,
+    "charge.refunded": charge_refunded,
 }
 
 
