@@ -7,4 +7,4 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for their outbox handlers.
-        from billing import collection, usage_forwarding  # noqa: F401
+        from billing import collection, lago_invoices, usage_forwarding  # noqa: F401

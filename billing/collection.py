@@ -196,6 +196,10 @@ def payment_attempt_settle(*, attempt_id, result: PaymentResult) -> PaymentAttem
             _schedule_retry(invoice, attempt, now)
         attempt.save()
         invoice.save()
+        if invoice.engine == Invoice.Engine.LAGO:
+            from billing.lago_invoices import payment_status_changed
+
+            payment_status_changed(invoice)
     PAYMENT_ATTEMPTS.labels(outcome=attempt.status).inc()
     logger.info(
         "payment attempt settled",

@@ -64,6 +64,12 @@ _ROUTES = [
     ("POST", "/events", "create_event"),
     ("POST", "/events/batch", "create_events_batch"),
     ("GET", "/webhooks/json_public_key", "json_public_key"),
+    ("GET", "/invoices", "list_invoices"),
+    ("POST", "/invoices/preview", "preview_invoice"),
+    ("GET", "/invoices/<lago_id>", "get_invoice"),
+    ("PUT", "/invoices/<lago_id>", "update_invoice"),
+    ("PUT", "/invoices/<lago_id>/finalize", "finalize_invoice"),
+    ("POST", "/invoices/<lago_id>/void", "void_invoice"),
 ]
 
 
@@ -241,6 +247,7 @@ class FakeLago:
             self._violations: list[str] = []
             self._faults: list[_Fault] = []
             self._customer_seq = 0
+            self._invoices: dict[str, dict] = {}
 
     # -- what tests inspect -----------------------------------------------------
 
@@ -269,6 +276,74 @@ class FakeLago:
     @property
     def events(self) -> dict[str, dict]:
         return self._events
+
+    @property
+    def invoices(self) -> dict[str, dict]:
+        return self._invoices
+
+    def issue_invoice(
+        self,
+        *,
+        external_subscription_id: str,
+        charges_from: datetime,
+        charges_to: datetime,
+        fees_amount_cents: int,
+        taxes_amount_cents: int = 0,
+        status: str = "finalized",
+    ) -> dict:
+        """Lago's billing run, as a test drives it: an invoice for one subscription period
+        (Lago shows the period's end as end - 1 s)."""
+        with self._lock:
+            sub = self.subscriptions[external_subscription_id]
+            customer = self._customers[sub["external_customer_id"]]
+            sequence = len(self._invoices) + 1
+            now = _iso(_now())
+            total = fees_amount_cents + taxes_amount_cents
+            invoice = {
+                "lago_id": _uuid(),
+                "billing_entity_code": None,
+                "sequential_id": sequence,
+                "number": f"LAG-FAKE-{sequence:03d}",
+                "issuing_date": _now().date().isoformat(),
+                "payment_due_date": _now().date().isoformat(),
+                "payment_overdue": False,
+                "net_payment_term": 0,
+                "invoice_type": "subscription",
+                "status": status,
+                "payment_status": "pending",
+                "currency": sub["plan_amount_currency"],
+                "fees_amount_cents": fees_amount_cents,
+                "coupons_amount_cents": 0,
+                "credit_notes_amount_cents": 0,
+                "sub_total_excluding_taxes_amount_cents": fees_amount_cents,
+                "taxes_amount_cents": taxes_amount_cents,
+                "sub_total_including_taxes_amount_cents": total,
+                "prepaid_credit_amount_cents": 0,
+                "progressive_billing_credit_amount_cents": 0,
+                "total_amount_cents": total,
+                "version_number": 4,
+                "self_billed": False,
+                "created_at": now,
+                "updated_at": now,
+                "customer": customer,
+                "metadata": [],
+                "applied_taxes": [],
+                "billing_periods": [
+                    {
+                        "lago_subscription_id": sub["lago_id"],
+                        "external_subscription_id": external_subscription_id,
+                        "lago_plan_id": self._plans[sub["plan_code"]]["lago_id"],
+                        "subscription_from_datetime": _iso(charges_from),
+                        "subscription_to_datetime": _iso(charges_to - timedelta(seconds=1)),
+                        "charges_from_datetime": _iso(charges_from),
+                        "charges_to_datetime": _iso(charges_to - timedelta(seconds=1)),
+                        "invoicing_reason": "subscription_periodic",
+                    }
+                ],
+                "fees": [],
+            }
+            self._invoices[invoice["lago_id"]] = invoice
+            return invoice
 
     @property
     def subscriptions(self) -> dict[str, dict]:
@@ -926,6 +1001,116 @@ def _rekey(store: dict[str, dict], old: str, new: str) -> None:
         items = [(new if key == old else key, value) for key, value in store.items()]
         store.clear()
         store.update(items)
+
+
+def _invoice_routes():
+    """Kept apart from the class body for size; bound onto FakeLago below."""
+
+    def _find_invoice(self, lago_id: str) -> dict:
+        invoice = self._invoices.get(lago_id)
+        if invoice is None:
+            raise _not_found("invoice")
+        return invoice
+
+    def _list_invoices(self, request: Request):
+        statuses = request.args.getlist("statuses[]")
+        payment_statuses = request.args.getlist("payment_statuses[]")
+        items = [
+            i
+            for i in reversed(self._invoices.values())
+            if (not statuses or i["status"] in statuses)
+            and (not payment_statuses or i["payment_status"] in payment_statuses)
+        ]
+        return 200, _paginate(request, "invoices", items)
+
+    def _get_invoice(self, request: Request, lago_id: str):
+        return 200, {"invoice": self._find_invoice(lago_id)}
+
+    def _update_invoice(self, request: Request, lago_id: str):
+        invoice = self._find_invoice(lago_id)
+        data = self._body(request, "invoice")
+        if "payment_status" in data:
+            invoice["payment_status"] = data["payment_status"]
+            invoice["updated_at"] = _iso(_now())
+        return 200, {"invoice": invoice}
+
+    def _finalize_invoice(self, request: Request, lago_id: str):
+        invoice = self._find_invoice(lago_id)
+        if invoice["status"] == "draft":
+            invoice["status"] = "finalized"
+        return 200, {"invoice": invoice}
+
+    def _void_invoice(self, request: Request, lago_id: str):
+        invoice = self._find_invoice(lago_id)
+        if invoice["status"] != "finalized" or invoice["payment_status"] == "succeeded":
+            raise _ApiError(405, _error(405, "not_allowed", {"invoice": ["not_voidable"]}))
+        invoice["status"] = "voided"
+        return 200, {"invoice": invoice}
+
+    def _preview_invoice(self, request: Request):
+        data = request.get_json(force=True)
+        customer = self._find_customer(data["customer"]["external_id"])
+        external_ids = (data.get("subscriptions") or {}).get("external_ids") or []
+        fees = 0
+        periods = []
+        for external_id in external_ids:
+            sub = self.subscriptions.get(external_id)
+            if sub is None:
+                raise _not_found("subscription")
+            fees += sub["plan_amount_cents"]
+            periods.append(
+                {
+                    "lago_subscription_id": sub["lago_id"],
+                    "external_subscription_id": external_id,
+                    "lago_plan_id": self._plans[sub["plan_code"]]["lago_id"],
+                    "subscription_from_datetime": sub["current_billing_period_started_at"],
+                    "subscription_to_datetime": sub["current_billing_period_ending_at"],
+                    "charges_from_datetime": sub["current_billing_period_started_at"],
+                    "charges_to_datetime": sub["current_billing_period_ending_at"],
+                    "invoicing_reason": "subscription_periodic",
+                }
+            )
+        now = _iso(_now())
+        invoice = {
+            "lago_id": _uuid(),  # a preview is not stored: its id is throwaway
+            "billing_entity_code": None,
+            "number": "",
+            "issuing_date": _now().date().isoformat(),
+            "invoice_type": "subscription",
+            "status": "draft",
+            "payment_status": "pending",
+            "currency": customer["currency"] or "USD",
+            "fees_amount_cents": fees,
+            "coupons_amount_cents": 0,
+            "credit_notes_amount_cents": 0,
+            "sub_total_excluding_taxes_amount_cents": fees,
+            "taxes_amount_cents": 0,
+            "sub_total_including_taxes_amount_cents": fees,
+            "prepaid_credit_amount_cents": 0,
+            "progressive_billing_credit_amount_cents": 0,
+            "total_amount_cents": fees,
+            "version_number": 4,
+            "created_at": now,
+            "updated_at": now,
+            "customer": customer,
+            "billing_periods": periods,
+            "fees": [],
+        }
+        return 200, {"invoice": invoice}
+
+    for function in (
+        _find_invoice,
+        _list_invoices,
+        _get_invoice,
+        _update_invoice,
+        _finalize_invoice,
+        _void_invoice,
+        _preview_invoice,
+    ):
+        setattr(FakeLago, function.__name__, function)
+
+
+_invoice_routes()
 
 
 def _yearly_cents(plan: dict | None) -> int:

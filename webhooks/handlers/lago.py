@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from billing.lago_invoices import lago_invoice_mirror
 from billing.providers import lago
 from customers.models import Customer
 from subscriptions import services as subscription_services
@@ -122,9 +123,15 @@ def invoice_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
     customer = Customer.objects.filter(external_id=external_customer).first()
     if verdict == "older":
         return Outcome(applied=False, note="older than the state already applied")
+    related = [{"type": "lago.invoice", "id": remote["lago_id"]}]
+    if settings.BILLING_ENGINE == "lago":
+        # Lago is the engine of record: its invoice becomes ours, to collect.
+        mirrored = lago_invoice_mirror(data=remote)
+        if mirrored is not None:
+            related.append({"type": "invoice", "id": str(mirrored.pk)})
     return Outcome(
         customer_id=customer.pk if customer else None,
-        related=[{"type": "lago.invoice", "id": remote["lago_id"]}],
+        related=related,
         note=(
             f"invoice {remote.get('number')} {remote.get('status')}, payment "
             f"{remote.get('payment_status')}, total {remote.get('total_amount_cents')} "
