@@ -64,7 +64,16 @@ def content_hash(event: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _check(event: dict[str, Any], subscriptions: dict, metrics: dict, now: datetime):
+PERIOD_CLOSED = "period_closed"
+
+
+def _check(
+    event: dict[str, Any],
+    subscriptions: dict,
+    metrics: dict,
+    now: datetime,
+    invoiced_until: dict | None = None,
+):
     subscription = subscriptions.get(event["subscription"])
     if subscription is None:
         return [_error("unknown_subscription", "No such subscription.", "subscription")]
@@ -87,6 +96,16 @@ def _check(event: dict[str, Any], subscriptions: dict, metrics: dict, now: datet
             _error(
                 "timestamp_before_subscription",
                 "The timestamp is before the subscription started.",
+                "timestamp",
+            )
+        ]
+    closed = (invoiced_until or {}).get(subscription.pk)
+    if closed is not None and timestamp < closed:
+        return [
+            _error(
+                PERIOD_CLOSED,
+                f"The period up to {closed.isoformat()} is invoiced: usage before it can no "
+                "longer be counted.",
                 "timestamp",
             )
         ]
@@ -145,10 +164,11 @@ def usage_record_batch(
     metrics = {
         m.code: m for m in BillableMetric.objects.filter(code__in={e["metric"] for e in events})
     }
+    invoiced_until = _invoiced_until(subscriptions.values())
     results: list[tuple[UsageResult, str | None]] = []
     checked: dict[str, _Checked] = {}
     for event in events:
-        outcome = _check(event, subscriptions, metrics, now)
+        outcome = _check(event, subscriptions, metrics, now, invoiced_until)
         result = UsageResult(transaction_id=event["transaction_id"], status="invalid")
         if isinstance(outcome, list):
             result.errors = outcome
@@ -187,7 +207,46 @@ def usage_record_batch(
                     "transaction_id",
                 )
             ]
+    _replays_of_invoiced_events(results, events)
     return [result for result, _ in results]
+
+
+def _invoiced_until(subscriptions) -> dict:
+    """{subscription id: end of its last invoiced period}: usage before it is closed."""
+    from django.db.models import Max
+
+    from subscriptions.models import SubscriptionPeriod
+
+    ids = [s.pk for s in subscriptions]
+    if not ids:
+        return {}
+    return dict(
+        SubscriptionPeriod.objects.filter(subscription_id__in=ids, billed_at__isnull=False)
+        .values("subscription_id")
+        .annotate(until=Max("end"))
+        .values_list("subscription_id", "until")
+    )
+
+
+def _replays_of_invoiced_events(results: list, events: list[dict[str, Any]]) -> None:
+    """A retry of an event that was counted before its period was invoiced is a
+    duplicate (it was counted), not a refusal."""
+    closed = {
+        id(result): event
+        for (result, _), event in zip(results, events, strict=True)
+        if result.errors and result.errors[0]["code"] == PERIOD_CLOSED
+    }
+    if not closed:
+        return
+    hashes = dict(
+        UsageTransaction.objects.filter(
+            transaction_id__in={e["transaction_id"] for e in closed.values()}
+        ).values_list("transaction_id", "content_hash")
+    )
+    for result, _ in results:
+        event = closed.get(id(result))
+        if event is not None and hashes.get(event["transaction_id"]) == content_hash(event):
+            result.status, result.errors = "duplicate", []
 
 
 def _bound_cursor():

@@ -69,7 +69,7 @@ class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
             stored = self.get_queryset().filter(transaction_id=result.transaction_id).first()
             return Response(UsageRecordSerializer(stored).data, status=status.HTTP_200_OK)
         error = result.errors[0]
-        if result.status == "conflict":
+        if result.status == "conflict" or error["code"] == usage.PERIOD_CLOSED:
             raise Conflict(error["detail"], code=error["code"])
         raise UnprocessableEntity(error["detail"], code=error["code"])
 

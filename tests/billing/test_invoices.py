@@ -159,8 +159,18 @@ def models_plan(client, catalog):
             "model": "volume",
             "properties": {
                 "volume_ranges": [
-                    {"from_value": 0, "to_value": 100, "per_unit_amount": "0.10", "flat_amount": "0"},
-                    {"from_value": 101, "to_value": None, "per_unit_amount": "0.05", "flat_amount": "5"},
+                    {
+                        "from_value": 0,
+                        "to_value": 100,
+                        "per_unit_amount": "0.10",
+                        "flat_amount": "0",
+                    },
+                    {
+                        "from_value": 101,
+                        "to_value": None,
+                        "per_unit_amount": "0.05",
+                        "flat_amount": "5",
+                    },
                 ]
             },
         },
@@ -411,3 +421,44 @@ def test_plans_stay_frozen_until_their_time_is_invoiced(client, catalog):
     # The invoice kept the price it was rated with.
     line = InvoiceLine.objects.get(plan_code="starter", fee_type="subscription")
     assert line.amount_cents == 613  # 1900 * 10 / 31 = 612.9
+
+
+def test_usage_for_an_invoiced_period_is_refused_but_replays_still_answer(client, catalog):
+    subscribe(client, "sub-late", "pro", OCT_1)
+    early = {
+        "transaction_id": "late-0",
+        "subscription": "sub-late",
+        "metric": "api_calls",
+        "timestamp": "2026-10-20T00:00:00Z",
+    }
+    assert client.post("/api/v1/usage/", early, format="json").status_code == 201
+    close_periods()
+    # Late usage for a closed period not yet invoiced still counts.
+    late_ok = client.post("/api/v1/usage/", {**early, "transaction_id": "late-1"}, format="json")
+    assert late_ok.status_code == 201
+    generate(client, "sub-late")
+
+    refused = client.post("/api/v1/usage/", {**early, "transaction_id": "late-2"}, format="json")
+    replay = client.post("/api/v1/usage/", early, format="json")
+    current = client.post(
+        "/api/v1/usage/",
+        {**early, "transaction_id": "late-3", "timestamp": "2026-11-02T00:00:00Z"},
+        format="json",
+    )
+    batch = client.post(
+        "/api/v1/usage/batch/",
+        {"events": [{**early, "transaction_id": "late-4"}, early]},
+        format="json",
+    )
+
+    assert refused.status_code == 409
+    assert refused.json()["errors"][0]["code"] == "period_closed"
+    assert replay.status_code == 200
+    assert current.status_code == 201
+    results = batch.json()["results"]
+    assert [(r["status"], [e["code"] for e in r["errors"]]) for r in results] == [
+        ("invalid", ["period_closed"]),
+        ("duplicate", []),
+    ]
+    invoice = Invoice.objects.get()
+    assert invoice.lines.get(description="api_calls").units == 2

@@ -1,12 +1,26 @@
 """The rating engine against hand computations, and its invariants (hypothesis)."""
 
+import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from decimal import Decimal as D
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.rating import charge_amount, charge_amount_cents, graduated, to_minor_units
+from billing.rating import (
+    ChargeUsage,
+    PeriodInput,
+    PhaseUsage,
+    charge_amount,
+    charge_amount_cents,
+    graduated,
+    invoice_totals,
+    prorate_cents,
+    rate_period,
+    to_minor_units,
+)
 
 RANGES = [
     {"from_value": 0, "to_value": 10, "per_unit_amount": "1", "flat_amount": "2"},
@@ -85,3 +99,66 @@ def test_more_usage_never_costs_less(a, b):
         assert charge_amount(charge_model=model, properties=properties, units=low) <= (
             charge_amount(charge_model=model, properties=properties, units=high)
         )
+
+
+# --- Periods: proration and totals -----------------------------------------------------
+
+MONTH_START = datetime(2026, 10, 1, tzinfo=UTC)
+MONTH_END = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@given(
+    amount=st.integers(min_value=0, max_value=10**10),
+    cuts=st.lists(st.integers(min_value=1, max_value=31 * 86400 - 1), max_size=1, unique=True),
+)
+def test_prorated_pieces_add_up_to_the_whole_within_one_minor_unit(amount, cuts):
+    whole = MONTH_END - MONTH_START
+    bounds = [0, *sorted(cuts), int(whole.total_seconds())]
+    pieces = [
+        prorate_cents(amount_cents=amount, part=timedelta(seconds=b - a), whole=whole)
+        for a, b in itertools.pairwise(bounds)
+    ]
+    assert abs(sum(pieces) - amount) <= 1
+
+
+@given(
+    amounts=st.lists(st.integers(min_value=0, max_value=10**8), min_size=1, max_size=3),
+    split=st.integers(min_value=1, max_value=30),
+    units=st.decimals(min_value=0, max_value=10**6, places=3, allow_nan=False),
+    rate=st.decimals(min_value=0, max_value=100, places=2, allow_nan=False),
+)
+def test_the_total_is_the_sum_of_the_lines_plus_tax(amounts, split, units, rate):
+    cut = MONTH_START + timedelta(days=split)
+    phases = [
+        PhaseUsage(
+            plan_code=f"p{i}",
+            plan_name=f"P{i}",
+            amount_cents=amount,
+            pay_in_advance=False,
+            start=MONTH_START if i == 0 else cut,
+            end=cut if i == 0 and len(amounts) > 1 else MONTH_END,
+            charges=[
+                ChargeUsage(
+                    metric_code="calls",
+                    charge_model="standard",
+                    properties={"amount": "0.0125"},
+                    units=units,
+                )
+            ],
+        )
+        for i, amount in enumerate(amounts[:2])
+    ]
+    fees = rate_period(
+        PeriodInput(
+            currency="USD",
+            start=MONTH_START,
+            end=MONTH_END,
+            nominal_start=MONTH_START,
+            nominal_end=MONTH_END,
+            phases=phases,
+        )
+    )
+    subtotal, taxes = invoice_totals(fees=fees, tax_rate=rate, currency="USD")
+    assert subtotal == sum(fee.amount_cents for fee in fees)
+    assert taxes == int((Decimal(subtotal) * rate / 100).quantize(Decimal(1), ROUND_HALF_UP))
+    assert all(isinstance(fee.amount_cents, int) for fee in fees)
