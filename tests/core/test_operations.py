@@ -178,6 +178,7 @@ def test_admin_edits_go_through_the_services_and_are_audited(admin_client, monke
             "state": "",
             "country": "FR",
             "tax_id": "",
+            "tax_rate": "0",
             # The payment methods inline's (empty) formset.
             "payment_methods-TOTAL_FORMS": "0",
             "payment_methods-INITIAL_FORMS": "0",
