@@ -23,18 +23,25 @@ Measured (each figure in the same run, on the same data):
                writes, two transactions, numbering, audit triggers, Python).
 
 Printed alongside, not in the ratio: one set-based GROUP BY of all the periods' usage at
-once (the floor of a run that read its usage in bulk instead of per period); the queries
-per invoice of billing_run() on a sample of BENCH_BILLING_QUERY_SAMPLE periods (counted
-with CaptureQueriesContext, grouped by statement shape); and the memory of the run.
+once (the floor of a run that read its usage in bulk instead of per period); the mean
+latency per period over the first and the last tenth of the run (a cost that grew with the
+invoice table would show there); the queries per invoice of billing_run(), counted with
+CaptureQueriesContext and grouped by statement shape, on the last
+BENCH_BILLING_QUERY_SAMPLE periods re-billed after the timed run (their invoices voided,
+which a finalized invoice allows, and the periods queued again: the tables are at full
+size); and the memory of the run.
 
 Memory. The timed run reports the growth of the process's RSS and its peak RSS (VmHWM,
 reset through /proc/self/clear_refs just before the run), and the getrusage maxrss delta
 (which moves only if the run exceeds the process's earlier peak, e.g. the set-up's). Then,
-unless BENCH_BILLING_MEMORY=0, the run is repeated under tracemalloc (which slows Python,
-so these runs are not timed for the table): with pages of 100 and 1,000 over all the
-periods, and with pages of 1,000 over a fifth of them. The billing run keeps one page of
-period ids, so the peak of Python allocations should not follow the page size nor the
-number of periods (5x the periods must not give ~5x the peak).
+unless BENCH_BILLING_MEMORY=0, the run is repeated under tracemalloc, from an empty invoice
+table each time (tracemalloc slows Python about 2.5x, so these runs are not the timed
+figure): pages of 100 and of 1,000 over BENCH_BILLING_MEMORY_PERIODS periods (a fifth of
+the subscriptions unless set; the limit is checked between pages), and pages of 100 over a
+fifth of that. The billing run keeps one page of period ids, so the peak of Python
+allocations must follow neither the page size nor the number of periods (5x the periods
+must not give ~5x the peak). BENCH_BILLING_MEMORY_PERIODS=10000 measures at full size
+(about 22,000 traced invoices: slow).
 
 Checks after the timed run: exactly one invoice per period (10,000), all finalized,
 10,000 distinct numbers, numbered gaplessly 1..10,000, 4 lines each, no period left
@@ -65,7 +72,8 @@ finalized invoice; TRUNCATE fires none) and every period is marked unbilled agai
 
 Environment: BENCH_BILLING_SUBSCRIPTIONS (10000), BENCH_BILLING_EVENTS (5 per subscription
 and metric), BENCH_BILLING_MEMORY (1; 0 skips the tracemalloc runs),
-BENCH_BILLING_QUERY_SAMPLE (100 periods).
+BENCH_BILLING_MEMORY_PERIODS (a fifth of the subscriptions), BENCH_BILLING_QUERY_SAMPLE (100
+periods).
 """
 
 import gc
@@ -554,6 +562,7 @@ class QuerySample:
     queries: int
     invoices: int
     seconds: float
+    sql_seconds: float  # inside cursor.execute: the server's work and the round trips
     shapes: list[tuple[float, float, str]]  # (per invoice, mean ms, statement shape)
 
 
@@ -601,6 +610,7 @@ def _query_sample(sample: int) -> QuerySample:
         queries=len(captured.captured_queries),
         invoices=report.finalized,
         seconds=seconds,
+        sql_seconds=sum(times.values()),
         shapes=[
             (count / invoices, 1000 * times[shape] / count, shape)
             for shape, count in counts.most_common()
@@ -693,6 +703,8 @@ def run() -> list[Result]:
     events = env_int("BENCH_BILLING_EVENTS", 5)
     memory = env_int("BENCH_BILLING_MEMORY", 1)
     sample = min(env_int("BENCH_BILLING_QUERY_SAMPLE", 100), count)
+    memory_periods = min(count, env_int("BENCH_BILLING_MEMORY_PERIODS", max(1, count // 5)))
+    few = max(1, memory_periods // 5)
 
     with override_settings(
         STRIPE_SECRET_KEY="", LAGO_API_URL="", LAGO_API_KEY="", BILLING_ENGINE="local"
@@ -749,12 +761,11 @@ def run() -> list[Result]:
 
         memory_runs: list[Run] = []
         if memory:
-            fifth = max(1, count // 5)
-            for size, limit in ((100, fifth), (1000, fifth), (1000, None)):
+            for size, limit in ((100, memory_periods), (1000, memory_periods), (100, few)):
                 _reset_invoices()
                 result = _billing_run(size, limit, traced=True)
                 # The limit is checked between pages: whole pages are billed.
-                expected = count if limit is None else min(count, -(-limit // size) * size)
+                expected = min(count, -(-limit // size) * size)
                 if result.report.failed or result.report.finalized != expected:
                     problems.append(
                         f"traced run (page {size}, limit {limit}): {result.report.finalized} "
@@ -796,8 +807,9 @@ def run() -> list[Result]:
     print(
         f"[{NAME}] queries of billing_run() on the last {queries.invoices} periods, re-billed "
         f"at full table size (one page): {queries.queries} in all, {per_invoice:.1f} per "
-        f"invoice, {1000 * queries.seconds / (queries.invoices or 1):.2f} ms per invoice "
-        "while captured; per invoice, mean ms, statement:",
+        f"invoice; {1000 * queries.seconds / (queries.invoices or 1):.2f} ms per invoice "
+        f"while captured, {1000 * queries.sql_seconds / (queries.invoices or 1):.2f} ms of "
+        "it in cursor.execute (the rest is Python); per invoice, mean ms, statement:",
         flush=True,
     )
     for count_, mean_ms, shape in queries.shapes:
@@ -816,13 +828,13 @@ def run() -> list[Result]:
                 f"invoices/s traced, {item.seconds:.0f}s)",
                 flush=True,
             )
-        small, few, large = memory_runs
+        small, large, fewer = memory_runs
         print(
-            f"[{NAME}]   page 1,000 vs 100 ({few.report.periods:,} periods): traced peak "
-            f"x{few.traced_peak_bytes / small.traced_peak_bytes:.2f}; "
-            f"{large.report.periods:,} vs {few.report.periods:,} periods (x"
-            f"{large.report.periods / (few.report.periods or 1):.0f}) at page 1,000: traced "
-            f"peak x{large.traced_peak_bytes / few.traced_peak_bytes:.2f}",
+            f"[{NAME}]   page 1,000 vs 100 over {large.report.periods:,} periods: traced peak "
+            f"x{large.traced_peak_bytes / small.traced_peak_bytes:.2f}; at page 100, "
+            f"{small.report.periods:,} vs {fewer.report.periods:,} periods (x"
+            f"{small.report.periods / (fewer.report.periods or 1):.0f}): traced peak "
+            f"x{small.traced_peak_bytes / fewer.traced_peak_bytes:.2f}",
             flush=True,
         )
     for problem in problems:

@@ -15,8 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from rest_framework.exceptions import APIException
 
-from billing import invoices, outbox
-from billing.engines import engine
+from billing import engines, invoices, outbox
 from billing.invoice_models import Invoice, InvoiceLine, InvoiceSequence, PaymentAttempt
 from billing.invoice_pdf import invoice_pdf
 from billing.models import OutboxMessage
@@ -461,7 +460,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        self._each(request, queryset, engine().invoice_finalize, "finalized")
+        self._each(request, queryset, engines.invoice_finalize, "finalized")
         return None
 
     @admin.action(description="Void", permissions=["run"])
@@ -476,7 +475,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
         if page is not None:
             return page
-        self._each(request, queryset, engine().invoice_void, "voided")
+        self._each(request, queryset, engines.invoice_void, "voided")
         return None
 
     @admin.action(description="Retry payment now", permissions=["run"])

@@ -56,3 +56,17 @@ class LagoEngine:
 
 def engine() -> Engine:
     return LagoEngine() if settings.BILLING_ENGINE == "lago" else LocalEngine()
+
+
+def engine_of(invoice: Invoice) -> Engine:
+    """The engine that issued this invoice: a local invoice stays ours to finalize or void
+    after a switch to Lago, and a Lago invoice stays Lago's."""
+    return LagoEngine() if invoice.engine == Invoice.Engine.LAGO else LocalEngine()
+
+
+def invoice_finalize(*, invoice: Invoice) -> Invoice:
+    return engine_of(invoice).invoice_finalize(invoice=invoice)
+
+
+def invoice_void(*, invoice: Invoice) -> Invoice:
+    return engine_of(invoice).invoice_void(invoice=invoice)

@@ -8,13 +8,12 @@ from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from billing import invoices, selectors
+from billing import engines, invoices, selectors
 from billing.api.invoice_serializers import (
     GenerateInvoiceSerializer,
     InvoiceListSerializer,
     InvoiceSerializer,
 )
-from billing.engines import engine
 from billing.invoice_models import Invoice
 from billing.invoice_pdf import invoice_pdf
 from core.views import ApiViewSet
@@ -84,7 +83,7 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         subscription = get_object_or_404(
             Subscription, external_id=body.validated_data["subscription"]
         )
-        invoice, created = engine().invoice_generate(
+        invoice, created = engines.engine().invoice_generate(
             subscription=subscription,
             start=body.validated_data.get("period_start"),
             end=body.validated_data.get("period_end"),
@@ -94,12 +93,12 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     @extend_schema(operation_id="FinalizeInvoice", request=None, responses=InvoiceSerializer)
     @action(detail=True, methods=["post"], filterset_class=None)
     def finalize(self, request, pk=None):
-        return self._respond(engine().invoice_finalize(invoice=self.get_object()))
+        return self._respond(engines.invoice_finalize(invoice=self.get_object()))
 
     @extend_schema(operation_id="VoidInvoice", request=None, responses=InvoiceSerializer)
     @action(detail=True, methods=["post"], filterset_class=None)
     def void(self, request, pk=None):
-        return self._respond(engine().invoice_void(invoice=self.get_object()))
+        return self._respond(engines.invoice_void(invoice=self.get_object()))
 
     @extend_schema(operation_id="PayInvoice", request=None, responses=InvoiceSerializer)
     @action(detail=True, methods=["post"], filterset_class=None)

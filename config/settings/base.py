@@ -168,6 +168,10 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum.choices",
         "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
         "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
+        # Several models have a `status`: each enum gets its own name.
+        "InvoiceStatusEnum": "billing.invoice_models.Invoice.Status",
+        "InvoicePaymentStatusEnum": "billing.invoice_models.Invoice.PaymentStatus",
+        "PaymentAttemptStatusEnum": "billing.invoice_models.PaymentAttempt.Status",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
