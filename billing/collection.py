@@ -63,8 +63,14 @@ def invoice_collect(*, invoice_id: str) -> str:
             return "busy"
         attempt = PaymentAttempt.objects.filter(invoice_id=invoice_id, status=A.PROCESSING).first()
         if attempt is not None:
-            if attempt.stripe_payment_intent_id and attempt.stripe_status == "processing":
-                return "waiting"  # Stripe is settling it; its webhook will tell.
+            if attempt.stripe_payment_intent_id:
+                # Stripe was still settling it (`processing`): ask how it ended. If it has
+                # not, its webhook or the next sweep will tell.
+                current = stripe.payment_intent_retrieve(
+                    payment_intent_id=attempt.stripe_payment_intent_id
+                )
+                settled = payment_attempt_settle(attempt_id=attempt.pk, result=current)
+                return "waiting" if settled.status == A.PROCESSING else "refreshed"
             found = _look_up(attempt)
             if found is not None:
                 payment_attempt_settle(attempt_id=attempt.pk, result=found)
@@ -92,15 +98,17 @@ def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
         method = PaymentMethod.objects.filter(
             customer=customer, is_default=True, status=PaymentMethod.Status.ACTIVE
         ).first()
-        reason = ""
+        reason, retry_at = "", None
         if method is None:
+            # Left pending, with the reason for staff; setting a default card resumes it.
             reason = "The customer has no default payment method."
         elif not customer.stripe_customer_id:
+            # The outbox is creating the Stripe customer: the sweep tries again soon.
             reason = "The customer is not in Stripe yet."
+            retry_at = now + STALE_ATTEMPT
         if reason:
-            # Left pending, with the reason for staff; setting a default card resumes it.
             invoice.payment_blocked_reason = reason
-            invoice.next_payment_attempt_at = None
+            invoice.next_payment_attempt_at = retry_at
             invoice.save(
                 update_fields=["payment_blocked_reason", "next_payment_attempt_at", "updated_at"]
             )

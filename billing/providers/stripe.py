@@ -385,6 +385,11 @@ def payment_intent_create(
 
 
 @_translate_errors
+def payment_intent_retrieve(*, payment_intent_id: str) -> PaymentResult:
+    return payment_result(stripe.PaymentIntent.retrieve(payment_intent_id, **_options()).to_dict())
+
+
+@_translate_errors
 def payment_intent_find(
     *, stripe_customer_id: str, metadata_key: str, metadata_value: str
 ) -> PaymentResult | None:

@@ -280,3 +280,25 @@ def test_a_payment_webhook_settles_an_attempt_once(client, catalog, stripe_enabl
     assert attempt.status == "succeeded" and attempt.stripe_payment_intent_id == "pi_from_webhook"
     assert invoice.payment_status == "succeeded"
     assert collection.attempt_of(intent) == attempt
+
+
+@pytest.mark.django_db
+def test_an_attempt_stripe_was_still_processing_is_refreshed_not_recharged(
+    client, catalog, stripe_enabled, stripe_customer
+):
+    invoice = finalized_invoice(client, card="pm_card_visa")
+    drain_outbox()
+    attempt = invoice.attempts.get()
+    # As if Stripe had answered `processing` and no webhook had come since.
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(
+        status="processing", stripe_status="processing", completed_at=None
+    )
+    Invoice.objects.filter(pk=invoice.pk).update(payment_status="pending", paid_at=None)
+
+    outcome = collection.invoice_collect(invoice_id=str(invoice.pk))
+
+    assert outcome == "refreshed"
+    attempt.refresh_from_db()
+    invoice.refresh_from_db()
+    assert attempt.status == "succeeded" and invoice.payment_status == "succeeded"
+    assert len(payment_intents(stripe_enabled, stripe_customer())) == 1

@@ -462,3 +462,72 @@ def test_usage_for_an_invoiced_period_is_refused_but_replays_still_answer(client
     ]
     invoice = Invoice.objects.get()
     assert invoice.lines.get(description="api_calls").units == 2
+
+
+def test_a_termination_mid_period_is_prorated(client, catalog):
+    with time_machine.travel(OCT_1, tick=False):
+        subscribe(client, "sub-end", "pro", OCT_1)
+    with time_machine.travel(datetime(2026, 10, 21, tzinfo=UTC), tick=False):
+        response = client.post(
+            "/api/v1/subscriptions/sub-end/cancel/", {"at_period_end": False}, format="json"
+        )
+        assert response.status_code == 200, response.json()
+
+    code, invoice = generate(client, "sub-end")
+
+    assert code == 201
+    # 20 of October's 31 days of 49.00: 3161.29 -> 3161.
+    assert amounts(invoice)[0] == ("Pro in arrears", 3161)
+    assert (invoice["period_start"], invoice["period_end"]) == (
+        "2026-10-01T00:00:00Z",
+        "2026-10-21T00:00:00Z",
+    )
+
+
+def test_pay_in_advance_bills_ahead_and_credits_an_upgrade(client, catalog):
+    for code, amount in (("advance", 3000), ("advance-plus", 6000)):
+        response = client.post(
+            "/api/v1/plans/",
+            {
+                "code": code,
+                "name": code.title(),
+                "interval": "monthly",
+                "amount_cents": amount,
+                "currency": "USD",
+                "pay_in_advance": True,
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.json()
+    with time_machine.travel(datetime(2026, 10, 16, tzinfo=UTC), tick=False):
+        subscribe(client, "sub-adv", "advance", datetime(2026, 10, 16, tzinfo=UTC))
+    close_periods(datetime(2026, 11, 5, tzinfo=UTC))
+    with time_machine.travel(datetime(2026, 11, 11, tzinfo=UTC), tick=False):
+        response = client.patch(
+            "/api/v1/subscriptions/sub-adv/", {"plan": "advance-plus"}, format="json"
+        )
+        assert response.status_code == 200, response.json()
+    close_periods(datetime(2026, 12, 15, tzinfo=UTC))
+
+    _, october = generate(
+        client, "sub-adv", period_start=datetime(2026, 10, 16, tzinfo=UTC), period_end=NOV_1
+    )
+    _, november = generate(
+        client, "sub-adv", period_start=NOV_1, period_end=datetime(2026, 12, 1, tzinfo=UTC)
+    )
+
+    # The first period on its own invoice (16 of 31 days of 30.00: 1548.39 -> 1548), and
+    # November, whole, in advance.
+    assert amounts(october) == [
+        ("Advance in advance", 1548),
+        ("Advance in advance (next period)", 3000),
+    ]
+    # November was prepaid on Advance; from the 11th it is on Advance-plus: 20 of its 30
+    # days are credited on Advance (-20.00) and billed on Advance-plus (40.00); December
+    # is billed ahead on Advance-plus.
+    assert amounts(november) == [
+        ("Advance unused time (credit)", -2000),
+        ("Advance-Plus in advance", 4000),
+        ("Advance-Plus in advance (next period)", 6000),
+    ]
+    assert november["total_amount_cents"] == 8000

@@ -1,0 +1,92 @@
+"""Invoices through the webhook intake: a Stripe `payment_intent.succeeded` settles an
+attempt whose worker died before recording it, and Lago's `invoice.created` is mirrored
+when Lago is the engine."""
+
+import pytest
+import requests
+
+from billing import collection
+from billing.invoice_models import Invoice, PaymentAttempt
+from tests.billing.test_collection import finalized_invoice, payment_intents
+from tests.billing.test_invoices import NOV_1, OCT_1, close_periods, subscribe
+from tests.conftest import STRIPE_TEST_KEY, drain_outbox
+from tests.webhooks.signing import stripe_event
+from webhooks.models import WebhookEvent
+from webhooks.services import webhook_event_process
+
+pytestmark = pytest.mark.django_db
+
+
+def process_latest() -> None:
+    event = WebhookEvent.objects.order_by("-received_at").first()
+    webhook_event_process(event_pk=event.pk)
+
+
+def test_a_payment_webhook_settles_an_attempt_its_worker_never_recorded(
+    client, catalog, stripe_enabled, post_stripe, monkeypatch
+):
+    invoice = finalized_invoice(client, card="pm_card_visa")
+    settle = collection.payment_attempt_settle
+    monkeypatch.setattr(
+        collection, "payment_attempt_settle", lambda **kw: (_ for _ in ()).throw(SystemExit)
+    )
+    with pytest.raises(SystemExit):
+        collection.invoice_collect(invoice_id=str(invoice.pk))
+    monkeypatch.setattr(collection, "payment_attempt_settle", settle)
+    stripe_customer = invoice.customer.stripe_customer_id
+    (intent,) = payment_intents(stripe_enabled, stripe_customer)
+    intent = requests.get(
+        f"{stripe_enabled}/v1/payment_intents/{intent['id']}",
+        headers={"Authorization": f"Bearer {STRIPE_TEST_KEY}"},
+        timeout=5,
+    ).json()
+
+    assert post_stripe(stripe_event("payment_intent.succeeded", intent)).status_code == 200
+    process_latest()
+
+    invoice.refresh_from_db()
+    attempt = PaymentAttempt.objects.get()
+    assert (attempt.status, attempt.stripe_payment_intent_id) == ("succeeded", intent["id"])
+    assert invoice.payment_status == "succeeded"
+    # Collection after the webhook neither charges nor changes anything.
+    assert collection.invoice_collect(invoice_id=str(invoice.pk)) == "not due"
+    assert len(payment_intents(stripe_enabled, stripe_customer)) == 1
+
+
+def test_lago_invoice_webhook_is_mirrored_when_lago_is_the_engine(
+    settings, lago, stripe_enabled, client, catalog, post_lago
+):
+    # (Lago and Stripe are configured before the catalog is created, so it reaches them.)
+    settings.BILLING_ENGINE = "lago"
+    drain_outbox()
+    subscribe(client, "sub-hook", "pro", OCT_1)
+    drain_outbox()
+    close_periods()
+    issued = lago.issue_invoice(
+        external_subscription_id="sub-hook",
+        charges_from=OCT_1,
+        charges_to=NOV_1,
+        fees_amount_cents=4900,
+    )
+    payload = {
+        "webhook_type": "invoice.created",
+        "object_type": "invoice",
+        "organization_id": "00000000-0000-0000-0000-000000000001",
+        "invoice": issued,
+    }
+
+    assert post_lago(payload).status_code == 200
+    process_latest()
+    assert post_lago(payload).status_code == 200  # a redelivery under another key
+    process_latest()
+
+    invoice = Invoice.objects.get(lago_id=issued["lago_id"])
+    assert (invoice.status, invoice.total_amount_cents, invoice.reconciliation) == (
+        "finalized",
+        4900,
+        "matched",
+    )
+    # No default card: collection waits, saying why.
+    drain_outbox()
+    invoice.refresh_from_db()
+    assert invoice.payment_blocked_reason == "The customer has no default payment method."
