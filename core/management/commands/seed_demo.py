@@ -1,6 +1,7 @@
 """An idempotent demo: running it again changes nothing but the printed API key."""
 
 import os
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -62,6 +63,11 @@ class Command(BaseCommand):
                 if not Customer.objects.filter(external_id=fields["external_id"]).exists():
                     services.customer_create(**fields)
             _seed_catalog()
+            _seed_last_month()
+        # Invoices for the closed demo period, as the beat job would make them.
+        from billing.billing_run import billing_run
+
+        billing_run()
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         if user.check_password(password):
             self.stdout.write(f"  Admin login:  {username} / {password}")
@@ -128,3 +134,37 @@ def _seed_catalog() -> None:
             customer=Customer.objects.get(external_id="demo-acme"),
             plan=Plan.objects.get(code="demo-pro"),
         )
+
+
+def _seed_last_month() -> None:
+    """A subscription that started last month, with some usage, and its period closed:
+    the billing run invoices it, so the admin shows an invoice from the start."""
+    from billing.usage import usage_record_batch
+    from subscriptions import services as subscriptions
+    from subscriptions.models import Plan, Subscription
+
+    if Subscription.objects.filter(external_id="demo-acme-archive").exists():
+        return
+    now = timezone.now()
+    this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    subscription = subscriptions.subscription_create(
+        external_id="demo-acme-archive",
+        customer=Customer.objects.get(external_id="demo-acme"),
+        plan=Plan.objects.get(code="demo-pro"),
+        start_at=last_month,
+    )
+    usage_record_batch(
+        events=[
+            {
+                "transaction_id": f"demo-archive-{day}-{n}",
+                "subscription": subscription.external_id,
+                "metric": "api_calls",
+                "timestamp": last_month + timedelta(days=day, hours=n),
+                "properties": {},
+            }
+            for day in range(0, 20, 2)
+            for n in range(3)
+        ]
+    )
+    subscriptions.subscription_advance(subscription=subscription, now=now)
