@@ -11,8 +11,11 @@ one invoice.
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from billing.invoice_models import Invoice
 from billing.invoices import invoice_finalize, invoice_generate_for_period
@@ -40,10 +43,14 @@ def billing_run(*, batch_size: int | None = None, limit: int | None = None) -> B
         return report
     batch_size = batch_size or settings.BILLING_RUN_BATCH
     started = time.perf_counter()
+    # Late events of a closed period are still counted during the grace period.
+    ended_before = timezone.now() - timedelta(minutes=settings.INVOICE_GRACE_MINUTES)
     last_id = 0
     while limit is None or report.periods < limit:
         page = list(
-            SubscriptionPeriod.objects.filter(billed_at__isnull=True, pk__gt=last_id)
+            SubscriptionPeriod.objects.filter(
+                billed_at__isnull=True, pk__gt=last_id, end__lte=ended_before
+            )
             .order_by("pk")
             .values_list("pk", flat=True)[:batch_size]
         )
@@ -62,6 +69,7 @@ def billing_run(*, batch_size: int | None = None, limit: int | None = None) -> B
                 "failed": report.failed,
             },
         )
+    _finalize_left_drafts(report, ended_before)
     report.seconds = round(time.perf_counter() - started, 3)
     logger.info(
         "billing run finished",
@@ -72,17 +80,38 @@ def billing_run(*, batch_size: int | None = None, limit: int | None = None) -> B
 
 def _bill(period_id: int, report: BillingRunReport) -> None:
     try:
-        period = SubscriptionPeriod.objects.get(pk=period_id)
-        invoice, created = invoice_generate_for_period(period=period)
+        # Generated and finalized together: a crash between the two leaves neither, and
+        # the period stays in the queue.
+        with transaction.atomic():
+            period = SubscriptionPeriod.objects.get(pk=period_id)
+            invoice, created = invoice_generate_for_period(period=period)
+            if invoice.status == Invoice.Status.DRAFT:
+                invoice_finalize(invoice=invoice)
+                report.finalized += 1
         if created:
             report.generated += 1
             INVOICES_GENERATED.labels(source="billing_run").inc()
-        if invoice.status == Invoice.Status.DRAFT:
-            invoice_finalize(invoice=invoice)
-            report.finalized += 1
         BILLING_RUN_PERIODS.labels(outcome="invoiced").inc()
     except Exception as exc:  # one bad period must not stop the others
         report.failed += 1
         report.errors.append(f"period {period_id}: {exc.__class__.__name__}: {exc}"[:500])
         BILLING_RUN_PERIODS.labels(outcome="failed").inc()
         logger.exception("billing run: period failed", extra={"period_id": period_id})
+
+
+def _finalize_left_drafts(report: BillingRunReport, ended_before) -> None:
+    """Drafts made through the API for closed periods are issued by the run too, so no
+    period stays uncollected because someone generated it and stopped there."""
+    drafts = Invoice.objects.filter(
+        engine=Invoice.Engine.LOCAL,
+        status=Invoice.Status.DRAFT,
+        subscription__isnull=False,
+        period_end__lte=ended_before,
+    ).values_list("pk", flat=True)
+    for invoice_id in list(drafts[:10_000]):
+        try:
+            with transaction.atomic():
+                invoice_finalize(invoice=Invoice.objects.get(pk=invoice_id))
+            report.finalized += 1
+        except Exception as exc:  # e.g. finalized meanwhile by staff
+            report.errors.append(f"draft {invoice_id}: {exc.__class__.__name__}: {exc}"[:500])

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 A = PaymentAttempt.Status
 P = Invoice.PaymentStatus
 METADATA_KEY = "payment_attempt_id"
+NO_DEFAULT_CARD = "The customer has no default payment method."
 # An attempt left `processing` this long had its worker die: look it up again.
 STALE_ATTEMPT = timedelta(minutes=10)
 
@@ -71,6 +72,11 @@ def invoice_collect(*, invoice_id: str) -> str:
                 )
                 settled = payment_attempt_settle(attempt_id=attempt.pk, result=current)
                 return "waiting" if settled.status == A.PROCESSING else "refreshed"
+            if not attempt.invoice.customer.stripe_customer_id:
+                # Unlinked from Stripe since (a deleted customer): the charge can no longer
+                # be looked up by us, and must not be risked again. Staff decide.
+                _needs_review(attempt)
+                return "needs review"
             found = _look_up(attempt)
             if found is not None:
                 payment_attempt_settle(attempt_id=attempt.pk, result=found)
@@ -80,6 +86,18 @@ def invoice_collect(*, invoice_id: str) -> str:
         if isinstance(attempt, str):
             return attempt
         return _charge(attempt)
+
+
+def _needs_review(attempt: PaymentAttempt) -> None:
+    Invoice.objects.filter(pk=attempt.invoice_id).update(
+        next_payment_attempt_at=None,
+        payment_blocked_reason=(
+            f"The outcome of payment attempt {attempt.number} is unknown and the customer "
+            "is no longer linked to Stripe: check Stripe for a charge with metadata "
+            f"payment_attempt_id={attempt.pk} before anything else."
+        ),
+    )
+    logger.error("payment attempt needs review", extra={"attempt_id": str(attempt.pk)})
 
 
 def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
@@ -101,7 +119,7 @@ def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
         reason, retry_at = "", None
         if method is None:
             # Left pending, with the reason for staff; setting a default card resumes it.
-            reason = "The customer has no default payment method."
+            reason = NO_DEFAULT_CARD
         elif not customer.stripe_customer_id:
             # The outbox is creating the Stripe customer: the sweep tries again soon.
             reason = "The customer is not in Stripe yet."
@@ -158,10 +176,12 @@ def _charge(attempt: PaymentAttempt) -> str:
             },
         )
     except ProviderError as exc:
-        if exc.retryable:
-            # The outcome is unknown: the attempt stays `processing` and the next run
-            # looks it up before charging.
+        if _outcome_unknown(exc):
+            # The attempt stays `processing` and the next run looks it up before
+            # charging. (A 409 means the same idempotency key is still being served: a
+            # charge may well be under way.)
             raise
+        # Stripe refused the request itself (400/404): no PaymentIntent was created.
         result = PaymentResult(
             id="",
             status="failed",
@@ -170,8 +190,24 @@ def _charge(attempt: PaymentAttempt) -> str:
             failure_code=(exc.code or "provider_error")[:64],
             failure_message=exc.message[:500],
         )
-    payment_attempt_settle(attempt_id=attempt.pk, result=result)
+    settled = payment_attempt_settle(attempt_id=attempt.pk, result=result)
+    if settled.status == A.FAILED and result.id and result.status == "requires_action":
+        # The customer could still complete it (3-D Secure) after we moved on to the
+        # next attempt: cancel it, so a retry can never be the second charge.
+        try:
+            stripe.payment_intent_cancel(payment_intent_id=result.id)
+        except ProviderError:
+            logger.warning("could not cancel an abandoned PaymentIntent", extra={"pi": result.id})
     return result.status
+
+
+def _outcome_unknown(exc: ProviderError) -> bool:
+    return (
+        exc.retryable
+        or exc.http_status == 409
+        or (exc.code or "").startswith("idempotency")
+        or exc.code == "lock_timeout"
+    )
 
 
 def payment_attempt_settle(*, attempt_id, result: PaymentResult) -> PaymentAttempt:
@@ -181,9 +217,13 @@ def payment_attempt_settle(*, attempt_id, result: PaymentResult) -> PaymentAttem
         attempt = PaymentAttempt.objects.select_related("invoice").get(pk=attempt_id)
         invoice = Invoice.objects.select_for_update().get(pk=attempt.invoice_id)
         attempt = PaymentAttempt.objects.select_for_update().get(pk=attempt_id)
-        if attempt.status != A.PROCESSING:
-            return attempt
         now = timezone.now()
+        if attempt.status != A.PROCESSING:
+            if result.succeeded and attempt.status == A.FAILED:
+                # We recorded a failure, yet Stripe took the money (a lost answer, a
+                # late 3-D Secure): the record must follow the money.
+                _late_success(invoice, attempt, result, now)
+            return attempt
         if result.id:
             attempt.stripe_payment_intent_id = result.id
         attempt.stripe_status = result.status
@@ -193,10 +233,7 @@ def payment_attempt_settle(*, attempt_id, result: PaymentResult) -> PaymentAttem
         attempt.completed_at = now
         if result.succeeded:
             attempt.status = A.SUCCEEDED
-            invoice.payment_status = P.SUCCEEDED
-            invoice.paid_at = now
-            invoice.next_payment_attempt_at = None
-            invoice.payment_blocked_reason = ""
+            _record_payment(invoice, attempt, now)
         else:
             attempt.status = A.FAILED
             attempt.failure_code = result.failure_code or result.status
@@ -219,6 +256,43 @@ def payment_attempt_settle(*, attempt_id, result: PaymentResult) -> PaymentAttem
         },
     )
     return attempt
+
+
+def _record_payment(invoice: Invoice, attempt: PaymentAttempt, now) -> None:
+    """The invoice is paid by this attempt, unless it was paid (or voided) already: then
+    this charge is a duplicate, flagged on the attempt for staff to refund."""
+    if invoice.payment_status == P.SUCCEEDED or invoice.status == Invoice.Status.VOIDED:
+        state = "voided" if invoice.status == Invoice.Status.VOIDED else "paid"
+        attempt.failure_code = "refund_needed"
+        attempt.failure_message = (
+            f"Invoice {invoice} was already {state} when this charge succeeded: refund "
+            f"PaymentIntent {attempt.stripe_payment_intent_id}."
+        )
+        logger.error(
+            "payment received for an invoice already settled",
+            extra={"invoice_id": str(invoice.pk), "attempt": attempt.number},
+        )
+        return
+    invoice.payment_status = P.SUCCEEDED
+    invoice.paid_at = now
+    invoice.next_payment_attempt_at = None
+    invoice.payment_blocked_reason = ""
+
+
+def _late_success(invoice: Invoice, attempt: PaymentAttempt, result, now) -> None:
+    attempt.status = A.SUCCEEDED
+    attempt.stripe_status = result.status
+    if result.id:
+        attempt.stripe_payment_intent_id = result.id
+    attempt.failure_code = attempt.failure_message = ""
+    attempt.completed_at = now
+    _record_payment(invoice, attempt, now)
+    attempt.save()
+    invoice.save()
+    if invoice.engine == Invoice.Engine.LAGO:
+        from billing.lago_invoices import payment_status_changed
+
+        payment_status_changed(invoice)
 
 
 def _schedule_retry(invoice: Invoice, attempt: PaymentAttempt, now) -> None:
@@ -281,14 +355,19 @@ def invoices_collect_due(*, limit: int = 1000) -> int:
 def invoices_resume_for_customer(*, customer) -> int:
     """A default card was set: collection blocked for want of one resumes now."""
     resumed = 0
-    for invoice in Invoice.objects.filter(
+    # Locked, so an invoice a collector is blocking right now is seen once it is blocked.
+    blocked = Invoice.objects.select_for_update().filter(
         customer=customer,
         status=Invoice.Status.FINALIZED,
         payment_status=P.PENDING,
         next_payment_attempt_at__isnull=True,
-    ).exclude(payment_blocked_reason=""):
-        Invoice.objects.filter(pk=invoice.pk).update(
-            next_payment_attempt_at=timezone.now(), payment_blocked_reason=""
+        payment_blocked_reason=NO_DEFAULT_CARD,
+    )
+    for invoice in blocked:
+        invoice.next_payment_attempt_at = timezone.now()
+        invoice.payment_blocked_reason = ""
+        invoice.save(
+            update_fields=["next_payment_attempt_at", "payment_blocked_reason", "updated_at"]
         )
         outbox_record(
             action="invoice.collect", object_type="billing.invoice", object_id=str(invoice.pk)

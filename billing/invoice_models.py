@@ -96,6 +96,12 @@ class Invoice(TimestampedModel):
                 condition=Q(status__in=["draft", "finalized"]) & Q(engine="local"),
                 name="one_live_invoice_per_period",
             ),
+            # One kept preview of Lago's per subscription period (racing requests).
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(engine="lago", lago_id__isnull=True, status="draft"),
+                name="one_lago_preview_per_period",
+            ),
             models.CheckConstraint(
                 condition=~Q(status="finalized") | Q(number__isnull=False) | Q(engine="lago"),
                 name="issued_invoice_has_number",

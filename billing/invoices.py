@@ -80,11 +80,19 @@ def closed_period(
 @transaction.atomic
 def invoice_generate_for_period(*, period: SubscriptionPeriod) -> tuple[Invoice, bool]:
     """The draft invoice of a closed period, created once: (invoice, created). A second
-    call, or a racing one, gets the same invoice (the unique index decides, not a read)."""
+    call, or a racing one, gets the same invoice (the unique index decides, not a read).
+
+    The subscription row is locked FOR UPDATE first: usage recording holds it FOR KEY
+    SHARE, so an event is either committed before the rating reads usage, or sees this
+    period invoiced and is refused (`period_closed`); none falls in between."""
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .get(pk=period.subscription_id)
+    )
     existing = _live_invoice(period)
     if existing is not None:
         return existing, False
-    subscription = Subscription.objects.select_related("customer").get(pk=period.subscription_id)
     fees = rate_period(period_input(subscription=subscription, period=period))
     customer = subscription.customer
     subtotal, taxes = invoice_totals(
@@ -183,9 +191,10 @@ def period_input(*, subscription: Subscription, period: SubscriptionPeriod) -> P
         nominal_start=period.nominal_start,
         nominal_end=period.nominal_end,
         phases=pieces,
-        trial_ends_at=subscription.trial_ends_at,
+        # The trial as it was when the period closed, not after a later reactivation.
+        trial_ends_at=period.trial_ends_at,
         prepaid=prepaid,
-        next_phase=_next_phase(subscription, period, metrics),
+        **_next_phase(subscription, period, metrics),
     )
 
 
@@ -226,11 +235,11 @@ def _phase_usage(subscription, phase, start, end, metrics, *, with_usage: bool) 
     )
 
 
-def _next_phase(subscription, period, metrics) -> PhaseUsage | None:
-    """The plan the subscription renewed into at the period's end, over the next whole
-    period: what a pay-in-advance fee bills ahead."""
+def _next_phase(subscription, period, metrics) -> dict:
+    """The plan the subscription renewed into at the period's end, over the next period
+    (and that period's nominal bounds): what a pay-in-advance fee bills ahead."""
     if period.reason != "renewed":
-        return None
+        return {}
     phase = (
         SubscriptionPhase.objects.filter(subscription=subscription, started_at__lte=period.end)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=period.end))
@@ -239,14 +248,19 @@ def _next_phase(subscription, period, metrics) -> PhaseUsage | None:
         .first()
     )
     if phase is None or not phase.plan.pay_in_advance:
-        return None
-    _, end = nominal_period(
+        return {}
+    nominal_start, nominal_end = nominal_period(
         interval=phase.plan.interval,
         billing_time=subscription.billing_time,
         started_at=subscription.started_at,
         moment=period.end,
     )
-    return _phase_usage(subscription, phase, period.end, end, metrics, with_usage=False)
+    return {
+        "next_phase": _phase_usage(
+            subscription, phase, period.end, nominal_end, metrics, with_usage=False
+        ),
+        "next_nominal": (nominal_start, nominal_end),
+    }
 
 
 # --- Transitions ------------------------------------------------------------------------
@@ -263,12 +277,20 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
     locked.status = S.FINALIZED
     locked.issued_at = now
     locked.due_date = (now + timedelta(days=settings.INVOICE_DUE_DAYS)).date()
-    if locked.total_amount_cents <= 0:
-        # Nothing to collect (a credit balance is settled by staff, not charged).
-        locked.payment_status = P.SUCCEEDED
+    if locked.total_amount_cents == 0:
+        locked.payment_status = P.SUCCEEDED  # nothing to collect
         locked.paid_at = now
+    elif locked.total_amount_cents < 0:
+        # We owe the customer (credits beyond the fees): never marked paid, never charged;
+        # left pending for staff to refund or carry over.
+        locked.payment_status = P.PENDING
+        locked.next_payment_attempt_at = None
+        locked.payment_blocked_reason = (
+            f"A credit of {-locked.total_amount_cents} {locked.currency} minor units is owed "
+            "to the customer: refund it or carry it to the next invoice."
+        )
     else:
-        _ask_payment(locked, now)
+        invoice_ask_payment(locked, now)
     locked.save()
     logger.info("invoice finalized", extra={"invoice_id": str(locked.pk), "number": locked.number})
     return locked
@@ -290,7 +312,7 @@ def _next_number(issuer: str) -> str:
     return number
 
 
-def _ask_payment(invoice: Invoice, now: datetime) -> None:
+def invoice_ask_payment(invoice: Invoice, now: datetime) -> None:
     invoice.payment_status = P.PENDING
     if not provider_enabled("stripe"):
         invoice.next_payment_attempt_at = None
@@ -327,7 +349,7 @@ def invoice_pay(*, invoice: Invoice) -> Invoice:
         raise _refuse(locked, "pay", code="invoice_paid")
     if _in_flight(locked):
         raise _refuse(locked, "pay", code="payment_in_progress")
-    _ask_payment(locked, timezone.now())
+    invoice_ask_payment(locked, timezone.now())
     locked.save()
     return locked
 

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -21,12 +21,13 @@ from billing.invoice_models import Invoice, InvoiceLine
 from billing.outbox import outbox_record, register
 from billing.providers import lago
 from billing.rating import rate_period
-from core.exceptions import UnprocessableEntity
+from core.exceptions import Conflict, UnprocessableEntity
 from customers.models import Customer
 from subscriptions.models import Subscription, SubscriptionPeriod
 
 logger = logging.getLogger(__name__)
 S = Invoice.Status
+P = Invoice.PaymentStatus
 STATUSES = {"draft": S.DRAFT, "finalized": S.FINALIZED, "voided": S.VOIDED}
 PAYMENT_STATUSES = {"pending", "succeeded", "failed"}
 REPORT = "invoice.payment_status"
@@ -45,57 +46,110 @@ def _period(data: dict[str, Any]) -> tuple[str | None, datetime | None, datetime
 
 def lago_invoice_mirror(*, data: dict[str, Any]) -> Invoice | None:
     """Create or bring up to date our copy of one Lago invoice. Returns None for invoices
-    we do not mirror (Lago's `failed`/`pending` generation states, unknown customers)."""
+    we do not mirror (Lago's `failed`/`pending` generation states, unknown customers).
+
+    A draft copy follows Lago's amounts and fees (Lago refreshes drafts during its grace
+    period); a finalized copy only follows a void, or a payment recorded in Lago, and
+    flags for staff what it must not apply (a void after we were paid)."""
     status = STATUSES.get(data.get("status", ""))
     if status is None:
         return None
+    if "billing_periods" not in data:
+        # Lists carry the plain object: fetch the one with its periods and fees.
+        data = lago.invoice_get(lago_id=data["lago_id"])
     customer_external_id = (data.get("customer") or {}).get("external_id")
     customer = Customer.objects.filter(external_id=customer_external_id).first()
     if customer is None:
         logger.warning("lago invoice for an unknown customer", extra={"lago_id": data["lago_id"]})
         return None
-    subscription_id, start, end = _period(data)
-    subscription = Subscription.objects.filter(external_id=subscription_id).first()
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().filter(lago_id=data["lago_id"]).first()
         created = invoice is None
         if created:
-            taxes = int(data.get("taxes_amount_cents") or 0)
-            total = int(data.get("total_amount_cents") or 0)
             invoice = Invoice(
-                engine=Invoice.Engine.LAGO,
-                lago_id=data["lago_id"],
-                customer=customer,
-                subscription=subscription,
-                period_start=start or timezone.now(),
-                period_end=end or timezone.now(),
-                currency=(data.get("currency") or "").upper(),
-                subtotal_amount_cents=total - taxes,
-                taxes_amount_cents=taxes,
-                total_amount_cents=total,
-                tax_rate=customer.tax_rate,
+                engine=Invoice.Engine.LAGO, lago_id=data["lago_id"], customer=customer
             )
-        was_draft = invoice.status == S.DRAFT
-        invoice.lago_number = data.get("number") or ""
-        if was_draft or created:
-            invoice.issued_at = parse_datetime(data.get("created_at") or "") or timezone.now()
-            due = data.get("payment_due_date")
-            invoice.due_date = datetime.fromisoformat(due).date() if due else None
-        if invoice.status != S.VOIDED:
-            invoice.status = status
-        invoice.save()
-        if created:
-            InvoiceLine.objects.bulk_create(_lines(invoice, data.get("fees") or []))
-            _drop_preview(invoice)
-            _mark_period_billed(invoice)
-        if invoice.status == S.FINALIZED and (created or was_draft):
-            _reconcile(invoice, data)
-            if invoice.total_amount_cents > 0 and data.get("payment_status") == "pending":
-                invoices._ask_payment(invoice, timezone.now())
-            else:
-                invoice.payment_status = data.get("payment_status") or invoice.payment_status
+        if created or invoice.status == S.DRAFT:
+            # Contents and lines are written while our copy is still a draft; only then
+            # does it take Lago's status (a finalized copy is immutable).
+            _take_contents(invoice, data, customer)
+            invoice.lago_number = data.get("number") or ""
             invoice.save()
+            invoice.lines.all().delete()
+            InvoiceLine.objects.bulk_create(_lines(invoice, data.get("fees") or []))
+            if created:
+                _drop_preview(invoice)
+            invoice.status = status
+            if status == S.VOIDED:
+                invoice.voided_at = timezone.now()
+            invoice.save()
+            if invoice.status == S.FINALIZED:
+                _mark_period_billed(invoice)
+                _reconcile(invoice, data)
+                _collect_or_follow(invoice, data)
+                invoice.save()
+        elif invoice.status == S.FINALIZED:
+            _follow_finalized(invoice, data, status)
     return invoice
+
+
+def _take_contents(invoice: Invoice, data: dict[str, Any], customer: Customer) -> None:
+    subscription_id, start, end = _period(data)
+    taxes = int(data.get("taxes_amount_cents") or 0)
+    total = int(data.get("total_amount_cents") or 0)
+    invoice.customer = customer
+    invoice.subscription = Subscription.objects.filter(external_id=subscription_id).first()
+    invoice.period_start = start or invoice.period_start or timezone.now()
+    invoice.period_end = end or invoice.period_end or invoice.period_start
+    invoice.currency = (data.get("currency") or "").upper()
+    # Lago's total is after coupons and credits: that is what is due.
+    invoice.subtotal_amount_cents = total - taxes
+    invoice.taxes_amount_cents = taxes
+    invoice.total_amount_cents = total
+    invoice.tax_rate = customer.tax_rate
+    invoice.issued_at = parse_datetime(data.get("created_at") or "") or timezone.now()
+    due = data.get("payment_due_date")
+    invoice.due_date = datetime.fromisoformat(due).date() if due else None
+
+
+def _collect_or_follow(invoice: Invoice, data: dict[str, Any]) -> None:
+    if invoice.total_amount_cents > 0 and data.get("payment_status") == "pending":
+        invoices.invoice_ask_payment(invoice, timezone.now())
+    elif data.get("payment_status") in PAYMENT_STATUSES:
+        invoice.payment_status = data["payment_status"]
+
+
+def _follow_finalized(invoice: Invoice, data: dict[str, Any], status: str) -> None:
+    in_flight = invoice.attempts.filter(status="processing").exists()
+    paid_here = invoice.payment_status in (P.SUCCEEDED, P.REFUNDED)
+    if status == S.VOIDED:
+        if paid_here or in_flight:
+            invoice.reconciliation = Invoice.Reconciliation.MISMATCH
+            invoice.reconciliation_note = (
+                "Voided in Lago after we collected (or while we were collecting) it: check "
+                "the payment and refund it if the void stands."
+            )
+        else:
+            invoice.status = S.VOIDED
+            invoice.voided_at = timezone.now()
+            invoice.next_payment_attempt_at = None
+    elif (
+        data.get("payment_status") == "succeeded"
+        and not paid_here
+        and invoice.lago_payment_status_sent != "succeeded"
+    ):
+        if in_flight:
+            invoice.reconciliation = Invoice.Reconciliation.MISMATCH
+            invoice.reconciliation_note = (
+                "Marked paid in Lago while our charge is in flight: check for a double payment."
+            )
+        else:
+            # Paid outside our collection (recorded in Lago by staff): stop dunning.
+            invoice.payment_status = P.SUCCEEDED
+            invoice.paid_at = timezone.now()
+            invoice.next_payment_attempt_at = None
+            invoice.payment_blocked_reason = "Recorded as paid in Lago."
+    invoice.save()
 
 
 def _lines(invoice: Invoice, fees: list[dict]) -> list[InvoiceLine]:
@@ -224,6 +278,11 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
         subscription_external_id=subscription.external_id,
     )
     _, preview_start, preview_end = _period(data)
+    if preview_start is None or preview_end is None:
+        raise UnprocessableEntity(
+            "Lago's preview names no billing period for this subscription.",
+            code="preview_unavailable",
+        )
     if start is not None and (preview_start, preview_end) != (start, end):
         raise UnprocessableEntity(
             "Lago has issued no invoice for that period, and previews only the current one.",
@@ -253,7 +312,19 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
         preview.subtotal_amount_cents = total - taxes
         preview.taxes_amount_cents = taxes
         preview.total_amount_cents = total
-        preview.save()
+        try:
+            with transaction.atomic():
+                preview.save()
+        except IntegrityError:
+            # A racing request kept the same preview first.
+            raced = Invoice.objects.get(
+                engine=Invoice.Engine.LAGO,
+                lago_id__isnull=True,
+                status=S.DRAFT,
+                subscription=subscription,
+                period_start=preview_start,
+            )
+            return raced, False
         preview.lines.all().delete()
         InvoiceLine.objects.bulk_create(_lines(preview, data.get("fees") or []))
     return preview, existing is None
@@ -261,8 +332,16 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
 
 def lago_invoice_finalize(*, invoice: Invoice) -> Invoice:
     if not invoice.lago_id or invoice.status != S.DRAFT:
+        # A preview is not an invoice: Lago issues the real one at the period's end.
         raise invoices._refuse(invoice, "finalize")
-    return lago_invoice_mirror(data=lago.invoice_finalize(lago_id=str(invoice.lago_id)))
+    mirrored = lago_invoice_mirror(data=lago.invoice_finalize(lago_id=str(invoice.lago_id)))
+    if mirrored is None:
+        raise Conflict(
+            "Lago has not finalized the invoice yet (it is still being generated); try "
+            "again shortly.",
+            code="finalization_pending",
+        )
+    return mirrored
 
 
 def lago_invoice_void(*, invoice: Invoice) -> Invoice:

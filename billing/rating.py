@@ -180,6 +180,9 @@ class PeriodInput:
     # period's plan and nominal bounds, if the subscription renews into it.
     prepaid: bool = False
     next_phase: PhaseUsage | None = None
+    # The whole period the next phase's fee is prorated against (a downgrade to another
+    # interval can start with a partial period).
+    next_nominal: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -238,9 +241,11 @@ def rate_period(period: PeriodInput) -> list[Fee]:
     fees: list[Fee] = []
     for index, phase in enumerate(period.phases):
         if phase.pay_in_advance and index == 0 and period.prepaid:
-            if phase.end < period.end:
+            # Prepaid up to the nominal end; whatever this phase did not use, because of
+            # an upgrade, a termination or a new interval, is credited.
+            if phase.end < period.nominal_end:
                 credit = _fixed_fee(
-                    phase, phase.end, period.end, whole, period, "unused time (credit)"
+                    phase, phase.end, period.nominal_end, whole, period, "unused time (credit)"
                 )
                 fees.append(
                     Fee(
@@ -279,12 +284,13 @@ def rate_period(period: PeriodInput) -> list[Fee]:
             )
     upcoming = period.next_phase
     if upcoming is not None and upcoming.pay_in_advance:
+        nominal_start, nominal_end = period.next_nominal or (upcoming.start, upcoming.end)
         fees.append(
             _fixed_fee(
                 upcoming,
                 upcoming.start,
                 upcoming.end,
-                upcoming.end - upcoming.start,
+                nominal_end - nominal_start,
                 period,
                 "in advance (next period)",
             )

@@ -164,6 +164,7 @@ def usage_record_batch(
     metrics = {
         m.code: m for m in BillableMetric.objects.filter(code__in={e["metric"] for e in events})
     }
+    _hold_against_invoicing(subscriptions.values())
     invoiced_until = _invoiced_until(subscriptions.values())
     results: list[tuple[UsageResult, str | None]] = []
     checked: dict[str, _Checked] = {}
@@ -209,6 +210,19 @@ def usage_record_batch(
             ]
     _replays_of_invoiced_events(results, events)
     return [result for result, _ in results]
+
+
+def _hold_against_invoicing(subscriptions) -> None:
+    """FOR KEY SHARE on the batch's subscriptions: batches do not block each other, but
+    invoice generation (FOR UPDATE) waits for them, and they for it."""
+    ids = [s.pk for s in subscriptions]
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {Subscription._meta.db_table} WHERE id = ANY(%s) "
+                "ORDER BY id FOR KEY SHARE",
+                [ids],
+            )
 
 
 def _invoiced_until(subscriptions) -> dict:

@@ -210,6 +210,8 @@ class SubscriptionPeriod(models.Model):
     nominal_start = models.DateTimeField()
     nominal_end = models.DateTimeField()
     reason = models.CharField(max_length=32)
+    # The trial as it stood when the period closed (a reactivation starts a new one).
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(auto_now_add=True)
     billed_at = models.DateTimeField(null=True, blank=True)
 

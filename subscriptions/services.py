@@ -225,6 +225,7 @@ def _close_period(subscription: Subscription, end: datetime, reason: str) -> Non
         nominal_start=nominal_start,
         nominal_end=nominal_end,
         reason=reason,
+        trial_ends_at=subscription.trial_ends_at,
     )
 
 

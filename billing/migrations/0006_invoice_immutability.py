@@ -23,6 +23,7 @@ FROZEN_COLUMNS = [
     "due_date",
     "engine",
     "lago_id",
+    "lago_number",
     "created_at",
 ]
 
@@ -60,16 +61,22 @@ CREATE TRIGGER billing_invoice_immutable
 
 CREATE FUNCTION billing_invoiceline_immutable() RETURNS trigger AS $$
 DECLARE
+    parent uuid;
     parent_status text;
 BEGIN
-    SELECT status INTO parent_status FROM billing_invoice
-        WHERE id = COALESCE(NEW.invoice_id, OLD.invoice_id);
-    -- A missing parent is a cascade from a draft's deletion, already checked there.
-    IF parent_status IS NOT NULL AND parent_status <> 'draft' THEN
-        RAISE EXCEPTION 'invoice % is %, its lines are immutable',
-            COALESCE(NEW.invoice_id, OLD.invoice_id), parent_status
-            USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
+    -- Both parents of an UPDATE: a line may not be moved off an issued invoice either.
+    FOREACH parent IN ARRAY ARRAY[
+        CASE WHEN TG_OP <> 'INSERT' THEN OLD.invoice_id END,
+        CASE WHEN TG_OP <> 'DELETE' THEN NEW.invoice_id END
+    ] LOOP
+        CONTINUE WHEN parent IS NULL;
+        SELECT status INTO parent_status FROM billing_invoice WHERE id = parent;
+        -- A missing parent is a cascade from a draft's deletion, already checked there.
+        IF parent_status IS NOT NULL AND parent_status <> 'draft' THEN
+            RAISE EXCEPTION 'invoice % is %, its lines are immutable', parent, parent_status
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+    END LOOP;
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;
     END IF;

@@ -390,6 +390,15 @@ def payment_intent_retrieve(*, payment_intent_id: str) -> PaymentResult:
 
 
 @_translate_errors
+def payment_intent_cancel(*, payment_intent_id: str) -> PaymentResult:
+    return payment_result(
+        stripe.PaymentIntent.cancel(
+            payment_intent_id, **_options(idempotency_key=f"{payment_intent_id}:cancel")
+        ).to_dict()
+    )
+
+
+@_translate_errors
 def payment_intent_find(
     *, stripe_customer_id: str, metadata_key: str, metadata_value: str
 ) -> PaymentResult | None:

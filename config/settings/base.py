@@ -253,6 +253,8 @@ INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", default="")
 INVOICE_ISSUER_NAME = env("INVOICE_ISSUER_NAME", default="AI Platform Inc.")
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=0)
 DUNNING_SCHEDULE_DAYS = [int(d) for d in env.list("DUNNING_SCHEDULE_DAYS", default=["1", "3", "7"])]
+# Minutes after a period ends before the billing run invoices it: late usage still counts.
+INVOICE_GRACE_MINUTES = env.int("INVOICE_GRACE_MINUTES", default=60)
 # The billing run's page size: what bounds its memory.
 BILLING_RUN_BATCH = env.int("BILLING_RUN_BATCH", default=500)
 LAGO_API_URL = env("LAGO_API_URL", default="")

@@ -20,6 +20,7 @@ class Migration(migrations.Migration):
                 ('nominal_start', models.DateTimeField()),
                 ('nominal_end', models.DateTimeField()),
                 ('reason', models.CharField(max_length=32)),
+                ('trial_ends_at', models.DateTimeField(blank=True, null=True)),
                 ('closed_at', models.DateTimeField(auto_now_add=True)),
                 ('billed_at', models.DateTimeField(blank=True, null=True)),
                 ('subscription', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='periods', to='subscriptions.subscription')),

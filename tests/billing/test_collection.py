@@ -302,3 +302,54 @@ def test_an_attempt_stripe_was_still_processing_is_refreshed_not_recharged(
     invoice.refresh_from_db()
     assert attempt.status == "succeeded" and invoice.payment_status == "succeeded"
     assert len(payment_intents(stripe_enabled, stripe_customer())) == 1
+
+
+@pytest.mark.django_db
+def test_a_success_after_a_recorded_failure_pays_the_invoice_or_flags_a_refund(
+    client, catalog, stripe_enabled
+):
+    from billing.providers.base import PaymentResult
+
+    invoice = finalized_invoice(client, card=None)
+    Invoice.objects.filter(pk=invoice.pk).update(next_payment_attempt_at=None)
+
+    def attempt(number: int) -> PaymentAttempt:
+        return PaymentAttempt.objects.create(
+            invoice=invoice,
+            number=number,
+            status="processing",
+            amount_cents=4900,
+            currency="USD",
+            idempotency_key=f"invoice:{invoice.pk}:pay:{number}",
+        )
+
+    def result(pi: str, status: str) -> PaymentResult:
+        return PaymentResult(id=pi, status=status, amount=4900, currency="USD")
+
+    first = attempt(1)
+    collection.payment_attempt_settle(
+        attempt_id=first.pk, result=result("pi_first", "requires_payment_method")
+    )
+    # Stripe later reports the first charge succeeded after all (a lost answer).
+    collection.payment_attempt_settle(attempt_id=first.pk, result=result("pi_first", "succeeded"))
+    invoice.refresh_from_db()
+    first.refresh_from_db()
+    assert first.status == "succeeded" and invoice.payment_status == "succeeded"
+
+    # A second charge that succeeds on a paid invoice is flagged for a refund.
+    second = attempt(2)
+    collection.payment_attempt_settle(attempt_id=second.pk, result=result("pi_second", "succeeded"))
+    second.refresh_from_db()
+    assert second.failure_code == "refund_needed" and "pi_second" in second.failure_message
+
+
+def test_unknown_outcomes_are_not_failures():
+    from billing.providers.base import ProviderError, ProviderUnavailable
+
+    assert collection._outcome_unknown(ProviderUnavailable("stripe", "timeout"))
+    assert collection._outcome_unknown(
+        ProviderError("stripe", "in use", code="idempotency_key_in_use", http_status=409)
+    )
+    assert not collection._outcome_unknown(
+        ProviderError("stripe", "bad", code="parameter_unknown", http_status=400)
+    )

@@ -531,3 +531,97 @@ def test_pay_in_advance_bills_ahead_and_credits_an_upgrade(client, catalog):
         ("Advance-Plus in advance (next period)", 6000),
     ]
     assert november["total_amount_cents"] == 8000
+
+
+def test_a_crash_between_generation_and_finalization_leaves_the_period_queued(
+    client, catalog, monkeypatch
+):
+    from billing import billing_run as run_module
+
+    subscribe(client, "sub-crash", "pro", OCT_1)
+    close_periods()
+
+    def crash(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(run_module, "invoice_finalize", crash)
+    crashed = billing_run()
+    monkeypatch.undo()
+    resumed = billing_run()
+
+    assert (crashed.failed, crashed.finalized) == (1, 0)
+    assert (resumed.generated, resumed.finalized, resumed.failed) == (1, 1, 0)
+    assert Invoice.objects.get().status == "finalized"
+
+
+def test_the_billing_run_waits_for_the_grace_period_and_issues_api_drafts(
+    client, catalog, settings
+):
+    settings.INVOICE_GRACE_MINUTES = 60
+    subscribe(client, "sub-grace", "pro", OCT_1)
+    subscribe(client, "sub-draft", "starter", OCT_1)
+    close_periods()
+    draft_id = generate(client, "sub-draft")[1]["id"]
+    # A period that ended 30 minutes ago is still open to late usage.
+    from django.utils import timezone
+
+    just_ended = timezone.now() - timezone.timedelta(minutes=30)
+    SubscriptionPeriod.objects.filter(subscription__external_id="sub-grace").update(end=just_ended)
+
+    report = billing_run()
+
+    assert report.generated == 0 and report.finalized == 1
+    assert Invoice.objects.get(pk=draft_id).status == "finalized"
+    assert not Invoice.objects.filter(subscription__external_id="sub-grace").exists()
+
+
+def test_a_prepaid_period_cut_short_credits_the_unused_time(client, catalog):
+    response = client.post(
+        "/api/v1/plans/",
+        {
+            "code": "advance",
+            "name": "Advance",
+            "interval": "monthly",
+            "amount_cents": 3000,
+            "currency": "USD",
+            "pay_in_advance": True,
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    with time_machine.travel(OCT_1, tick=False):
+        subscribe(client, "sub-cut", "advance", OCT_1)
+    close_periods(datetime(2026, 11, 5, tzinfo=UTC))
+    with time_machine.travel(datetime(2026, 11, 16, tzinfo=UTC), tick=False):
+        client.post(
+            "/api/v1/subscriptions/sub-cut/cancel/", {"at_period_end": False}, format="json"
+        )
+
+    _, november = generate(
+        client, "sub-cut", period_start=NOV_1, period_end=datetime(2026, 11, 16, tzinfo=UTC)
+    )
+
+    # November was billed whole on October's invoice; 15 of its 30 days are unused.
+    assert amounts(november) == [("Advance unused time (credit)", -1500)]
+    assert november["total_amount_cents"] == -1500
+    finalized = client.post(f"/api/v1/invoices/{november['id']}/finalize/").json()
+    # A credit is owed, never charged and never marked paid.
+    assert finalized["payment_status"] == "pending"
+    assert "credit of 1500" in finalized["payment_blocked_reason"]
+    assert finalized["next_payment_attempt_at"] is None
+
+
+def test_a_line_cannot_be_moved_off_a_finalized_invoice(client, catalog):
+    subscribe(client, "sub-m1", "pro", OCT_1)
+    subscribe(client, "sub-m2", "pro", OCT_1)
+    close_periods()
+    issued = generate(client, "sub-m1")[1]["id"]
+    draft = generate(client, "sub-m2")[1]["id"]
+    client.post(f"/api/v1/invoices/{issued}/finalize/")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.filter(invoice_id=issued).update(invoice_id=draft)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.filter(invoice_id=draft, position=1).update(invoice_id=issued)
+
+    assert InvoiceLine.objects.filter(invoice_id=issued).count() == 3

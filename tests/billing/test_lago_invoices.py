@@ -105,3 +105,55 @@ def test_generate_previews_a_period_lago_has_not_invoiced(lago_engine, client):
     assert list(Invoice.objects.values_list("lago_id", flat=True)) == [
         __import__("uuid").UUID(issued["lago_id"])
     ]
+
+
+def test_a_draft_follows_lago_until_finalized_then_is_charged_its_final_amount(lago_engine):
+    issued = lago_engine.issue_invoice(
+        external_subscription_id="sub-lago",
+        charges_from=OCT_1,
+        charges_to=NOV_1,
+        fees_amount_cents=4000,
+        status="draft",
+    )
+    lago_invoices_pull()
+    invoice = Invoice.objects.get(lago_id=issued["lago_id"])
+    assert (invoice.status, invoice.total_amount_cents) == ("draft", 4000)
+    assert not invoice.attempts.exists()
+
+    # Late usage during Lago's grace period, then Lago finalizes.
+    issued.update(
+        status="finalized",
+        fees_amount_cents=4900,
+        sub_total_excluding_taxes_amount_cents=4900,
+        sub_total_including_taxes_amount_cents=4900,
+        total_amount_cents=4900,
+    )
+    lago_invoices_pull()
+    drain_outbox()
+
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.total_amount_cents, invoice.payment_status) == (
+        "finalized",
+        4900,
+        "succeeded",
+    )
+    assert invoice.attempts.get().amount_cents == 4900
+    assert invoice.reconciliation == "matched"
+
+
+def test_a_void_in_lago_after_we_collected_is_flagged_not_applied(lago_engine):
+    issued = lago_engine.issue_invoice(
+        external_subscription_id="sub-lago",
+        charges_from=OCT_1,
+        charges_to=NOV_1,
+        fees_amount_cents=4900,
+    )
+    lago_invoices_pull()
+    drain_outbox()
+    lago_engine.invoices[issued["lago_id"]]["status"] = "voided"
+
+    lago_invoices_pull()
+
+    invoice = Invoice.objects.get(lago_id=issued["lago_id"])
+    assert (invoice.status, invoice.payment_status) == ("finalized", "succeeded")
+    assert invoice.reconciliation == "mismatch" and "Voided in Lago" in invoice.reconciliation_note

@@ -1015,8 +1015,10 @@ def _invoice_routes():
     def _list_invoices(self, request: Request):
         statuses = request.args.getlist("statuses[]")
         payment_statuses = request.args.getlist("payment_statuses[]")
+        # Lists carry the plain invoice object, as Lago's do: no billing periods, no fees.
+        extended = {"billing_periods", "credits", "fees", "subscriptions", "error_details"}
         items = [
-            i
+            {k: v for k, v in i.items() if k not in extended}
             for i in reversed(self._invoices.values())
             if (not statuses or i["status"] in statuses)
             and (not payment_statuses or i["payment_status"] in payment_statuses)
