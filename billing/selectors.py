@@ -104,6 +104,18 @@ def billing_backlog() -> BillingBacklog:
     return BillingBacklog(unbilled_periods=unbilled, awaiting_payment=awaiting)
 
 
+def open_invoices(*, customer):
+    """A customer's issued invoices that still await a payment from them."""
+    from billing.invoice_models import Invoice
+
+    return Invoice.objects.filter(
+        customer=customer,
+        status=Invoice.Status.FINALIZED,
+        payment_status__in=[Invoice.PaymentStatus.PENDING, Invoice.PaymentStatus.FAILED],
+        total_amount_cents__gt=0,
+    )
+
+
 def invoice_list(
     *,
     customer: str | None = None,

@@ -161,12 +161,19 @@ class PaymentMethodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         for method in queryset.select_related("customer"):
             try:
                 with transaction.atomic():
-                    service(customer=method.customer, payment_method=method)
+                    result = service(customer=method.customer, payment_method=method)
             except (APIException, ProviderError) as exc:
                 detail = getattr(exc, "detail", None) or getattr(exc, "message", str(exc))
                 messages.error(request, f"{method}: not done: {detail}")
             else:
                 messages.success(request, f"{method}: {done}.")
+                owed = getattr(result, "open_invoices_left_without_card", 0)
+                if owed:
+                    messages.warning(
+                        request,
+                        f"{method.customer}: no card left, and {owed} open invoice(s) cannot be "
+                        "collected until a new default card is added.",
+                    )
 
     @admin.action(description="Set as the customer's default (in Stripe too)")
     def set_default(self, request, queryset):

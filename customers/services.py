@@ -1,5 +1,6 @@
 """Writes to customers. Views, admin and tasks call these; nothing else saves a Customer."""
 
+import logging
 import uuid
 from typing import Any
 
@@ -11,6 +12,8 @@ from billing.providers import provider_enabled, stripe
 from billing.providers.base import PaymentMethodData
 from core.exceptions import Conflict
 from customers.models import Customer, PaymentMethod
+
+logger = logging.getLogger(__name__)
 
 UPDATABLE_FIELDS = (
     "name",
@@ -162,7 +165,24 @@ def payment_method_remove(*, customer: Customer, payment_method: PaymentMethod) 
     else:
         _apply_default(customer=locked, stripe_payment_method_id=held)
     method.refresh_from_db()
+    method.open_invoices_left_without_card = _open_invoices_without_card(locked)
     return method
+
+
+def _open_invoices_without_card(customer: Customer) -> int:
+    """Removing the last card of a customer who owes money is allowed, but flagged: the
+    count of open invoices that can no longer be collected (0 when a card remains)."""
+    if PaymentMethod.objects.filter(customer=customer, status=PaymentMethod.Status.ACTIVE).exists():
+        return 0
+    from billing.selectors import open_invoices
+
+    owed = open_invoices(customer=customer).count()
+    if owed:
+        logger.warning(
+            "last payment method removed while invoices are open",
+            extra={"customer_id": str(customer.pk), "open_invoices": owed},
+        )
+    return owed
 
 
 def _mark_detached(method: PaymentMethod) -> None:

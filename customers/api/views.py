@@ -102,8 +102,13 @@ class CustomerViewSet(
     @action(detail=True, methods=["delete"], url_path=f"payment_methods/{PM_ID}")
     def remove_payment_method(self, request, external_id=None, payment_method_id=None):
         method = self._payment_method(payment_method_id)
-        services.payment_method_remove(customer=method.customer, payment_method=method)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        removed = services.payment_method_remove(customer=method.customer, payment_method=method)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        owed = removed.open_invoices_left_without_card
+        if owed:
+            # Allowed, but the caller is told: these invoices cannot be collected now.
+            response["Billing-Warning"] = f"last_payment_method_removed; open_invoices={owed}"
+        return response
 
     @extend_schema(
         operation_id="SetDefaultPaymentMethod", request=None, responses=PaymentMethodSerializer

@@ -353,3 +353,19 @@ def test_unknown_outcomes_are_not_failures():
     assert not collection._outcome_unknown(
         ProviderError("stripe", "bad", code="parameter_unknown", http_status=400)
     )
+
+
+@pytest.mark.django_db
+def test_removing_the_last_card_with_open_invoices_is_allowed_but_flagged(
+    client, catalog, stripe_enabled
+):
+    invoice = finalized_invoice(client, card=declining_card(stripe_enabled))
+    drain_outbox()  # the decline leaves the invoice open, retrying
+    method = client.get("/api/v1/customers/payer/payment_methods/").json()["results"][0]
+
+    response = client.delete(f"/api/v1/customers/payer/payment_methods/{method['id']}/")
+
+    assert response.status_code == 204
+    assert response["Billing-Warning"] == "last_payment_method_removed; open_invoices=1"
+    invoice.refresh_from_db()
+    assert invoice.payment_status == "pending"
