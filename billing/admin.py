@@ -85,20 +85,11 @@ def _invoice_staff_can(request, action: str) -> bool:
     )
 
 
-class InvoiceReadOnlyInline(admin.TabularInline):
+class InvoiceReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_view_permission(self, request, obj=None) -> bool:
         return _invoice_staff_can(request, "view")

@@ -13,18 +13,18 @@ Three guards, each enough against one way of charging twice:
 """
 
 import logging
-from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from billing.invoice_models import Invoice, PaymentAttempt
 from billing.outbox import outbox_record, register
 from billing.providers import stripe
 from billing.providers.base import PaymentResult, ProviderError
+from core.locks import advisory_lock
 from core.metrics import PAYMENT_ATTEMPTS
 from customers.models import PaymentMethod
 
@@ -37,18 +37,8 @@ NO_DEFAULT_CARD = "The customer has no default payment method."
 STALE_ATTEMPT = timedelta(minutes=10)
 
 
-@contextmanager
 def _collector_lock(invoice_id: str):
-    key = f"invoice:collect:{invoice_id}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+    return advisory_lock(f"invoice:collect:{invoice_id}")
 
 
 @register("invoice.collect", "stripe")

@@ -11,7 +11,6 @@
 
 import logging
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,6 +24,7 @@ from billing.models import OutboxMessage
 from billing.providers import provider_enabled
 from billing.providers.base import ProviderError
 from core.context import get_request_id
+from core.locks import advisory_lock
 from core.publish import publish_task, republish_waiting
 from core.retry import backoff_seconds
 
@@ -146,7 +146,6 @@ def _claim(message_id: int) -> OutboxMessage | None:
     return OutboxMessage.objects.get(pk=message_id)
 
 
-@contextmanager
 def _object_lock(message: OutboxMessage):
     """One worker at a time per object and provider, so an older state never lands last.
 
@@ -154,16 +153,9 @@ def _object_lock(message: OutboxMessage):
     id must be stored the moment Stripe returns it) and holds no row while it waits on the
     network. The lock dies with the connection if the worker does.
     """
-    key = f"outbox:{message.provider}:{message.action}:{message.object_type}:{message.object_id}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+    return advisory_lock(
+        f"outbox:{message.provider}:{message.action}:{message.object_type}:{message.object_id}"
+    )
 
 
 def outbox_process(*, message_id: int) -> str:
