@@ -625,3 +625,17 @@ def test_a_line_cannot_be_moved_off_a_finalized_invoice(client, catalog):
         InvoiceLine.objects.filter(invoice_id=draft, position=1).update(invoice_id=issued)
 
     assert InvoiceLine.objects.filter(invoice_id=issued).count() == 3
+
+
+def test_billing_progress_is_in_the_metrics(client, catalog):
+    subscribe(client, "sub-metrics", "pro", OCT_1)
+    close_periods()
+
+    before = client.get("/metrics").content.decode()
+    billing_run()
+    after = client.get("/metrics").content.decode()
+
+    assert "billing_periods_unbilled 1.0" in before
+    assert "billing_periods_unbilled 0.0" in after
+    assert 'invoices_awaiting_payment{payment_status="pending"} 1.0' in after
+    assert 'billing_run_periods_total{outcome="invoiced"}' in after
