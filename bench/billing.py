@@ -4,14 +4,15 @@ billing.billing_run.billing_run(), against the reads it cannot do without.
 Measured (each figure in the same run, on the same data):
 
   billing-run  billing_run() with the default page (BILLING_RUN_BATCH) over the 10,000
-               closed October periods: for each one, a transaction that reads the period,
-               its subscription, customer, phases, plan, charges and metrics, aggregates its
-               usage, rates it, writes the invoice and its 4 lines, marks the period billed,
-               then a second transaction that locks the invoice and the issuer's sequence
-               row and numbers it (Stripe disabled: no payment is queued, the invoice says
-               why). The pghistory audit triggers of the invoice run as in production.
-               In invoices/s, and the latency of each period (p50/p99: billing_run's own
-               per-period function, timed by a wrapper; the page queries fall between).
+               closed October periods: for each one it reads the period, its
+               subscription, customer, phases, plan, charges and metrics, aggregates its
+               usage, rates it, writes the invoice and its 4 lines, marks the period
+               billed, then locks the invoice and the issuer's sequence row and numbers
+               it (Stripe disabled: no payment is queued, the invoice says why). The
+               pghistory audit and immutability triggers run as in production. In
+               invoices/s, and the latency of each period (p50/p99: billing_run's own
+               per-period function, billing.billing_run._bill, timed by a wrapper; the
+               page queries fall between).
   usage-units  THE BASELINE: for the same 10,000 periods, in the same order, only
                billing.usage_selectors.usage_units() with the metrics given (as
                period_input gives them): one aggregate query per period, the one read no
@@ -20,7 +21,7 @@ Measured (each figure in the same run, on the same data):
                usage-units (invoices/s over periods/s) says what share of the run's time
                is that irreducible read: 1.0 would be a run that costs nothing else; 0.1 a
                run spending 90% of its time on everything around it (the other reads, the
-               writes, two transactions, numbering, audit triggers, Python).
+               writes, commits, numbering, triggers, Python).
 
 Printed alongside, not in the ratio: one set-based GROUP BY of all the periods' usage at
 once (the floor of a run that read its usage in bulk instead of per period); the mean
@@ -40,8 +41,11 @@ figure): pages of 100 and of 1,000 over BENCH_BILLING_MEMORY_PERIODS periods (a 
 the subscriptions unless set; the limit is checked between pages), and pages of 100 over a
 fifth of that. The billing run keeps one page of period ids, so the peak of Python
 allocations must follow neither the page size nor the number of periods (5x the periods
-must not give ~5x the peak). BENCH_BILLING_MEMORY_PERIODS=10000 measures at full size
-(about 22,000 traced invoices: slow).
+must not give ~5x the peak). Part of the peak is garbage: reference cycles (querysets,
+model instances) that wait for the GC's next full collection, which a process with a large
+heap runs rarely; so each traced run also reports what is still allocated after
+gc.collect(), which is what a leak would show in. BENCH_BILLING_MEMORY_PERIODS=10000
+measures at full size (about 22,000 traced invoices: slow).
 
 Checks after the timed run: exactly one invoice per period (10,000), all finalized,
 10,000 distinct numbers, numbered gaplessly 1..10,000, 4 lines each, no period left
@@ -140,15 +144,15 @@ METRICS = (
     ),
 )
 
-# The fields that must be equal between the service-made and the bulk-made rows.
-SUBSCRIPTION_FIELDS = (
-    "plan_id", "status", "billing_time", "start_at", "started_at", "trial_ends_at",
-    "current_period_start", "current_period_end", "cancel_at_period_end", "canceled_at",
-    "terminated_at", "ended_at", "overrides", "next_plan_id", "next_overrides", "lago_id",
-    "name",
-)  # fmt: skip
-PHASE_FIELDS = ("plan_id", "overrides", "started_at", "ended_at", "reason")
-PERIOD_FIELDS = ("start", "end", "nominal_start", "nominal_end", "reason", "billed_at")
+# Compared between the service-made and the bulk-made rows: every column but these (so a
+# column added later is compared too).
+NOT_COMPARED = frozenset(
+    {"id", "external_id", "customer", "subscription", "created_at", "updated_at", "closed_at"}
+)
+
+
+def _compared(model) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields if f.name not in NOT_COMPARED]
 
 
 def _external_id(index: int) -> str:
@@ -248,10 +252,6 @@ def _catalog():
     return metrics, plan
 
 
-def _values(model, subscription_id, fields) -> list[dict]:
-    return list(model.objects.filter(subscription_id=subscription_id).values(*fields))
-
-
 def _subscriptions(plan, count: int) -> list[str]:
     """`count` customers and subscriptions with October 2026 closed; their ids in order.
     The first made with the services, the others in bulk, then compared."""
@@ -332,16 +332,14 @@ def _subscriptions(plan, count: int) -> list[str]:
 
     if count > 1:
         second = subscriptions[0].pk
-        for model, fields in (
-            (Subscription, SUBSCRIPTION_FIELDS),
-            (SubscriptionPhase, PHASE_FIELDS),
-            (SubscriptionPeriod, PERIOD_FIELDS),
+        for model, key in (
+            (Subscription, "pk"),
+            (SubscriptionPhase, "subscription_id"),
+            (SubscriptionPeriod, "subscription_id"),
         ):
-            if model is Subscription:
-                made = list(model.objects.filter(pk=first.pk).values(*fields))
-                bulk = list(model.objects.filter(pk=second).values(*fields))
-            else:
-                made, bulk = _values(model, first.pk, fields), _values(model, second, fields)
+            fields = _compared(model)
+            made = list(model.objects.filter(**{key: first.pk}).values(*fields))
+            bulk = list(model.objects.filter(**{key: second}).values(*fields))
             if made != bulk:
                 raise RuntimeError(
                     f"bulk-made {model.__name__} rows differ from the services':\n"
@@ -444,6 +442,7 @@ class Run:
     peak_rss_growth_kb: int | None = None  # None: VmHWM could not be reset
     maxrss_delta_kb: int = 0
     traced_peak_bytes: int | None = None
+    traced_retained_bytes: int | None = None  # still allocated after gc.collect()
 
     @property
     def invoices_per_second(self) -> float:
@@ -481,6 +480,8 @@ def _billing_run(batch_size: int, limit: int | None = None, *, traced: bool = Fa
         module._bill = bill
         if traced:
             _, traced_peak = tracemalloc.get_traced_memory()
+            gc.collect()  # what is garbage (reference cycles the GC has not reached yet)
+            traced_retained, _ = tracemalloc.get_traced_memory()
             tracemalloc.stop()
     rss_after, hwm = _rss_kb()
     return Run(
@@ -493,6 +494,7 @@ def _billing_run(batch_size: int, limit: int | None = None, *, traced: bool = Fa
         peak_rss_growth_kb=hwm - rss_before if hwm_reset and hwm else None,
         maxrss_delta_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss_before,
         traced_peak_bytes=traced_peak - traced_before if traced else None,
+        traced_retained_bytes=traced_retained - traced_before if traced else None,
     )
 
 
@@ -595,19 +597,42 @@ def _query_sample(sample: int) -> QuerySample:
         )
     if voided != len(last):
         raise RuntimeError(f"voided {voided} invoices of the last {len(last)} periods")
-    with CaptureQueriesContext(connection) as captured:
+    # CaptureQueriesContext counts every statement (BEGIN, COMMIT and savepoints too) but
+    # keeps times to the millisecond; an execute wrapper times the others precisely.
+    timed: list[tuple[str, float]] = []
+
+    def timer(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            timed.append((sql, time.perf_counter() - started))
+
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timer):
         started = time.perf_counter()
         report = billing_run(batch_size=sample, limit=sample)
         seconds = time.perf_counter() - started
+
+    # The wrapper sees the same statements in the same order but BEGIN, COMMIT and
+    # ROLLBACK (the connection's, not cursor.execute; savepoints go through it).
+    def is_control(sql: str) -> bool:
+        return sql.strip() in ("BEGIN", "COMMIT", "ROLLBACK")
+
+    statements = captured.captured_queries
+    others = [query for query in statements if not is_control(query["sql"])]
+    precise = [took for sql, took in timed if not is_control(sql)]
+    if len(precise) != len(others):
+        precise = [float(query["time"]) for query in others]
+    exact = iter(precise)
     counts: Counter = Counter()
     times: Counter = Counter()
-    for query in captured.captured_queries:
+    for query in statements:
         shape = _shape(query["sql"])
         counts[shape] += 1
-        times[shape] += float(query["time"])
+        times[shape] += float(query["time"]) if is_control(query["sql"]) else next(exact)
     invoices = report.finalized or 1
     return QuerySample(
-        queries=len(captured.captured_queries),
+        queries=len(statements),
         invoices=report.finalized,
         seconds=seconds,
         sql_seconds=sum(times.values()),
@@ -823,7 +848,8 @@ def run() -> list[Result]:
         for item in memory_runs:
             print(
                 f"[{NAME}]   page {item.batch_size:5,}, {item.report.periods:6,} periods: "
-                f"traced peak {item.traced_peak_bytes / 1e6:7.2f} MB   peak RSS "
+                f"traced peak {item.traced_peak_bytes / 1e6:5.2f} MB, retained after "
+                f"gc.collect() {item.traced_retained_bytes / 1e6:5.2f} MB   peak RSS "
                 f"{_mb(item.peak_rss_growth_kb):>9}   ({item.invoices_per_second:,.1f} "
                 f"invoices/s traced, {item.seconds:.0f}s)",
                 flush=True,
@@ -854,6 +880,7 @@ def run() -> list[Result]:
     for item in memory_runs:
         key = f"traced_peak_bytes_page{item.batch_size}_periods{item.report.periods}"
         extra[key] = float(item.traced_peak_bytes)
+        extra[key.replace("peak", "retained")] = float(item.traced_retained_bytes)
     return [
         Result(
             benchmark=NAME,
