@@ -456,10 +456,10 @@ def _billing_run(batch_size: int, limit: int | None = None, *, traced: bool = Fa
     latencies: list[float] = []
     bill = module._bill
 
-    def timed_bill(period_id, report):
+    def timed_bill(*args, **kwargs):
         started = time.perf_counter()
         try:
-            return bill(period_id, report)
+            return bill(*args, **kwargs)
         finally:
             latencies.append((time.perf_counter() - started) * 1000)
 

@@ -18,11 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.invoice_models import Invoice
-from billing.invoices import invoice_finalize, invoice_generate_for_period
+from billing.invoices import Catalog, invoice_finalize, invoice_generate_for_period
 from core.metrics import BILLING_RUN_PERIODS, INVOICES_GENERATED
 from subscriptions.models import SubscriptionPeriod
 
 logger = logging.getLogger(__name__)
+MAX_ERRORS_KEPT = 100
 
 
 @dataclass
@@ -45,21 +46,20 @@ def billing_run(*, batch_size: int | None = None, limit: int | None = None) -> B
     started = time.perf_counter()
     # Late events of a closed period are still counted during the grace period.
     ended_before = timezone.now() - timedelta(minutes=settings.INVOICE_GRACE_MINUTES)
+    catalog = Catalog()
     last_id = 0
     while limit is None or report.periods < limit:
         page = list(
             SubscriptionPeriod.objects.filter(
                 billed_at__isnull=True, pk__gt=last_id, end__lte=ended_before
-            )
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch_size]
+            ).order_by("pk")[:batch_size]
         )
         if not page:
             break
-        for period_id in page:
-            last_id = period_id
+        for period in page:
+            last_id = period.pk
             report.periods += 1
-            _bill(period_id, report)
+            _bill(period, report, catalog)
         logger.info(
             "billing run progress",
             extra={
@@ -78,13 +78,13 @@ def billing_run(*, batch_size: int | None = None, limit: int | None = None) -> B
     return report
 
 
-def _bill(period_id: int, report: BillingRunReport) -> None:
+def _bill(period: SubscriptionPeriod, report: BillingRunReport, catalog: Catalog) -> None:
+    period_id = period.pk
     try:
         # Generated and finalized together: a crash between the two leaves neither, and
         # the period stays in the queue.
         with transaction.atomic():
-            period = SubscriptionPeriod.objects.get(pk=period_id)
-            invoice, created = invoice_generate_for_period(period=period)
+            invoice, created = invoice_generate_for_period(period=period, catalog=catalog)
             if invoice.status == Invoice.Status.DRAFT:
                 invoice_finalize(invoice=invoice)
                 report.finalized += 1
@@ -94,7 +94,8 @@ def _bill(period_id: int, report: BillingRunReport) -> None:
         BILLING_RUN_PERIODS.labels(outcome="invoiced").inc()
     except Exception as exc:  # one bad period must not stop the others
         report.failed += 1
-        report.errors.append(f"period {period_id}: {exc.__class__.__name__}: {exc}"[:500])
+        if len(report.errors) < MAX_ERRORS_KEPT:  # the log has them all
+            report.errors.append(f"period {period_id}: {exc.__class__.__name__}: {exc}"[:500])
         BILLING_RUN_PERIODS.labels(outcome="failed").inc()
         logger.exception("billing run: period failed", extra={"period_id": period_id})
 

@@ -124,6 +124,8 @@ class Invoice(TimestampedModel):
                 name="invoice_awaiting_payment",
             ),
             models.Index(fields=["issued_at"], name="invoice_by_issue_date"),
+            # The billing run's sweep of drafts left unfinalized.
+            models.Index(fields=["period_end"], condition=Q(status="draft"), name="invoice_drafts"),
             models.Index(
                 fields=["next_payment_attempt_at"],
                 condition=Q(next_payment_attempt_at__isnull=False),

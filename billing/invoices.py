@@ -77,23 +77,47 @@ def closed_period(
     return period
 
 
+class Catalog:
+    """Metrics and plan charges, read once per billing run instead of once per invoice.
+    Plans and metrics are frozen while any of their time is not invoiced, so what a run
+    reads at its start holds for every period it rates."""
+
+    def __init__(self) -> None:
+        self.metrics = {m.pk: m for m in BillableMetric.objects.all()}
+        self.metrics_by_code = {m.code: m for m in self.metrics.values()}
+        self._charges: dict = {}
+
+    def metric(self, pk) -> BillableMetric:
+        if pk not in self.metrics:  # created since the run began
+            self.__init__()
+        return self.metrics[pk]
+
+    def charges(self, plan) -> list:
+        if plan.pk not in self._charges:
+            self._charges[plan.pk] = list(plan.charges.all())
+        return self._charges[plan.pk]
+
+
 @transaction.atomic
-def invoice_generate_for_period(*, period: SubscriptionPeriod) -> tuple[Invoice, bool]:
+def invoice_generate_for_period(
+    *, period: SubscriptionPeriod, catalog: Catalog | None = None
+) -> tuple[Invoice, bool]:
     """The draft invoice of a closed period, created once: (invoice, created). A second
     call, or a racing one, gets the same invoice (the unique index decides, not a read).
 
     The subscription row is locked FOR UPDATE first: usage recording holds it FOR KEY
     SHARE, so an event is either committed before the rating reads usage, or sees this
     period invoiced and is refused (`period_closed`); none falls in between."""
+    catalog = catalog or Catalog()
     subscription = (
         Subscription.objects.select_for_update(of=("self",))
-        .select_related("customer")
+        .select_related("customer", "plan")
         .get(pk=period.subscription_id)
     )
     existing = _live_invoice(period)
     if existing is not None:
         return existing, False
-    fees = rate_period(period_input(subscription=subscription, period=period))
+    fees = rate_period(period_input(subscription=subscription, period=period, catalog=catalog))
     customer = subscription.customer
     subtotal, taxes = invoice_totals(
         fees=fees, tax_rate=customer.tax_rate, currency=subscription.plan.currency
@@ -111,14 +135,14 @@ def invoice_generate_for_period(*, period: SubscriptionPeriod) -> tuple[Invoice,
     )
     try:
         with transaction.atomic():
-            invoice.save()
+            invoice.save(force_insert=True)
     except IntegrityError:
         # Another request created it between our read and our insert.
         raced = _live_invoice(period)
         if raced is None:
             raise
         return raced, False
-    InvoiceLine.objects.bulk_create(_lines(invoice, fees))
+    InvoiceLine.objects.bulk_create(_lines(invoice, fees, catalog))
     SubscriptionPeriod.objects.filter(pk=period.pk).update(billed_at=timezone.now())
     logger.info(
         "invoice generated",
@@ -137,10 +161,7 @@ def _live_invoice(period: SubscriptionPeriod) -> Invoice | None:
     ).first()
 
 
-def _lines(invoice: Invoice, fees: list[Fee]) -> list[InvoiceLine]:
-    metrics = {
-        m.code: m for m in BillableMetric.objects.filter(code__in={f.metric_code for f in fees})
-    }
+def _lines(invoice: Invoice, fees: list[Fee], catalog: Catalog) -> list[InvoiceLine]:
     return [
         InvoiceLine(
             invoice=invoice,
@@ -148,7 +169,7 @@ def _lines(invoice: Invoice, fees: list[Fee]) -> list[InvoiceLine]:
             fee_type=fee.fee_type,
             description=fee.description[:255],
             plan_code=fee.plan_code,
-            metric=metrics.get(fee.metric_code),
+            metric=catalog.metrics_by_code.get(fee.metric_code),
             charge_model=fee.charge_model,
             properties=fee.properties,
             units=fee.units,
@@ -161,29 +182,31 @@ def _lines(invoice: Invoice, fees: list[Fee]) -> list[InvoiceLine]:
     ]
 
 
-def period_input(*, subscription: Subscription, period: SubscriptionPeriod) -> PeriodInput:
+def period_input(
+    *, subscription: Subscription, period: SubscriptionPeriod, catalog: Catalog | None = None
+) -> PeriodInput:
     """What the rating engine needs for one closed period, read from the database: the
     phases that cover it, each with its plan, overrides and usage."""
-    metrics = {m.pk: m for m in BillableMetric.objects.all()}
+    catalog = catalog or Catalog()
+    # Every phase that covers the period or its end (the plan renewed into), in one read.
     phases = list(
-        SubscriptionPhase.objects.filter(subscription=subscription, started_at__lt=period.end)
+        SubscriptionPhase.objects.filter(subscription=subscription, started_at__lte=period.end)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=period.start))
         .select_related("plan")
-        .prefetch_related("plan__charges__metric")
         .order_by("started_at", "id")
     )
     pieces = []
     for phase in phases:
-        start, end = (
-            max(phase.started_at, period.start),
-            min(phase.ended_at or period.end, period.end),
-        )
+        start = max(phase.started_at, period.start)
+        end = min(phase.ended_at or period.end, period.end)
         if end <= start:
             continue
-        pieces.append(_phase_usage(subscription, phase, start, end, metrics, with_usage=True))
-    prepaid = SubscriptionPeriod.objects.filter(
-        subscription=subscription, end=period.start, reason="renewed"
-    ).exists()
+        pieces.append(_phase_usage(subscription, phase, start, end, catalog, with_usage=True))
+    prepaid = any(piece.pay_in_advance for piece in pieces[:1]) and (
+        SubscriptionPeriod.objects.filter(
+            subscription=subscription, end=period.start, reason="renewed"
+        ).exists()
+    )
     return PeriodInput(
         currency=subscription.plan.currency,
         start=period.start,
@@ -194,23 +217,21 @@ def period_input(*, subscription: Subscription, period: SubscriptionPeriod) -> P
         # The trial as it was when the period closed, not after a later reactivation.
         trial_ends_at=period.trial_ends_at,
         prepaid=prepaid,
-        **_next_phase(subscription, period, metrics),
+        **_next_phase(subscription, period, phases, catalog),
     )
 
 
-def _phase_usage(subscription, phase, start, end, metrics, *, with_usage: bool) -> PhaseUsage:
+def _phase_usage(subscription, phase, start, end, catalog, *, with_usage: bool) -> PhaseUsage:
     plan = phase.plan
     overrides = phase.overrides or {}
     charge_overrides = overrides.get("charges") or {}
-    units = (
-        usage_units(subscription=subscription, start=start, end=end, metrics=metrics)
-        if with_usage
-        else {}
-    )
     charges = []
     if with_usage:
-        for charge in plan.charges.all():
-            metric = charge.metric
+        units = usage_units(
+            subscription=subscription, start=start, end=end, metrics=catalog.metrics
+        )
+        for charge in catalog.charges(plan):
+            metric = catalog.metric(charge.metric_id)
             charges.append(
                 ChargeUsage(
                     metric_code=metric.code,
@@ -235,18 +256,17 @@ def _phase_usage(subscription, phase, start, end, metrics, *, with_usage: bool) 
     )
 
 
-def _next_phase(subscription, period, metrics) -> dict:
+def _next_phase(subscription, period, phases, catalog) -> dict:
     """The plan the subscription renewed into at the period's end, over the next period
     (and that period's nominal bounds): what a pay-in-advance fee bills ahead."""
     if period.reason != "renewed":
         return {}
-    phase = (
-        SubscriptionPhase.objects.filter(subscription=subscription, started_at__lte=period.end)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=period.end))
-        .select_related("plan")
-        .order_by("-started_at")
-        .first()
-    )
+    covering = [
+        p
+        for p in phases
+        if p.started_at <= period.end and (p.ended_at is None or p.ended_at > period.end)
+    ]
+    phase = covering[-1] if covering else None
     if phase is None or not phase.plan.pay_in_advance:
         return {}
     nominal_start, nominal_end = nominal_period(
@@ -257,7 +277,7 @@ def _next_phase(subscription, period, metrics) -> dict:
     )
     return {
         "next_phase": _phase_usage(
-            subscription, phase, period.end, nominal_end, metrics, with_usage=False
+            subscription, phase, period.end, nominal_end, catalog, with_usage=False
         ),
         "next_nominal": (nominal_start, nominal_end),
     }
@@ -291,25 +311,45 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
         )
     else:
         invoice_ask_payment(locked, now)
-    locked.save()
+    locked.save(
+        update_fields=[
+            "issuer",
+            "number",
+            "status",
+            "issued_at",
+            "due_date",
+            "payment_status",
+            "paid_at",
+            "next_payment_attempt_at",
+            "payment_blocked_reason",
+            "updated_at",
+        ]
+    )
     logger.info("invoice finalized", extra={"invoice_id": str(locked.pk), "number": locked.number})
     return locked
 
 
 def _next_number(issuer: str) -> str:
+    """Take the issuer's next number: one UPDATE that locks the sequence row until the
+    finalizing transaction ends (so numbers are gapless), creating the row the first time."""
+    table = InvoiceSequence._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {InvoiceSequence._meta.db_table} (issuer, prefix, next_value)
-            VALUES (%s, %s, 1) ON CONFLICT (issuer) DO NOTHING
-            """,
-            [issuer, settings.INVOICE_NUMBER_PREFIX or issuer],
-        )
-    sequence = InvoiceSequence.objects.select_for_update().get(issuer=issuer)
-    number = f"{sequence.prefix}-{sequence.next_value:06d}"
-    sequence.next_value += 1
-    sequence.save(update_fields=["next_value"])
-    return number
+        for _ in range(2):
+            cursor.execute(
+                f"UPDATE {table} SET next_value = next_value + 1 WHERE issuer = %s "
+                "RETURNING prefix, next_value - 1",
+                [issuer],
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                prefix, value = row
+                return f"{prefix}-{value:06d}"
+            cursor.execute(
+                f"INSERT INTO {table} (issuer, prefix, next_value) VALUES (%s, %s, 1) "
+                "ON CONFLICT (issuer) DO NOTHING",
+                [issuer, settings.INVOICE_NUMBER_PREFIX or issuer],
+            )
+    raise RuntimeError(f"invoice sequence of {issuer!r} could not be created")
 
 
 def invoice_ask_payment(invoice: Invoice, now: datetime) -> None:
