@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 
 from billing.models import UsageRecord, UsageTransaction
 from billing.providers import provider_enabled
-from subscriptions.models import BillableMetric, Subscription
+from subscriptions.models import BillableMetric, Subscription, SubscriptionPeriod
 
 MAX_BATCH = 1000
 # How far in the future a client's clock may run before its timestamps are refused.
@@ -164,8 +164,7 @@ def usage_record_batch(
     metrics = {
         m.code: m for m in BillableMetric.objects.filter(code__in={e["metric"] for e in events})
     }
-    _hold_against_invoicing(subscriptions.values())
-    invoiced_until = _invoiced_until(subscriptions.values())
+    invoiced_until = _hold_against_invoicing(subscriptions.values())
     results: list[tuple[UsageResult, str | None]] = []
     checked: dict[str, _Checked] = {}
     for event in events:
@@ -212,34 +211,27 @@ def usage_record_batch(
     return [result for result, _ in results]
 
 
-def _hold_against_invoicing(subscriptions) -> None:
-    """FOR KEY SHARE on the batch's subscriptions: batches do not block each other, but
-    invoice generation (FOR UPDATE) waits for them, and they for it."""
-    ids = [s.pk for s in subscriptions]
-    if ids:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT 1 FROM {Subscription._meta.db_table} WHERE id = ANY(%s) "
-                "ORDER BY id FOR KEY SHARE",
-                [ids],
-            )
-
-
-def _invoiced_until(subscriptions) -> dict:
-    """{subscription id: end of its last invoiced period}: usage before it is closed."""
-    from django.db.models import Max
-
-    from subscriptions.models import SubscriptionPeriod
-
+def _hold_against_invoicing(subscriptions) -> dict:
+    """FOR KEY SHARE on the batch's subscriptions (batches do not block each other, but
+    invoice generation, FOR UPDATE, waits for them and they for it), and, read under that
+    lock, {subscription id: end of its last invoiced period}: usage before it is closed.
+    One statement, on the hot path."""
     ids = [s.pk for s in subscriptions]
     if not ids:
         return {}
-    return dict(
-        SubscriptionPeriod.objects.filter(subscription_id__in=ids, billed_at__isnull=False)
-        .values("subscription_id")
-        .annotate(until=Max("end"))
-        .values_list("subscription_id", "until")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT s.id, (SELECT max(p."end") FROM {SubscriptionPeriod._meta.db_table} p
+                          WHERE p.subscription_id = s.id AND p.billed_at IS NOT NULL)
+            FROM {Subscription._meta.db_table} s
+            WHERE s.id = ANY(%s)
+            ORDER BY s.id
+            FOR KEY SHARE OF s
+            """,
+            [ids],
+        )
+        return {sid: until for sid, until in cursor.fetchall() if until is not None}
 
 
 def _replays_of_invoiced_events(results: list, events: list[dict[str, Any]]) -> None:
