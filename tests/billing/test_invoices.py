@@ -140,8 +140,6 @@ def test_an_upgrade_prorates_both_plans_and_rates_usage_under_each(client, catal
         ("tokens", 0),
     ]
     assert invoice["total_amount_cents"] == 1581 + 20 + 6706 + 60
-    # The two prorated pieces add up to a whole month within one minor unit of each plan.
-    assert abs((1581 / 4900) + (6706 / 9900) - 1) < 0.001
 
 
 @pytest.fixture

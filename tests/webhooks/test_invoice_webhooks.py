@@ -90,3 +90,34 @@ def test_lago_invoice_webhook_is_mirrored_when_lago_is_the_engine(
     drain_outbox()
     invoice.refresh_from_db()
     assert invoice.payment_blocked_reason == "The customer has no default payment method."
+
+
+def test_a_full_refund_in_stripe_marks_the_invoice_refunded(
+    client, catalog, stripe_enabled, post_stripe
+):
+    invoice = finalized_invoice(client, card="pm_card_visa")
+    drain_outbox()
+    invoice.refresh_from_db()
+    assert invoice.payment_status == "succeeded"
+    intent_id = invoice.attempts.get().stripe_payment_intent_id
+    headers = {"Authorization": f"Bearer {STRIPE_TEST_KEY}"}
+    intent = requests.get(
+        f"{stripe_enabled}/v1/payment_intents/{intent_id}", headers=headers, timeout=5
+    ).json()
+    charge_id = intent["latest_charge"]
+    if isinstance(charge_id, dict):
+        charge_id = charge_id["id"]
+    refund = requests.post(
+        f"{stripe_enabled}/v1/refunds", data={"charge": charge_id}, headers=headers, timeout=5
+    )
+    assert refund.status_code == 200, refund.text
+    charge = requests.get(f"{stripe_enabled}/v1/charges/{charge_id}", headers=headers, timeout=5)
+
+    assert post_stripe(stripe_event("charge.refunded", charge.json())).status_code == 200
+    process_latest()
+
+    invoice.refresh_from_db()
+    assert invoice.payment_status == "refunded"
+    # Refunded: not payable again, and not voidable.
+    assert client.post(f"/api/v1/invoices/{invoice.pk}/pay/").status_code == 409
+    assert client.post(f"/api/v1/invoices/{invoice.pk}/void/").status_code == 409
