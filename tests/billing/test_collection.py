@@ -2,17 +2,16 @@
 card retried on the dunning schedule until failed, and never a second charge: not when
 collection runs twice, concurrently, or after a crash between Stripe and our commit."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 import requests
-from django.db import connection
 from django.utils import timezone
 
 from billing import collection
 from billing.invoice_models import Invoice, PaymentAttempt
 from tests.billing.test_invoices import OCT_1, close_periods, generate, subscribe
+from tests.concurrency import race
 from tests.conftest import STRIPE_TEST_KEY, drain_outbox, run_outbox
 
 
@@ -121,20 +120,8 @@ def test_collection_run_twice_charges_once(client, catalog, stripe_enabled, stri
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_collections_charge_once(client, catalog, stripe_enabled, stripe_customer):
     invoice = finalized_invoice(client, card="pm_card_visa")
-    results, barrier = [], threading.Barrier(6)
 
-    def worker():
-        barrier.wait()
-        try:
-            results.append(collection.invoice_collect(invoice_id=str(invoice.pk)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race([lambda: collection.invoice_collect(invoice_id=str(invoice.pk))] * 6)
     drain_outbox()
 
     assert results.count("succeeded") == 1, results

@@ -2,17 +2,17 @@
 proration, idempotent generation (also racing), numbering, immutability, void, the PDF
 and the billing run."""
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from billing.billing_run import billing_run
 from billing.invoice_models import Invoice, InvoiceLine
 from subscriptions import services as subscription_services
 from subscriptions.models import Subscription, SubscriptionPeriod
+from tests.concurrency import race
 
 pytestmark = pytest.mark.django_db
 
@@ -259,24 +259,15 @@ def test_generation_is_idempotent_per_period_and_refuses_open_periods(client, ca
 def test_racing_generations_make_one_invoice(client, catalog):
     subscribe(client, "sub-race", "pro", OCT_1)
     close_periods()
-    results, barrier = [], threading.Barrier(8)
 
-    def worker():
+    def worker() -> tuple[int, dict]:
         from rest_framework.test import APIClient
 
         other = APIClient()
         other.credentials(HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"])
-        barrier.wait()
-        try:
-            results.append(generate(other, "sub-race"))
-        finally:
-            connection.close()
+        return generate(other, "sub-race")
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race([worker] * 8)
 
     codes = sorted(code for code, _ in results)
     assert codes.count(201) == 1 and codes.count(200) == 7, codes

@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from core.models import ApiKey, IdempotencyKey
 from customers.models import Customer
+from tests.concurrency import race
 
 URL = "/api/v1/customers/"
 
@@ -102,22 +103,14 @@ def test_key_in_use_is_409(client, api_key):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_create_one_customer(api_key):
     raw_key = api_key[1]
-    results: list[tuple[int, bool]] = []
-    barrier = threading.Barrier(8)
 
-    def worker():
+    def worker() -> tuple[int, bool]:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-        barrier.wait()
         response = post(client, {"external_id": "race", "name": "Race"}, "same-key")
-        results.append((response.status_code, response.has_header("Idempotent-Replayed")))
-        connection.close()
+        return response.status_code, response.has_header("Idempotent-Replayed")
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race([worker] * 8)
     assert Customer.objects.filter(external_id="race").count() == 1
     statuses = sorted(status for status, _ in results)
     # Exactly one request ran; the rest were replayed (201) or told it is in use (409).

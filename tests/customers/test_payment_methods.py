@@ -1,7 +1,6 @@
 """Payment methods through Stripe (localstripe): add, list, switch default, remove."""
 
 import logging
-import threading
 
 import pytest
 import requests
@@ -9,6 +8,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from customers.models import PaymentMethod
+from tests.concurrency import race
 from tests.conftest import STRIPE_TEST_KEY, run_outbox
 
 pytestmark = pytest.mark.django_db
@@ -174,23 +174,15 @@ def test_concurrent_set_default_calls_leave_both_sides_agreeing(api_key, stripe_
     client.post("/api/v1/customers/", {"external_id": "race"}, format="json")
     run_outbox()
     ids = [add(client, "pm_card_visa", external_id="race").json()["id"] for _ in range(3)]
-    barrier = threading.Barrier(6)
-    statuses: list[int] = []
 
-    def set_default(pm_id: str):
+    def set_default(pm_id: str) -> int:
         local = APIClient()
         local.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-        barrier.wait()
-        statuses.append(
-            local.post(f"/api/v1/customers/race/payment_methods/{pm_id}/set_default/").status_code
-        )
-        connection.close()
+        return local.post(
+            f"/api/v1/customers/race/payment_methods/{pm_id}/set_default/"
+        ).status_code
 
-    threads = [threading.Thread(target=set_default, args=(pm,)) for pm in ids * 2]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = race([lambda pm=pm: set_default(pm) for pm in ids * 2])
     assert statuses == [200] * 6
     assert PaymentMethod.objects.filter(customer__external_id="race", is_default=True).count() == 1
     assert stripe_default(stripe_enabled, stripe_id_of("race")) == api_default(client, "race")

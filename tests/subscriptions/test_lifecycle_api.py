@@ -1,7 +1,6 @@
 """The subscription lifecycle through the API, its illegal moves, and time passing."""
 
 import itertools
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from rest_framework.test import APIClient
 from subscriptions import services
 from subscriptions.models import Subscription
 from subscriptions.tasks import subscriptions_advance
+from tests.concurrency import race
 from tests.conftest import build_catalog
 
 pytestmark = pytest.mark.django_db
@@ -247,23 +247,15 @@ def test_metric_needs_a_field_unless_count(client):
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_cancel_and_reactivate_end_valid(api_key, catalog_tx):
     raw = api_key[1]
-    barrier = threading.Barrier(20)
-    results: list[int] = []
 
-    def hit(index: int):
+    def hit(index: int) -> int:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-        barrier.wait()
         action = ["cancel", "reactivate"][index % 2]
         body = {"at_period_end": index % 4 != 0} if action == "cancel" else {}
-        results.append(client.post(f"{URL}sub-1/{action}/", body, format="json").status_code)
-        connection.close()
+        return client.post(f"{URL}sub-1/{action}/", body, format="json").status_code
 
-    threads = [threading.Thread(target=hit, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race([lambda i=i: hit(i) for i in range(20)])
     assert set(results) <= {200, 409}
     sub = Subscription.objects.get()
     assert (sub.status, sub.cancel_at_period_end) in {
@@ -362,7 +354,6 @@ def test_out_of_range_plan_numbers_are_400(client, catalog, field, value):
 
 
 def test_listing_costs_the_same_queries_for_1_or_6_subscriptions(client, catalog):
-    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     def queries_of_a_listing() -> int:

@@ -1,6 +1,5 @@
 """RecordUsage: each event counted once, however often and however concurrently sent."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -9,6 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import UsageRecord, UsageTransaction
+from tests.concurrency import race
 from tests.conftest import build_catalog
 
 pytestmark = pytest.mark.django_db
@@ -142,33 +142,17 @@ def test_ten_racing_clients_store_an_event_once(api_key):
         {"external_id": "sub-1", "customer": "acme", "plan": "pro"},
         format="json",
     )
-    barrier = threading.Barrier(10)
-    statuses: list[int] = []
 
-    def send(tid, properties):
+    def send(tid, properties) -> int:
         racer = APIClient()
         racer.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-        barrier.wait()
-        statuses.append(
-            racer.post(URL, event(tid, properties=properties), format="json").status_code
-        )
-        connection.close()
+        return racer.post(URL, event(tid, properties=properties), format="json").status_code
 
-    threads = [threading.Thread(target=send, args=("race", {"tokens": 7})) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = race([lambda: send("race", {"tokens": 7})] * 10)
     assert sorted(statuses) == [200] * 9 + [201]
     assert UsageRecord.objects.filter(transaction_id="race").count() == 1
 
-    barrier = threading.Barrier(10)
-    statuses.clear()
-    threads = [threading.Thread(target=send, args=("race-2", {"tokens": i})) for i in range(10, 20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = race([lambda i=i: send("race-2", {"tokens": i}) for i in range(10, 20)])
     # A new id raced with ten different contents: one is stored, nine conflict.
     assert sorted(statuses) == [201] + [409] * 9
     assert UsageRecord.objects.filter(transaction_id="race-2").count() == 1

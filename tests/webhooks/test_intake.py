@@ -1,6 +1,5 @@
 """Intake: verified, stored first, duplicates harmless, forgeries refused."""
 
-import threading
 import time
 import uuid
 
@@ -8,6 +7,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from tests.concurrency import race
 from tests.webhooks.signing import (
     dumps,
     lago_hmac,
@@ -189,43 +189,26 @@ def test_the_same_event_five_times_at_once_has_one_effect(settings):
     payload = events_errors(["race-1"])
     body = dumps(payload)
     key = str(uuid.uuid4())
-    barrier = threading.Barrier(5)
-    statuses: list[int] = []
 
-    def deliver():
-        client = APIClient()
-        barrier.wait()
-        response = client.post(
-            "/webhooks/lago/",
-            data=body,
-            content_type="application/json",
-            HTTP_X_LAGO_SIGNATURE=lago_hmac(body),
-            HTTP_X_LAGO_SIGNATURE_ALGORITHM="hmac",
-            HTTP_X_LAGO_UNIQUE_KEY=key,
+    def deliver() -> int:
+        return (
+            APIClient()
+            .post(
+                "/webhooks/lago/",
+                data=body,
+                content_type="application/json",
+                HTTP_X_LAGO_SIGNATURE=lago_hmac(body),
+                HTTP_X_LAGO_SIGNATURE_ALGORITHM="hmac",
+                HTTP_X_LAGO_UNIQUE_KEY=key,
+            )
+            .status_code
         )
-        statuses.append(response.status_code)
-        connection.close()
 
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = race([deliver] * 5)
     assert statuses == [200] * 5
     event = WebhookEvent.objects.get()
 
-    outcomes: list[str] = []
-
-    def process():
-        barrier.wait()
-        outcomes.append(webhook_event_process(event_pk=event.pk))
-        connection.close()
-
-    threads = [threading.Thread(target=process) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = race([lambda: webhook_event_process(event_pk=event.pk)] * 5)
     assert sorted(outcomes) == ["processed"] + ["skipped"] * 4
     assert UsageEventError.objects.filter(transaction_id="race-1").count() == 1
 
