@@ -1,6 +1,5 @@
 import logging
 from collections import defaultdict
-from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -21,7 +20,7 @@ from billing.invoice_pdf import invoice_pdf
 from billing.models import OutboxMessage
 from billing.providers.base import ProviderError
 from core.admin_mixins import ReadOnlyAdminMixin
-from core.iso import currency_exponent
+from core.iso import format_money
 from subscriptions.models import Plan
 
 logger = logging.getLogger(__name__)
@@ -68,10 +67,7 @@ class OutboxMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # --- Invoices ----------------------------------------------------------------------------
 def _money(cents: int | None, currency: str) -> str:
-    if cents is None:
-        return "—"
-    exponent = currency_exponent(currency)
-    return f"{Decimal(cents).scaleb(-exponent):,.{exponent}f} {currency}"
+    return "—" if cents is None else format_money(cents, currency)
 
 
 def _invoice_staff_can(request, action: str) -> bool:

@@ -1,26 +1,18 @@
 """An invoice as a PDF: the HTML template `templates/billing/invoice.html` rendered by
 WeasyPrint. Rendered on demand: a finalized invoice is immutable, so its PDF is too."""
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.template.loader import render_to_string
 
 from billing.invoice_models import Invoice
-from core.iso import currency_exponent
-
-
-def _money(cents: int, currency: str) -> str:
-    exponent = currency_exponent(currency)
-    amount = Decimal(cents).scaleb(-exponent)
-    return f"{amount:,.{exponent}f} {currency}"
+from core.iso import format_money
 
 
 def invoice_html(*, invoice: Invoice) -> str:
     lines = [
         {
             "line": line,
-            "amount": _money(line.amount_cents, invoice.currency),
+            "amount": format_money(line.amount_cents, invoice.currency),
             "units": line.units.normalize(),
             "unit_amount": line.unit_amount.normalize(),
         }
@@ -33,9 +25,9 @@ def invoice_html(*, invoice: Invoice) -> str:
             "customer": invoice.customer,
             "issuer_name": settings.INVOICE_ISSUER_NAME,
             "lines": lines,
-            "subtotal": _money(invoice.subtotal_amount_cents, invoice.currency),
-            "taxes": _money(invoice.taxes_amount_cents, invoice.currency),
-            "total": _money(invoice.total_amount_cents, invoice.currency),
+            "subtotal": format_money(invoice.subtotal_amount_cents, invoice.currency),
+            "taxes": format_money(invoice.taxes_amount_cents, invoice.currency),
+            "total": format_money(invoice.total_amount_cents, invoice.currency),
         },
     )
 

@@ -1,5 +1,7 @@
 """ISO 4217 currencies and ISO 3166-1 alpha-2 countries that the providers accept."""
 
+from decimal import Decimal
+
 # Currencies whose minor unit is not 1/100. Amounts are integers in the minor unit.
 CURRENCY_EXPONENTS = {
     "BIF": 0,
@@ -420,3 +422,9 @@ COUNTRIES = frozenset(
 
 def currency_exponent(currency: str) -> int:
     return CURRENCY_EXPONENTS.get(currency, 2)
+
+
+def format_money(cents: int, currency: str) -> str:
+    """Minor units as people read them: 4906, "USD" -> "49.06 USD" (exact, no float)."""
+    exponent = currency_exponent(currency)
+    return f"{Decimal(cents).scaleb(-exponent):,.{exponent}f} {currency}"
