@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 A = PaymentAttempt.Status
 P = Invoice.PaymentStatus
 METADATA_KEY = "payment_attempt_id"
+NEEDS_REVIEW = "needs_review"
 NO_DEFAULT_CARD = "The customer has no default payment method."
 # An attempt left `processing` this long had its worker die: look it up again.
 STALE_ATTEMPT = timedelta(minutes=10)
@@ -79,6 +80,7 @@ def invoice_collect(*, invoice_id: str) -> str:
 
 
 def _needs_review(attempt: PaymentAttempt) -> None:
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(stripe_status=NEEDS_REVIEW)
     Invoice.objects.filter(pk=attempt.invoice_id).update(
         next_payment_attempt_at=None,
         payment_blocked_reason=(
@@ -330,9 +332,10 @@ def invoices_collect_due(*, limit: int = 1000) -> int:
         ).values_list("pk", flat=True)[:limit]
     )
     stale = list(
-        PaymentAttempt.objects.filter(
-            status=A.PROCESSING, updated_at__lt=now - STALE_ATTEMPT
-        ).values_list("invoice_id", flat=True)[:limit]
+        PaymentAttempt.objects.filter(status=A.PROCESSING, updated_at__lt=now - STALE_ATTEMPT)
+        # Handed to staff: looking again would only repeat the same alert.
+        .exclude(stripe_status=NEEDS_REVIEW)
+        .values_list("invoice_id", flat=True)[:limit]
     )
     for invoice_id in {*due, *stale}:
         with transaction.atomic():

@@ -356,3 +356,26 @@ def test_removing_the_last_card_with_open_invoices_is_allowed_but_flagged(
     assert response["Billing-Warning"] == "last_payment_method_removed; open_invoices=1"
     invoice.refresh_from_db()
     assert invoice.payment_status == "pending"
+
+
+@pytest.mark.django_db
+def test_an_unknown_outcome_for_an_unlinked_customer_goes_to_staff_once(
+    client, catalog, stripe_enabled, monkeypatch
+):
+    from customers.models import Customer
+
+    invoice = finalized_invoice(client, card="pm_card_visa")
+    monkeypatch.setattr(
+        collection, "payment_attempt_settle", lambda **kw: (_ for _ in ()).throw(SystemExit)
+    )
+    with pytest.raises(SystemExit):
+        collection.invoice_collect(invoice_id=str(invoice.pk))
+    monkeypatch.undo()
+    Customer.objects.filter(pk=invoice.customer_id).update(stripe_customer_id=None)
+
+    assert collection.invoice_collect(invoice_id=str(invoice.pk)) == "needs review"
+    PaymentAttempt.objects.update(updated_at=timezone.now() - timedelta(hours=1))
+
+    invoice.refresh_from_db()
+    assert "outcome of payment attempt 1 is unknown" in invoice.payment_blocked_reason
+    assert collection.invoices_collect_due() == 0  # not looked at again
