@@ -237,7 +237,7 @@ def test_no_default_card_leaves_the_invoice_pending_until_one_is_set(
 
 
 @pytest.mark.django_db
-def test_a_payment_webhook_settles_an_attempt_once(client, catalog, stripe_enabled):
+def test_a_settled_attempt_is_not_reversed_by_a_later_failure(client, catalog, stripe_enabled):
     from billing.providers.stripe import payment_result
 
     invoice = finalized_invoice(client, card="pm_card_visa")
