@@ -128,7 +128,7 @@ def delete_usage(*, metric_ids: list, transaction_prefix: str) -> tuple[int, int
     """
     from django.db import connection
 
-    from billing.models import UsageRecord, UsageTransaction
+    from billing.usage.models import UsageRecord, UsageTransaction
 
     _refuse_unless_bench_database()
     records, transactions = UsageRecord._meta.db_table, UsageTransaction._meta.db_table

@@ -169,15 +169,15 @@ def _reset() -> None:
 
     models = [
         apps.get_model("customers", "Customer"),
-        apps.get_model("billing", "Invoice"),
-        apps.get_model("billing", "InvoiceLine"),
-        apps.get_model("billing", "InvoiceSequence"),
+        apps.get_model("invoicing", "Invoice"),
+        apps.get_model("invoicing", "InvoiceLine"),
+        apps.get_model("invoicing", "InvoiceSequence"),
         apps.get_model("subscriptions", "Subscription"),
         apps.get_model("subscriptions", "SubscriptionPhase"),
         apps.get_model("subscriptions", "SubscriptionPeriod"),
         apps.get_model("customers", "CustomerEvent"),
         apps.get_model("subscriptions", "SubscriptionEvent"),
-        apps.get_model("billing", "InvoiceEvent"),
+        apps.get_model("invoicing", "InvoiceEvent"),
     ]
     truncate_tables([model._meta.db_table for model in models])
     metric_ids = [str(uuid.uuid5(ID_NAMESPACE, code)) for code, *_ in METRICS]
@@ -196,7 +196,7 @@ def _reset_invoices() -> None:
     from django.apps import apps
     from django.db import connection
 
-    from billing.invoice_models import Invoice, InvoiceLine, InvoiceSequence
+    from billing.invoicing.models import Invoice, InvoiceLine, InvoiceSequence
     from subscriptions.models import SubscriptionPeriod
 
     truncate_tables(
@@ -204,7 +204,7 @@ def _reset_invoices() -> None:
             Invoice._meta.db_table,
             InvoiceLine._meta.db_table,
             InvoiceSequence._meta.db_table,
-            apps.get_model("billing", "InvoiceEvent")._meta.db_table,
+            apps.get_model("invoicing", "InvoiceEvent")._meta.db_table,
         ]
     )
     table = SubscriptionPeriod._meta.db_table
@@ -451,7 +451,7 @@ class Run:
 
 def _billing_run(batch_size: int, limit: int | None = None, *, traced: bool = False) -> Run:
     """billing_run() from an empty invoice table, with each period timed."""
-    import billing.billing_run as module
+    import billing.invoicing.billing_run as module
 
     latencies: list[float] = []
     bill = module._bill
@@ -510,7 +510,7 @@ def _periods() -> list[tuple[str, datetime, datetime]]:
 
 def _baseline(periods, metrics: dict) -> tuple[LoadStats, dict]:
     """usage_units() of every period, in billing order: (timings, total units per metric)."""
-    from billing.usage_selectors import usage_units
+    from billing.usage.selectors import usage_units
     from subscriptions.models import Subscription
 
     stats = LoadStats("usage-units")
@@ -575,7 +575,7 @@ def _query_sample(sample: int) -> QuerySample:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from billing.billing_run import billing_run
+    from billing.invoicing.billing_run import billing_run
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -647,7 +647,7 @@ def _check(expected: int, baseline_units: dict) -> list[str]:
     """What must hold after a full run; each failure described."""
     from django.db import connection
 
-    from billing.models import OutboxMessage
+    from billing.sync.models import OutboxMessage
 
     problems = []
     with connection.cursor() as cursor:
@@ -676,7 +676,7 @@ def _check(expected: int, baseline_units: dict) -> list[str]:
             "WHERE metric_id IS NOT NULL GROUP BY metric_id"
         )
         line_units = dict(cursor.fetchall())
-    collect = OutboxMessage.objects.filter(object_type="billing.invoice").count()
+    collect = OutboxMessage.objects.filter(object_type="invoicing.invoice").count()
     print(
         f"[{NAME}] check: {invoices:,} invoices (expected {expected:,}), {finalized:,} "
         f"finalized, {numbers:,} distinct numbers ({low}..{high}), {periods:,} distinct "

@@ -59,7 +59,7 @@ def _reset_tables() -> None:
         apps.get_model("customers", "Customer"),
         apps.get_model("customers", "CustomerEvent"),
         apps.get_model("core", "IdempotencyKey"),
-        apps.get_model("billing", "OutboxMessage"),
+        apps.get_model("sync", "OutboxMessage"),
         apps.get_model("pghistory", "Context"),
         # PostgreSQL truncates a table only with every table whose foreign keys point at
         # it: webhook events reference customers, and are referenced in turn.

@@ -170,8 +170,8 @@ def _ingest_fixtures() -> Ingest:
     from django.conf import settings
     from django.utils import timezone
 
-    from billing.models import UsageRecord
     from billing.providers import provider_enabled
+    from billing.usage.models import UsageRecord
     from subscriptions.models import Subscription
     from subscriptions.services import subscription_create
 
@@ -225,7 +225,7 @@ class Template:
 
 
 def _templates(ingest: Ingest, seed: int = 6) -> list[Template]:
-    from billing.usage import content_hash
+    from billing.usage.services import content_hash
 
     rng = random.Random(seed)
     start, end = ingest.window
@@ -631,7 +631,7 @@ def _explain(cursor, sql: str, params) -> list[str]:
 def _aggregate_figure(dataset: Dataset, queries: int, max_seconds: float) -> list[Result]:
     from django.db import connection, transaction
 
-    from billing.usage_selectors import _AGGREGATE_SQL, usage_units
+    from billing.usage.selectors import _AGGREGATE_SQL, usage_units
     from subscriptions.models import Subscription
 
     naive_settings = (

@@ -9,8 +9,8 @@ from django.http import HttpResponseBadRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing.models import UsageRecord, UsageTransaction
 from billing.providers import provider_enabled
+from billing.usage.models import UsageRecord, UsageTransaction
 from customers.models import Customer
 from customers.services import UPDATABLE_FIELDS
 from subscriptions.models import BillableMetric, Subscription

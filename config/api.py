@@ -1,9 +1,11 @@
 """The one router of the API: every viewset is registered here, under /api/v1/."""
 
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
-from billing.api.invoice_views import InvoiceViewSet
-from billing.api.views import UsageViewSet
+from billing.invoicing.api.usage import SubscriptionUsageViewSet
+from billing.payments.api.views import InvoiceViewSet
+from billing.usage.api.views import UsageViewSet
 from customers.api.views import CustomerViewSet
 from subscriptions.api.views import BillableMetricViewSet, PlanViewSet, SubscriptionViewSet
 
@@ -21,4 +23,11 @@ router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("usage", UsageViewSet, basename="usage")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 
-urlpatterns = router.urls
+urlpatterns = [
+    re_path(
+        r"^subscriptions/(?P<external_id>[^/]+)/usage/$",
+        SubscriptionUsageViewSet.as_view({"get": "retrieve"}),
+        name="subscription-usage",
+    ),
+    *router.urls,
+]

@@ -13,11 +13,15 @@ class AuditContextMiddleware(HistoryMiddleware):
         return context
 
 
-def audited():
+def audited(*, table: str | None = None):
     """Record every insert, change and deletion of a model's rows (who, when, what): the
-    audit trail of billing data. `updated_at` alone is not a change."""
+    audit trail of billing data. `updated_at` alone is not a change.
+
+    `table` keeps the event table's name when a model moved to another app, so its
+    history stays where it was."""
     return pghistory.track(
         pghistory.InsertEvent(),
         pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
         pghistory.DeleteEvent(),
+        meta={"db_table": table} if table else None,
     )

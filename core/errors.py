@@ -1,32 +1,68 @@
-"""Maps the exceptions of our own layers onto the API's one error shape."""
+"""The one mapping from our errors onto the API's error shape.
+
+Domain errors (core.exceptions) carry a `code` and no HTTP: their kind decides the status
+here, and nowhere else.
+"""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 
-from billing.providers.base import ProviderError, ProviderUnavailable
-from core.exceptions import ServiceUnavailable
+from core.exceptions import (
+    Conflict,
+    DomainError,
+    NotFound,
+    ProviderError,
+    ProviderUnavailable,
+    ServiceUnavailable,
+)
+
+
+class DomainAPIError(exceptions.APIException):
+    def __init__(self, error: DomainError, status_code: int):
+        self.status_code = status_code
+        super().__init__(detail=error.detail, code=error.code)
+
+
+def api_error(exc: DomainError) -> exceptions.APIException:
+    """The API's answer to a domain error."""
+    if isinstance(exc, ProviderUnavailable | ServiceUnavailable):
+        detail = (
+            f"{exc.provider} is unavailable; try again later."
+            if isinstance(exc, ProviderUnavailable)
+            else exc.detail
+        )
+        return DomainAPIError(ServiceUnavailable(detail, code="provider_unavailable"), 503)
+    if isinstance(exc, ProviderError):
+        error = exceptions.ValidationError(
+            detail={"non_field_errors": [exc.detail]}, code=exc.code or "provider_error"
+        )
+        # A card refusal keeps Stripe's 402; any other refusal is about the request's
+        # content (an unknown or unusable id), so 422 with the provider's code.
+        error.status_code = 402 if exc.http_status == 402 else 422
+        return error
+    if exc.attr:
+        error = exceptions.ValidationError(detail={exc.attr: [exc.detail]}, code=exc.code)
+        error.status_code = 409 if isinstance(exc, Conflict) else 422
+        return error
+    if isinstance(exc, Conflict):
+        return DomainAPIError(exc, status.HTTP_409_CONFLICT)
+    if isinstance(exc, NotFound):
+        return DomainAPIError(exc, status.HTTP_404_NOT_FOUND)
+    return DomainAPIError(exc, status.HTTP_422_UNPROCESSABLE_ENTITY)
 
 
 class ExceptionHandler(BaseExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, DjangoValidationError):
             return exceptions.ValidationError(detail=get_error_detail(exc))
-        if isinstance(exc, ProviderUnavailable):
-            return ServiceUnavailable(f"{exc.provider} is unavailable; try again later.")
-        if isinstance(exc, ProviderError):
-            error = exceptions.ValidationError(
-                detail={"non_field_errors": [exc.message]}, code=exc.code or "provider_error"
-            )
-            # A card refusal keeps Stripe's 402; any other refusal is about the request's
-            # content (an unknown or unusable id), so 422 with the provider's code.
-            error.status_code = 402 if exc.http_status == 402 else 422
-            return error
+        if isinstance(exc, DomainError):
+            return api_error(exc)
         return super().convert_known_exceptions(exc)
 
     def report_exception(self, exc, response) -> None:
         # A provider outage is expected and answered (503, retry later): not a bug to report.
-        if isinstance(exc, ServiceUnavailable):
+        if isinstance(exc, DomainAPIError) and exc.status_code == 503:
             return
         super().report_exception(exc, response)

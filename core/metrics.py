@@ -8,17 +8,16 @@ import os
 import re
 import time
 
-from django.db import DatabaseError
 from django.http import HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
 
 REQUEST_LATENCY = Histogram(
     "http_request_duration_seconds",
@@ -66,59 +65,15 @@ class MetricsMiddleware:
         return response
 
 
-class OutboxBacklogCollector:
-    """Reads the backlog from the database at scrape time: always true, never stale."""
-
-    def collect(self):
-        from billing.selectors import outbox_backlog
-
-        gauge = GaugeMetricFamily(
-            "outbox_messages",
-            "Outbox messages by provider and status.",
-            labels=["provider", "status"],
-        )
-        oldest = GaugeMetricFamily(
-            "outbox_oldest_pending_age_seconds",
-            "Age of the oldest pending outbox message.",
-            labels=["provider"],
-        )
-        try:
-            backlog = outbox_backlog()
-        except DatabaseError:
-            return
-        # Every series exists even at zero, so alerts never face an absent metric.
-        for provider in ("lago", "stripe"):
-            for status in ("pending", "processing", "failed"):
-                gauge.add_metric([provider, status], backlog.counts.get((provider, status), 0))
-        for provider, age in backlog.oldest_pending_age.items():
-            oldest.add_metric([provider], age)
-        yield gauge
-        yield oldest
+# Gauges read from the database at scrape time (always true, never stale). Each app
+# registers its own in its AppConfig.ready(): core knows none of them.
+_database_collectors: list = []
 
 
-class BillingBacklogCollector:
-    """The billing run's queue and what awaits payment, read at scrape time."""
-
-    def collect(self):
-        from billing.selectors import billing_backlog
-
-        try:
-            backlog = billing_backlog()
-        except DatabaseError:
-            return
-        periods = GaugeMetricFamily(
-            "billing_periods_unbilled", "Closed subscription periods with no invoice yet."
-        )
-        periods.add_metric([], backlog.unbilled_periods)
-        yield periods
-        invoices = GaugeMetricFamily(
-            "invoices_awaiting_payment",
-            "Finalized invoices not paid, by payment status.",
-            labels=["payment_status"],
-        )
-        for status in ("pending", "failed"):
-            invoices.add_metric([status], backlog.awaiting_payment.get(status, 0))
-        yield invoices
+def register_database_collector(collector) -> None:
+    """`collector.collect()` yields metric families; a DatabaseError yields nothing."""
+    if all(type(c) is not type(collector) for c in _database_collectors):
+        _database_collectors.append(collector)
 
 
 def metrics_view(request):
@@ -126,12 +81,10 @@ def metrics_view(request):
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # the client library's own test
         multiprocess.MultiProcessCollector(registry)
     else:
-        from prometheus_client import REGISTRY
-
         registry = REGISTRY
     output = generate_latest(registry)
     database = CollectorRegistry()
-    database.register(OutboxBacklogCollector())
-    database.register(BillingBacklogCollector())
+    for collector in _database_collectors:
+        database.register(collector)
     output += generate_latest(database)
     return HttpResponse(output, content_type=CONTENT_TYPE_LATEST)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -21,25 +22,28 @@ _paused_until = 0.0
 
 
 def publish_task(
-    task: Any,
+    task: str,
     *,
     args: list,
     countdown: float = 0,
     request_id: str | None = None,
     force: bool = False,
 ) -> bool:
-    """Publish `task(*args)`; False if it was not published (the row's sweeper will)."""
+    """Publish the task named `task` with `args`; False if it was not published (the row's
+    sweeper will). By name, so a service never imports the task module that calls it."""
     global _paused_until
     if not force and time.monotonic() < _paused_until:
         return False
     headers = {"request_id": request_id} if request_id else None
     try:
-        task.apply_async(args=args, countdown=countdown or None, retry=False, headers=headers)
+        current_app.send_task(
+            task, args=args, countdown=countdown or None, retry=False, headers=headers
+        )
     except Exception as exc:  # kombu raises many types; all mean "not published"
         _paused_until = time.monotonic() + settings.PUBLISH_PAUSE_SECONDS
         logger.warning(
             "task publish failed; the sweeper will publish it",
-            extra={"task": task.name, "error": exc.__class__.__name__},
+            extra={"task": task, "error": exc.__class__.__name__},
         )
         return False
     _paused_until = 0.0

@@ -1,11 +1,9 @@
 from django.contrib import admin, messages
-from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from rest_framework.exceptions import APIException
 
-from billing.providers.base import ProviderError
-from billing.selectors import sync_states
+from billing.sync.selectors import sync_states
+from core.admin_actions import run_each
 from core.admin_mixins import ReadOnlyAdminMixin
 from customers import services
 from customers.models import Customer, PaymentMethod
@@ -157,23 +155,21 @@ class PaymentMethodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["set_default", "remove"]
 
     def _each(self, request, queryset, service, done: str) -> None:
-        # Each one in its own transaction: one refusal does not undo the others.
-        for method in queryset.select_related("customer"):
-            try:
-                with transaction.atomic():
-                    result = service(customer=method.customer, payment_method=method)
-            except (APIException, ProviderError) as exc:
-                detail = getattr(exc, "detail", None) or getattr(exc, "message", str(exc))
-                messages.error(request, f"{method}: not done: {detail}")
-            else:
-                messages.success(request, f"{method}: {done}.")
-                owed = getattr(result, "open_invoices_left_without_card", 0)
-                if owed:
-                    messages.warning(
-                        request,
-                        f"{method.customer}: no card left, and {owed} open invoice(s) cannot be "
-                        "collected until a new default card is added.",
-                    )
+        succeeded = run_each(
+            request,
+            queryset.select_related("customer"),
+            lambda method: service(customer=method.customer, payment_method=method),
+            done=done,
+            refused="not done",
+        )
+        for method, result in succeeded:
+            owed = getattr(result, "open_invoices_left_without_card", 0)
+            if owed:
+                messages.warning(
+                    request,
+                    f"{method.customer}: no card left, and {owed} open invoice(s) cannot be "
+                    "collected until a new default card is added.",
+                )
 
     @admin.action(description="Set as the customer's default (in Stripe too)")
     def set_default(self, request, queryset):

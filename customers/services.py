@@ -2,15 +2,17 @@
 
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from billing.outbox import outbox_record_sync
 from billing.providers import provider_enabled, stripe
 from billing.providers.base import PaymentMethodData
+from billing.sync.outbox import outbox_record_sync
 from core.exceptions import Conflict
+from customers import events
 from customers.models import Customer, PaymentMethod
 
 logger = logging.getLogger(__name__)
@@ -141,8 +143,18 @@ def payment_method_set_default(
     return _make_default(customer=locked, method=method)
 
 
+@dataclass(frozen=True)
+class PaymentMethodRemoval:
+    method: PaymentMethod
+    # Issued invoices still owed that no card is left to collect (0 while a card remains):
+    # allowed, but the caller is told.
+    open_invoices_left_without_card: int
+
+
 @transaction.atomic
-def payment_method_remove(*, customer: Customer, payment_method: PaymentMethod) -> PaymentMethod:
+def payment_method_remove(
+    *, customer: Customer, payment_method: PaymentMethod
+) -> PaymentMethodRemoval:
     """Detach in Stripe and keep the row, marked detached, for history.
 
     Removing the default leaves the customer with no default: choosing another card to
@@ -152,7 +164,7 @@ def payment_method_remove(*, customer: Customer, payment_method: PaymentMethod) 
     locked = _locked_with_stripe(customer)
     method = PaymentMethod.objects.get(pk=payment_method.pk, customer=locked)
     if method.status == PaymentMethod.Status.DETACHED:
-        return method
+        return PaymentMethodRemoval(method=method, open_invoices_left_without_card=0)
     stripe.payment_method_detach(
         payment_method_id=method.stripe_payment_method_id,
         idempotency_key=f"payment_method:{method.pk}:detach",
@@ -165,8 +177,9 @@ def payment_method_remove(*, customer: Customer, payment_method: PaymentMethod) 
     else:
         _apply_default(customer=locked, stripe_payment_method_id=held)
     method.refresh_from_db()
-    method.open_invoices_left_without_card = _open_invoices_without_card(locked)
-    return method
+    return PaymentMethodRemoval(
+        method=method, open_invoices_left_without_card=_open_invoices_without_card(locked)
+    )
 
 
 def _open_invoices_without_card(customer: Customer) -> int:
@@ -174,9 +187,7 @@ def _open_invoices_without_card(customer: Customer) -> int:
     count of open invoices that can no longer be collected (0 when a card remains)."""
     if PaymentMethod.objects.filter(customer=customer, status=PaymentMethod.Status.ACTIVE).exists():
         return 0
-    from billing.selectors import open_invoices
-
-    owed = open_invoices(customer=customer).count()
+    owed = sum(events.open_invoices_count.publish(customer=customer))
     if owed:
         logger.warning(
             "last payment method removed while invoices are open",
@@ -224,10 +235,8 @@ def _apply_default(*, customer: Customer, stripe_payment_method_id: str | None) 
             status=PaymentMethod.Status.ACTIVE,
         ).update(is_default=True)
         if made_default:
-            # Invoices left pending for want of a default card are collected now.
-            from billing.collection import invoices_resume_for_customer
-
-            invoices_resume_for_customer(customer=customer)
+            # Work waiting for a default card (invoices to collect) resumes now.
+            events.default_payment_method_set.publish(customer=customer)
 
 
 def _store_payment_method(*, customer: Customer, data: PaymentMethodData) -> PaymentMethod:

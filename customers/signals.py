@@ -3,7 +3,7 @@
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from billing.outbox import outbox_record_sync
+from billing.sync.outbox import outbox_record_sync
 from customers.models import Customer
 
 

@@ -2,9 +2,9 @@
 
 from django.db import transaction
 
-from billing.outbox import register
 from billing.providers import lago, stripe
 from billing.providers.base import CustomerData
+from billing.sync.outbox import register
 from customers.models import Customer, PaymentMethod
 
 

@@ -1,10 +1,9 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.shortcuts import render
-from rest_framework.exceptions import APIException
 
+from core.admin_actions import run_each
 from subscriptions import services
 from subscriptions.charges import validate_properties
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription, SubscriptionPhase
@@ -131,16 +130,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return f"{obj.current_period_start:%Y-%m-%d} → {obj.current_period_end:%Y-%m-%d}"
 
     def _each(self, request, queryset, service, done: str, **kwargs) -> None:
-        for subscription in queryset:
-            try:
-                with transaction.atomic():
-                    service(subscription=subscription, **kwargs)
-            except (APIException, ValidationError) as exc:
-                # Explains a refused transition in the words the API uses.
-                detail = getattr(exc, "detail", None) or "; ".join(exc.messages)
-                messages.error(request, f"{subscription}: not done: {detail}")
-            else:
-                messages.success(request, f"{subscription}: {done}.")
+        run_each(
+            request,
+            queryset,
+            lambda subscription: service(subscription=subscription, **kwargs),
+            done=done,
+            refused="not done",
+        )
 
     @admin.action(description="Cancel at period end")
     def cancel_at_period_end_action(self, request, queryset):

@@ -6,9 +6,9 @@ running one twice, late, or after coalesced saves converges on the same state.
 
 from datetime import datetime, timedelta
 
-from billing.outbox import register
 from billing.providers import lago
 from billing.providers.base import ProviderUnavailable
+from billing.sync.outbox import register
 from subscriptions.models import BillableMetric, Plan, Subscription
 
 S = Subscription.Status

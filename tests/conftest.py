@@ -156,8 +156,8 @@ def lago(lago_server, settings):
 
 def run_outbox() -> list[str]:
     """Process every due outbox message now, as a worker would."""
-    from billing.models import OutboxMessage
-    from billing.outbox import outbox_process
+    from billing.sync.models import OutboxMessage
+    from billing.sync.outbox import outbox_process
 
     due = OutboxMessage.objects.filter(status="pending").order_by("id").values_list("id", flat=True)
     return [outbox_process(message_id=pk) for pk in list(due)]
@@ -167,7 +167,7 @@ def drain_outbox(rounds: int = 5) -> None:
     """Run the outbox until nothing is pending, not waiting for backoff delays."""
     from django.utils import timezone
 
-    from billing.models import OutboxMessage
+    from billing.sync.models import OutboxMessage
 
     for _ in range(rounds):
         pending = OutboxMessage.objects.filter(status="pending")

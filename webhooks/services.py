@@ -26,6 +26,8 @@ from webhooks.handlers import stripe as stripe_handlers
 from webhooks.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
+# Published by name: the task module imports this one, not the other way round.
+PROCESS_TASK = "webhooks.tasks.webhook_process"
 
 PROVIDERS = {"stripe": stripe_handlers, "lago": lago_handlers}
 # Headers worth keeping for staff; signatures are not (they prove nothing later).
@@ -65,9 +67,7 @@ def webhook_event_receive(
 
 def webhook_publish(*, event_pk, countdown: float = 0, force: bool = False) -> bool:
     """Hand the event to Celery; if the broker is down the sweeper publishes it later."""
-    from webhooks.tasks import webhook_process
-
-    return publish_task(webhook_process, args=[str(event_pk)], countdown=countdown, force=force)
+    return publish_task(PROCESS_TASK, args=[str(event_pk)], countdown=countdown, force=force)
 
 
 def webhook_event_process(*, event_pk) -> str:

@@ -3,35 +3,10 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+# The provider errors are domain errors, owned by core so every layer can map them.
+from core.exceptions import ProviderError, ProviderUnavailable
 
-class ProviderError(Exception):
-    """The provider refused the request; retrying the same request will not help."""
-
-    retryable = False
-
-    def __init__(
-        self,
-        provider: str,
-        message: str,
-        *,
-        code: str | None = None,
-        http_status: int | None = None,
-    ):
-        super().__init__(f"{provider}: {message}")
-        self.provider = provider
-        self.message = message
-        self.code = code
-        self.http_status = http_status
-
-
-class ProviderUnavailable(ProviderError):
-    """Timeout, network error, rate limit or 5xx: the same request may succeed later."""
-
-    retryable = True
-
-    def __init__(self, provider: str, message: str, *, retry_after: float | None = None, **kw):
-        super().__init__(provider, message, **kw)
-        self.retry_after = retry_after
+__all__ = ["ProviderError", "ProviderUnavailable"]
 
 
 @dataclass(frozen=True)

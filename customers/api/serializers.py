@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.api.sync import SyncProviderSerializer, sync_state_of
+from billing.sync.api import SyncProviderSerializer, sync_state_of
 from core.iso import COUNTRIES, CURRENCIES
 from core.validators import json_storable
 from customers.models import Customer, PaymentMethod

@@ -5,7 +5,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing.api.sync import SyncStatesMixin
+from billing.sync.api import SyncStatesMixin
 from core.views import ApiViewSet, ServiceWriteMixin
 from customers import selectors, services
 from customers.api.serializers import (

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.api.sync import SyncProviderSerializer, sync_state_of
+from billing.sync.api import SyncProviderSerializer, sync_state_of
 from core.iso import CURRENCIES
 from core.validators import json_storable
 from customers.models import Customer
@@ -186,37 +186,3 @@ class SubscriptionUpdateSerializer(serializers.Serializer):
 
 class CancelSerializer(serializers.Serializer):
     at_period_end = serializers.BooleanField(default=True)
-
-
-class UsagePeriodSerializer(serializers.Serializer):
-    def get_fields(self):
-        # `from` is a keyword in Python; declared here by name.
-        return {
-            "from": serializers.DateTimeField(required=False),
-            "to": serializers.DateTimeField(required=False),
-        }
-
-    def validate(self, attrs):
-        if attrs.get("from") and attrs.get("to") and attrs["from"] >= attrs["to"]:
-            raise serializers.ValidationError({"to": "Must be after from."})
-        return attrs
-
-
-class MetricUsageSerializer(serializers.Serializer):
-    metric = serializers.CharField()
-    aggregation = serializers.CharField()
-    units = serializers.DecimalField(max_digits=38, decimal_places=12, normalize_output=True)
-    amount_cents = serializers.IntegerField()
-
-
-class SubscriptionUsageSerializer(serializers.Serializer):
-    subscription = serializers.CharField()
-    currency = serializers.CharField()
-    metrics = MetricUsageSerializer(many=True)
-    amount_cents = serializers.IntegerField(help_text="The sum of the metrics' amounts.")
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = serializers.DateTimeField()
-        fields["to"] = serializers.DateTimeField()
-        return fields

@@ -1,13 +1,10 @@
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing.api.sync import SyncStatesMixin
-from billing.usage_selectors import subscription_usage
-from core.exceptions import UnprocessableEntity
+from billing.sync.api import SyncStatesMixin
 from core.views import ApiViewSet, ServiceWriteMixin
 from subscriptions import selectors, services
 from subscriptions.api.serializers import (
@@ -17,8 +14,6 @@ from subscriptions.api.serializers import (
     PlanSerializer,
     SubscriptionSerializer,
     SubscriptionUpdateSerializer,
-    SubscriptionUsageSerializer,
-    UsagePeriodSerializer,
 )
 from subscriptions.models import BillableMetric, Plan, Subscription
 
@@ -130,37 +125,3 @@ class SubscriptionViewSet(_ReadCreateUpdate):
     def reactivate(self, request, external_id=None):
         subscription = services.subscription_reactivate(subscription=self.get_object())
         return Response(self.get_serializer(subscription).data)
-
-    @extend_schema(
-        operation_id="GetSubscriptionUsage",
-        parameters=[
-            OpenApiParameter("from", OpenApiTypes.DATETIME, description="Default: period start."),
-            OpenApiParameter("to", OpenApiTypes.DATETIME, description="Default: period end."),
-        ],
-        responses=SubscriptionUsageSerializer,
-    )
-    @action(detail=True, methods=["get"], filterset_class=None)
-    def usage(self, request, external_id=None):
-        subscription = self.get_object()
-        query = UsagePeriodSerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        start = query.validated_data.get("from") or subscription.current_period_start
-        end = query.validated_data.get("to") or subscription.current_period_end
-        if start is None or end is None:
-            raise UnprocessableEntity(
-                "This subscription has no current period: give from and to.",
-                code="no_current_period",
-            )
-        lines = subscription_usage(subscription=subscription, start=start, end=end)
-        return Response(
-            SubscriptionUsageSerializer(
-                {
-                    "subscription": subscription.external_id,
-                    "from": start,
-                    "to": end,
-                    "currency": subscription.plan.currency,
-                    "metrics": lines,
-                    "amount_cents": sum(line.amount_cents for line in lines),
-                }
-            ).data
-        )

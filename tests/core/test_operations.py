@@ -136,7 +136,7 @@ def test_admin_pages_render_for_staff(admin_client):
     assert admin_client.get("/admin/customers/customer/").status_code == 200
     customer = Customer.objects.get()
     assert admin_client.get(f"/admin/customers/customer/{customer.pk}/change/").status_code == 200
-    assert admin_client.get("/admin/billing/outboxmessage/").status_code == 200
+    assert admin_client.get("/admin/sync/outboxmessage/").status_code == 200
     assert admin_client.get("/admin/core/apikey/").status_code == 200
 
 

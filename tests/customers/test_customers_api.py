@@ -1,7 +1,7 @@
 import pytest
 from django.db import connection
 
-from billing.models import OutboxMessage
+from billing.sync.models import OutboxMessage
 from customers.models import Customer
 
 URL = "/api/v1/customers/"

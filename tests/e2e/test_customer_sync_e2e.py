@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from billing import outbox
-from billing.models import OutboxMessage
+from billing.sync import outbox
+from billing.sync.models import OutboxMessage
 from core.logging import RequestIdFilter
 from customers.models import Customer
 from tests.conftest import stripe_get
@@ -32,7 +32,7 @@ class Collect(logging.Handler):
 def task_logs():
     """The outbox's log records, with the request id each was written under."""
     collect = Collect()
-    task_logger = logging.getLogger("billing.outbox")
+    task_logger = logging.getLogger("billing.sync.outbox")
     task_logger.addHandler(collect)
     task_logger.setLevel(logging.INFO)
     yield collect

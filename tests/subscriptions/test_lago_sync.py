@@ -87,12 +87,12 @@ def test_every_lifecycle_step_is_mirrored_in_lago(client, engine, catalog):
 
 
 def test_a_catalog_not_yet_in_lago_delays_the_subscription(client, engine, catalog):
-    from billing.models import OutboxMessage
+    from billing.sync.models import OutboxMessage
     from tests.conftest import run_outbox
 
     client.post(URL, {"external_id": "sub-1", "customer": "acme", "plan": "pro"}, format="json")
     subscription_message = OutboxMessage.objects.get(action="subscription.sync")
-    from billing.outbox import outbox_process
+    from billing.sync.outbox import outbox_process
 
     assert outbox_process(message_id=subscription_message.pk) == "retrying"
     subscription_message.refresh_from_db()

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from billing.models import UsageRecord
+from billing.usage.models import UsageRecord
 from tests.conftest import drain_outbox
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing.models import UsageRecord, UsageTransaction
+from billing.usage.models import UsageRecord, UsageTransaction
 from tests.concurrency import race
 from tests.conftest import build_catalog
 
@@ -168,7 +168,7 @@ def test_nul_characters_are_bad_input_not_a_crash(client, subscribed):
 
 
 def test_partitions_are_kept_ahead():
-    from billing.tasks import usage_partitions_ensure
+    from billing.usage.tasks import usage_partitions_ensure
 
     months = usage_partitions_ensure()
     assert len(months) == 4

@@ -5,11 +5,12 @@ when Lago is the engine."""
 import pytest
 import requests
 
-from billing import collection
-from billing.invoice_models import Invoice, PaymentAttempt
-from tests.billing.test_collection import finalized_invoice, payment_intents
-from tests.billing.test_invoices import NOV_1, OCT_1, close_periods, subscribe
+from billing.invoicing.models import Invoice
+from billing.payments import collection
+from billing.payments.models import PaymentAttempt
 from tests.conftest import STRIPE_TEST_KEY, drain_outbox
+from tests.invoicing.test_invoices import NOV_1, OCT_1, close_periods, subscribe
+from tests.payments.test_collection import finalized_invoice, payment_intents
 from tests.webhooks.signing import stripe_event
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_event_process

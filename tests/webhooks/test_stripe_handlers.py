@@ -6,8 +6,8 @@ import pytest
 import requests
 from djstripe import models as djstripe_models
 
-from billing import outbox
-from billing.models import OutboxMessage
+from billing.sync import outbox
+from billing.sync.models import OutboxMessage
 from customers import services
 from customers.models import PaymentMethod
 from tests.conftest import STRIPE_TEST_KEY

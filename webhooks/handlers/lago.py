@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from billing.lago_invoices import lago_invoice_mirror
+from billing.invoicing.lago_mirror import lago_invoice_mirror
 from billing.providers import lago
 from customers.models import Customer
 from subscriptions import services as subscription_services

@@ -10,7 +10,7 @@ now, so neither a late event nor our own calls can be undone by an older payload
 from datetime import UTC, datetime
 from typing import Any
 
-from billing import collection
+from billing.payments import collection
 from billing.providers import stripe
 from customers import services
 from customers.models import Customer

@@ -1,0 +1,81 @@
+from rest_framework import serializers
+
+from billing.invoicing.models import Invoice, InvoiceLine
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    metric = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    units = serializers.DecimalField(max_digits=38, decimal_places=12, coerce_to_string=True)
+    unit_amount = serializers.DecimalField(max_digits=38, decimal_places=12, coerce_to_string=True)
+
+    class Meta:
+        model = InvoiceLine
+        fields = [
+            "position",
+            "fee_type",
+            "description",
+            "plan_code",
+            "metric",
+            "charge_model",
+            "units",
+            "unit_amount",
+            "amount_cents",
+            "from_datetime",
+            "to_datetime",
+        ]
+
+
+class InvoiceBaseSerializer(serializers.ModelSerializer):
+    """An invoice as invoicing knows it; billing.payments adds its payment attempts."""
+
+    customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    subscription = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=True)
+    amount_due_cents = serializers.IntegerField(read_only=True)
+    lines = InvoiceLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "customer",
+            "subscription",
+            "period_start",
+            "period_end",
+            "currency",
+            "status",
+            "payment_status",
+            "subtotal_amount_cents",
+            "tax_rate",
+            "taxes_amount_cents",
+            "total_amount_cents",
+            "amount_due_cents",
+            "issued_at",
+            "due_date",
+            "voided_at",
+            "paid_at",
+            "next_payment_attempt_at",
+            "payment_blocked_reason",
+            "engine",
+            "lago_id",
+            "reconciliation",
+            "reconciliation_note",
+            "lines",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class GenerateInvoiceSerializer(serializers.Serializer):
+    subscription = serializers.CharField(max_length=255)
+    period_start = serializers.DateTimeField(required=False)
+    period_end = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        if ("period_start" in attrs) != ("period_end" in attrs):
+            raise serializers.ValidationError(
+                "Give both period_start and period_end, or neither (the last closed period)."
+            )
+        return attrs

@@ -1,0 +1,15 @@
+"""What invoicing tells the layers above (billing.payments subscribes in its ready())."""
+
+from core.events import Event
+
+payment_requested = Event(
+    "payment_requested",
+    "An issued invoice (invoice=, now=) is owed and should be collected. Called in the "
+    "issuing transaction, before the invoice is saved: the collector sets the invoice's "
+    "collection fields (next attempt, blocked reason) and records its work in the outbox.",
+)
+payment_in_flight = Event(
+    "payment_in_flight",
+    "A question (invoice=): may a charge for this invoice be in progress right now? Asked "
+    "under the invoice's row lock before a void; subscribers answer True or False.",
+)

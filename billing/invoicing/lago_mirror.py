@@ -1,0 +1,353 @@
+"""`BILLING_ENGINE=lago`: Lago issues the invoices; we mirror them, collect them through
+Stripe like our own, and report the payment back with `PUT /invoices/{lago_id}`.
+
+Mirrors come from `invoice.*` webhooks and from a periodic pull (Lago retries webhooks only
+for about 25 s, so the pull is what makes the mirror complete). A mirror never rewrites a
+finalized invoice's amounts: the database forbids it, and Lago does not change them either.
+Each mirrored invoice is checked against our own rating of its period; a difference is
+flagged for staff (`reconciliation = mismatch`), never corrected silently.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from billing.invoicing import services as invoices
+from billing.invoicing.models import Invoice, InvoiceLine
+from billing.invoicing.rating import rate_period
+from billing.providers import lago
+from billing.sync.outbox import object_type_of, outbox_record, register
+from core.exceptions import Conflict, UnprocessableEntity
+from customers.models import Customer
+from subscriptions.models import Subscription, SubscriptionPeriod
+
+logger = logging.getLogger(__name__)
+S = Invoice.Status
+P = Invoice.PaymentStatus
+STATUSES = {"draft": S.DRAFT, "finalized": S.FINALIZED, "voided": S.VOIDED}
+PAYMENT_STATUSES = {"pending", "succeeded", "failed"}
+REPORT = "invoice.payment_status"
+
+
+def _period(data: dict[str, Any]) -> tuple[str | None, datetime | None, datetime | None]:
+    periods = data.get("billing_periods") or []
+    if not periods:
+        return None, None, None
+    first = periods[0]
+    start = parse_datetime(first.get("charges_from_datetime") or "")
+    end = parse_datetime(first.get("charges_to_datetime") or "")
+    # Lago shows a period's end as end - 1 s; ours are half-open.
+    return first.get("external_subscription_id"), start, end + timedelta(seconds=1) if end else None
+
+
+def lago_invoice_mirror(*, data: dict[str, Any]) -> Invoice | None:
+    """Create or bring up to date our copy of one Lago invoice. Returns None for invoices
+    we do not mirror (Lago's `failed`/`pending` generation states, unknown customers).
+
+    A draft copy follows Lago's amounts and fees (Lago refreshes drafts during its grace
+    period); a finalized copy only follows a void, or a payment recorded in Lago, and
+    flags for staff what it must not apply (a void after we were paid)."""
+    status = STATUSES.get(data.get("status", ""))
+    if status is None:
+        return None
+    if "billing_periods" not in data:
+        # Lists carry the plain object: fetch the one with its periods and fees.
+        data = lago.invoice_get(lago_id=data["lago_id"])
+    customer_external_id = (data.get("customer") or {}).get("external_id")
+    customer = Customer.objects.filter(external_id=customer_external_id).first()
+    if customer is None:
+        logger.warning("lago invoice for an unknown customer", extra={"lago_id": data["lago_id"]})
+        return None
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().filter(lago_id=data["lago_id"]).first()
+        created = invoice is None
+        if created:
+            invoice = Invoice(
+                engine=Invoice.Engine.LAGO, lago_id=data["lago_id"], customer=customer
+            )
+        if created or invoice.status == S.DRAFT:
+            # Contents and lines are written while our copy is still a draft; only then
+            # does it take Lago's status (a finalized copy is immutable).
+            _take_contents(invoice, data, customer)
+            invoice.lago_number = data.get("number") or ""
+            invoice.save()
+            invoice.lines.all().delete()
+            InvoiceLine.objects.bulk_create(_lines(invoice, data.get("fees") or []))
+            if created:
+                _drop_preview(invoice)
+            invoice.status = status
+            if status == S.VOIDED:
+                invoice.voided_at = timezone.now()
+            invoice.save()
+            if invoice.status == S.FINALIZED:
+                _mark_period_billed(invoice)
+                _reconcile(invoice, data)
+                _collect_or_follow(invoice, data)
+                invoice.save()
+        elif invoice.status == S.FINALIZED:
+            _follow_finalized(invoice, data, status)
+    return invoice
+
+
+def _take_contents(invoice: Invoice, data: dict[str, Any], customer: Customer) -> None:
+    subscription_id, start, end = _period(data)
+    taxes = int(data.get("taxes_amount_cents") or 0)
+    total = int(data.get("total_amount_cents") or 0)
+    invoice.customer = customer
+    invoice.subscription = Subscription.objects.filter(external_id=subscription_id).first()
+    invoice.period_start = start or invoice.period_start or timezone.now()
+    invoice.period_end = end or invoice.period_end or invoice.period_start
+    invoice.currency = (data.get("currency") or "").upper()
+    # Lago's total is after coupons and credits: that is what is due.
+    invoice.subtotal_amount_cents = total - taxes
+    invoice.taxes_amount_cents = taxes
+    invoice.total_amount_cents = total
+    invoice.tax_rate = customer.tax_rate
+    invoice.issued_at = parse_datetime(data.get("created_at") or "") or timezone.now()
+    due = data.get("payment_due_date")
+    invoice.due_date = datetime.fromisoformat(due).date() if due else None
+
+
+def _collect_or_follow(invoice: Invoice, data: dict[str, Any]) -> None:
+    if invoice.total_amount_cents > 0 and data.get("payment_status") == "pending":
+        invoices.invoice_ask_payment(invoice, timezone.now())
+    elif data.get("payment_status") in PAYMENT_STATUSES:
+        invoice.payment_status = data["payment_status"]
+
+
+def _follow_finalized(invoice: Invoice, data: dict[str, Any], status: str) -> None:
+    in_flight = invoices.payment_in_flight(invoice)
+    paid_here = invoice.payment_status in (P.SUCCEEDED, P.REFUNDED)
+    if status == S.VOIDED:
+        if paid_here or in_flight:
+            invoice.reconciliation = Invoice.Reconciliation.MISMATCH
+            invoice.reconciliation_note = (
+                "Voided in Lago after we collected (or while we were collecting) it: check "
+                "the payment and refund it if the void stands."
+            )
+        else:
+            invoice.status = S.VOIDED
+            invoice.voided_at = timezone.now()
+            invoice.next_payment_attempt_at = None
+    elif (
+        data.get("payment_status") == "succeeded"
+        and not paid_here
+        and invoice.lago_payment_status_sent != "succeeded"
+    ):
+        if in_flight:
+            invoice.reconciliation = Invoice.Reconciliation.MISMATCH
+            invoice.reconciliation_note = (
+                "Marked paid in Lago while our charge is in flight: check for a double payment."
+            )
+        else:
+            # Paid outside our collection (recorded in Lago by staff): stop dunning.
+            invoice.payment_status = P.SUCCEEDED
+            invoice.paid_at = timezone.now()
+            invoice.next_payment_attempt_at = None
+            invoice.payment_blocked_reason = "Recorded as paid in Lago."
+    invoice.save()
+
+
+def _lines(invoice: Invoice, fees: list[dict]) -> list[InvoiceLine]:
+    lines = []
+    for position, fee in enumerate(fees, start=1):
+        item = fee.get("item") or {}
+        lines.append(
+            InvoiceLine(
+                invoice=invoice,
+                position=position,
+                fee_type="subscription" if item.get("type") == "subscription" else "charge",
+                description=(item.get("name") or item.get("code") or "")[:255],
+                units=fee.get("units") or 0,
+                unit_amount=fee.get("precise_unit_amount") or 0,
+                amount_cents=int(fee.get("amount_cents") or 0),
+                from_datetime=invoice.period_start,
+                to_datetime=invoice.period_end,
+            )
+        )
+    return lines
+
+
+def _drop_preview(invoice: Invoice) -> None:
+    """The preview we kept for this period gives way to the invoice Lago issued."""
+    previews = Invoice.objects.filter(
+        engine=Invoice.Engine.LAGO,
+        lago_id__isnull=True,
+        status=S.DRAFT,
+        subscription=invoice.subscription,
+    )
+    for preview in previews:
+        preview.delete()
+
+
+def _mark_period_billed(invoice: Invoice) -> None:
+    if invoice.subscription_id is None:
+        return
+    SubscriptionPeriod.objects.filter(
+        subscription_id=invoice.subscription_id,
+        start__gte=invoice.period_start,
+        end__lte=invoice.period_end,
+        billed_at__isnull=True,
+    ).update(billed_at=timezone.now())
+
+
+def _reconcile(invoice: Invoice, data: dict[str, Any]) -> None:
+    """Our rating of the same period against Lago's fees: equal, or flagged for staff."""
+    period = SubscriptionPeriod.objects.filter(
+        subscription_id=invoice.subscription_id,
+        start=invoice.period_start,
+        end=invoice.period_end,
+    ).first()
+    if period is None:
+        invoice.reconciliation = Invoice.Reconciliation.MISMATCH
+        invoice.reconciliation_note = (
+            "No closed period of ours matches Lago's billing period "
+            f"[{invoice.period_start.isoformat()}, {invoice.period_end.isoformat()})."
+        )
+        return
+    ours = sum(
+        fee.amount_cents
+        for fee in rate_period(
+            invoices.period_input(subscription=invoice.subscription, period=period)
+        )
+    )
+    theirs = int(data.get("fees_amount_cents") or 0)
+    if ours == theirs:
+        invoice.reconciliation = Invoice.Reconciliation.MATCHED
+        invoice.reconciliation_note = ""
+    else:
+        invoice.reconciliation = Invoice.Reconciliation.MISMATCH
+        invoice.reconciliation_note = (
+            f"Lago's fees are {theirs} {invoice.currency} minor units; our rating of the "
+            f"same period gives {ours} (difference {theirs - ours})."
+        )
+        logger.warning(
+            "lago invoice differs from our rating",
+            extra={"invoice_id": str(invoice.pk), "lago": theirs, "ours": ours},
+        )
+
+
+def lago_invoices_pull(*, max_pages: int = 50) -> int:
+    """Beat: mirror Lago's invoices page by page (newest first), so a missed webhook is
+    made good. Returns how many invoices were mirrored."""
+    from django.conf import settings
+
+    if settings.BILLING_ENGINE != "lago" or not (settings.LAGO_API_URL and settings.LAGO_API_KEY):
+        return 0
+    mirrored, page = 0, 1
+    while page and page <= max_pages:
+        items, page = lago.invoices_page(page=page)
+        for data in items:
+            if lago_invoice_mirror(data=data) is not None:
+                mirrored += 1
+    return mirrored
+
+
+def payment_status_changed(invoice: Invoice) -> None:
+    """Called when collection settles a Lago invoice: queue the report to Lago."""
+    if invoice.engine == Invoice.Engine.LAGO and invoice.lago_id:
+        outbox_record(action=REPORT, object_type=object_type_of(invoice), object_id=str(invoice.pk))
+
+
+@register(REPORT, "lago")
+def _report_payment_status(object_id: str) -> None:
+    invoice = Invoice.objects.get(pk=object_id)
+    status = invoice.payment_status if invoice.payment_status in PAYMENT_STATUSES else None
+    if status is None or status == invoice.lago_payment_status_sent:
+        return
+    lago.invoice_payment_status_update(lago_id=str(invoice.lago_id), payment_status=status)
+    Invoice.objects.filter(pk=invoice.pk).update(lago_payment_status_sent=status)
+
+
+# --- The engine's operations ------------------------------------------------------------
+def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[Invoice, bool]:
+    """The invoice Lago issued for the period, if mirrored; else Lago's preview of the
+    current period, kept as a draft until Lago issues the real one."""
+    issued = Invoice.objects.filter(subscription=subscription, lago_id__isnull=False)
+    if start is not None:
+        issued = issued.filter(period_start=start, period_end=end)
+    found = issued.order_by("-period_start").first()
+    if found is not None:
+        return found, False
+    data = lago.invoice_preview(
+        customer_external_id=subscription.customer.external_id,
+        subscription_external_id=subscription.external_id,
+    )
+    _, preview_start, preview_end = _period(data)
+    if preview_start is None or preview_end is None:
+        raise UnprocessableEntity(
+            "Lago's preview names no billing period for this subscription.",
+            code="preview_unavailable",
+        )
+    if start is not None and (preview_start, preview_end) != (start, end):
+        raise UnprocessableEntity(
+            "Lago has issued no invoice for that period, and previews only the current one.",
+            code="period_not_invoiced",
+        )
+    with transaction.atomic():
+        existing = (
+            Invoice.objects.select_for_update()
+            .filter(
+                engine=Invoice.Engine.LAGO,
+                lago_id__isnull=True,
+                subscription=subscription,
+                period_start=preview_start,
+            )
+            .first()
+        )
+        taxes = int(data.get("taxes_amount_cents") or 0)
+        total = int(data.get("total_amount_cents") or 0)
+        preview = existing or Invoice(
+            engine=Invoice.Engine.LAGO,
+            customer=subscription.customer,
+            subscription=subscription,
+            period_start=preview_start,
+            period_end=preview_end,
+            currency=(data.get("currency") or "").upper(),
+        )
+        preview.subtotal_amount_cents = total - taxes
+        preview.taxes_amount_cents = taxes
+        preview.total_amount_cents = total
+        try:
+            with transaction.atomic():
+                preview.save()
+        except IntegrityError:
+            # A racing request kept the same preview first.
+            raced = Invoice.objects.get(
+                engine=Invoice.Engine.LAGO,
+                lago_id__isnull=True,
+                status=S.DRAFT,
+                subscription=subscription,
+                period_start=preview_start,
+            )
+            return raced, False
+        preview.lines.all().delete()
+        InvoiceLine.objects.bulk_create(_lines(preview, data.get("fees") or []))
+    return preview, existing is None
+
+
+def lago_invoice_finalize(*, invoice: Invoice) -> Invoice:
+    if not invoice.lago_id or invoice.status != S.DRAFT:
+        # A preview is not an invoice: Lago issues the real one at the period's end.
+        raise invoices._refuse(invoice, "finalize")
+    mirrored = lago_invoice_mirror(data=lago.invoice_finalize(lago_id=str(invoice.lago_id)))
+    if mirrored is None:
+        raise Conflict(
+            "Lago has not finalized the invoice yet (it is still being generated); try "
+            "again shortly.",
+            code="finalization_pending",
+        )
+    return mirrored
+
+
+def lago_invoice_void(*, invoice: Invoice) -> Invoice:
+    if not invoice.lago_id:
+        # A preview: nothing issued at Lago, dropped here.
+        return invoices.invoice_void(invoice=invoice)
+    invoices.invoice_void(invoice=invoice)  # our refusals first (paid, payment in flight)
+    lago.invoice_void(lago_id=str(invoice.lago_id))
+    return Invoice.objects.get(pk=invoice.pk)

@@ -1,0 +1,187 @@
+"""Invoices, their lines and their numbering.
+
+A finalized invoice is immutable in the database itself: triggers (migration 0005) refuse
+any change to its amounts, lines, number or dates, leaving only its payment state and the
+move to `voided` open. The API and admin refuse the same earlier, with clearer errors.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from core.audit import audited
+from core.models import TimestampedModel
+
+
+class InvoiceSequence(models.Model):
+    """The next invoice number of one issuer. Locked by the finalizing transaction, so
+    numbers are sequential and a rolled-back finalization leaves no gap."""
+
+    issuer = models.CharField(max_length=32, primary_key=True)
+    prefix = models.CharField(max_length=32)
+    next_value = models.PositiveBigIntegerField(default=1)
+
+    class Meta:
+        db_table = "billing_invoicesequence"
+
+    def __str__(self) -> str:
+        return f"{self.issuer}: next {self.prefix}-{self.next_value:06d}"
+
+
+@audited(table="billing_invoiceevent")
+class Invoice(TimestampedModel):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        FINALIZED = "finalized"
+        VOIDED = "voided"
+
+    class PaymentStatus(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        REFUNDED = "refunded"
+
+    class Engine(models.TextChoices):
+        LOCAL = "local"
+        LAGO = "lago"
+
+    class Reconciliation(models.TextChoices):
+        NOT_CHECKED = "not_checked"
+        MATCHED = "matched"
+        MISMATCH = "mismatch"
+
+    number = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    issuer = models.CharField(max_length=32, blank=True, default="")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="invoices"
+    )
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    payment_status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    subtotal_amount_cents = models.BigIntegerField(default=0)
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    taxes_amount_cents = models.BigIntegerField(default=0)
+    total_amount_cents = models.BigIntegerField(default=0)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # Collection: when the next attempt is due (None: none planned), and why none can run.
+    next_payment_attempt_at = models.DateTimeField(null=True, blank=True)
+    payment_blocked_reason = models.CharField(max_length=255, blank=True, default="")
+    engine = models.CharField(max_length=8, choices=Engine.choices, default=Engine.LOCAL)
+    lago_id = models.UUIDField(null=True, blank=True, unique=True)
+    lago_number = models.CharField(max_length=64, blank=True, default="")
+    lago_payment_status_sent = models.CharField(max_length=16, blank=True, default="")
+    reconciliation = models.CharField(
+        max_length=16, choices=Reconciliation.choices, default=Reconciliation.NOT_CHECKED
+    )
+    reconciliation_note = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "billing_invoice"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One live invoice per subscription period: generation is idempotent by it,
+            # also when two requests race (INSERT ... ON CONFLICT). A voided one may be
+            # replaced.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start", "period_end"],
+                condition=Q(status__in=["draft", "finalized"]) & Q(engine="local"),
+                name="one_live_invoice_per_period",
+            ),
+            # One kept preview of Lago's per subscription period (racing requests).
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(engine="lago", lago_id__isnull=True, status="draft"),
+                name="one_lago_preview_per_period",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="finalized") | Q(number__isnull=False) | Q(engine="lago"),
+                name="issued_invoice_has_number",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    total_amount_cents=models.F("subtotal_amount_cents")
+                    + models.F("taxes_amount_cents")
+                ),
+                name="invoice_total_is_subtotal_plus_taxes",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="invoice_list_cursor"),
+            models.Index(fields=["customer", "-created_at"], name="invoice_by_customer"),
+            models.Index(fields=["subscription", "period_start"], name="invoice_by_period"),
+            models.Index(
+                fields=["payment_status"],
+                condition=Q(status="finalized", payment_status__in=["pending", "failed"]),
+                name="invoice_awaiting_payment",
+            ),
+            models.Index(fields=["issued_at"], name="invoice_by_issue_date"),
+            # The billing run's sweep of drafts left unfinalized.
+            models.Index(fields=["period_end"], condition=Q(status="draft"), name="invoice_drafts"),
+            models.Index(
+                fields=["next_payment_attempt_at"],
+                condition=Q(next_payment_attempt_at__isnull=False),
+                name="invoice_collection_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or self.lago_number or f"draft {self.pk}"
+
+    @property
+    def amount_due_cents(self) -> int:
+        if self.status != self.Status.FINALIZED or self.payment_status in (
+            self.PaymentStatus.SUCCEEDED,
+            self.PaymentStatus.REFUNDED,
+        ):
+            return 0
+        return self.total_amount_cents
+
+
+class InvoiceLine(models.Model):
+    class FeeType(models.TextChoices):
+        SUBSCRIPTION = "subscription"
+        CHARGE = "charge"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    fee_type = models.CharField(max_length=16, choices=FeeType.choices)
+    description = models.CharField(max_length=255)
+    plan_code = models.CharField(max_length=255, blank=True, default="")
+    metric = models.ForeignKey(
+        "subscriptions.BillableMetric",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    charge_model = models.CharField(max_length=16, blank=True, default="")
+    # The prices the line was rated with, kept with it: the plan may change later.
+    properties = models.JSONField(default=dict, blank=True)
+    units = models.DecimalField(max_digits=38, decimal_places=12)
+    unit_amount = models.DecimalField(max_digits=38, decimal_places=12)
+    amount_cents = models.BigIntegerField()
+    from_datetime = models.DateTimeField()
+    to_datetime = models.DateTimeField()
+
+    class Meta:
+        db_table = "billing_invoiceline"
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="line_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount_cents}"

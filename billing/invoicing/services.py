@@ -1,0 +1,378 @@
+"""Invoices: generate one per closed subscription period, finalize (number it), void, and
+ask for payment. Each transition locks the invoice row and refuses an illegal move with
+409, naming the state."""
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.invoicing import events
+from billing.invoicing.models import Invoice, InvoiceLine, InvoiceSequence
+from billing.invoicing.rating import (
+    ChargeUsage,
+    Fee,
+    PeriodInput,
+    PhaseUsage,
+    invoice_totals,
+    rate_period,
+)
+from billing.usage.selectors import event_values, usage_units
+from core.exceptions import Conflict, UnprocessableEntity
+from subscriptions.models import BillableMetric, Subscription, SubscriptionPeriod, SubscriptionPhase
+from subscriptions.periods import nominal_period
+
+logger = logging.getLogger(__name__)
+S = Invoice.Status
+P = Invoice.PaymentStatus
+
+
+def invoice_refuse(invoice: Invoice, action: str, code: str = "invalid_transition") -> Conflict:
+    return Conflict(
+        f"Cannot {action} invoice {invoice}: it is {invoice.status}"
+        + (f", payment {invoice.payment_status}" if invoice.status == S.FINALIZED else "")
+        + ".",
+        code=code,
+    )
+
+
+def invoice_lock(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_for_update().get(pk=invoice.pk)
+
+
+# --- Generation -------------------------------------------------------------------------
+def closed_period(
+    *, subscription: Subscription, start: datetime | None, end: datetime | None
+) -> SubscriptionPeriod:
+    """The closed period asked for, or the last one. Only a closed period can be invoiced:
+    an open one's usage is not final."""
+    periods = SubscriptionPeriod.objects.filter(subscription=subscription)
+    if start is None and end is None:
+        period = periods.order_by("-start").first()
+        if period is None:
+            raise UnprocessableEntity(
+                f"Subscription '{subscription.external_id}' has no closed period yet.",
+                code="no_closed_period",
+            )
+        return period
+    if start is None or end is None:
+        raise ValidationError({"period_end" if end is None else "period_start": "Give both."})
+    period = periods.filter(start=start, end=end).first()
+    if period is None:
+        known = ", ".join(
+            f"[{p.start.isoformat()}, {p.end.isoformat()})" for p in periods.order_by("-start")[:3]
+        )
+        raise UnprocessableEntity(
+            f"[{start.isoformat()}, {end.isoformat()}) is not a closed billing period of "
+            f"'{subscription.external_id}'. Latest closed periods: {known or 'none'}.",
+            code="period_not_closed",
+        )
+    return period
+
+
+class Catalog:
+    """Metrics and plan charges, read once per billing run instead of once per invoice.
+    Plans and metrics are frozen while any of their time is not invoiced, so what a run
+    reads at its start holds for every period it rates."""
+
+    def __init__(self) -> None:
+        self.metrics = {m.pk: m for m in BillableMetric.objects.all()}
+        self.metrics_by_code = {m.code: m for m in self.metrics.values()}
+        self._charges: dict = {}
+
+    def metric(self, pk) -> BillableMetric:
+        if pk not in self.metrics:  # created since the run began
+            self.__init__()
+        return self.metrics[pk]
+
+    def charges(self, plan) -> list:
+        if plan.pk not in self._charges:
+            self._charges[plan.pk] = list(plan.charges.all())
+        return self._charges[plan.pk]
+
+
+@transaction.atomic
+def invoice_generate_for_period(
+    *, period: SubscriptionPeriod, catalog: Catalog | None = None
+) -> tuple[Invoice, bool]:
+    """The draft invoice of a closed period, created once: (invoice, created). A second
+    call, or a racing one, gets the same invoice (the unique index decides, not a read).
+
+    The subscription row is locked FOR UPDATE first: usage recording holds it FOR KEY
+    SHARE, so an event is either committed before the rating reads usage, or sees this
+    period invoiced and is refused (`period_closed`); none falls in between."""
+    catalog = catalog or Catalog()
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer", "plan")
+        .get(pk=period.subscription_id)
+    )
+    existing = _live_invoice(period)
+    if existing is not None:
+        return existing, False
+    fees = rate_period(period_input(subscription=subscription, period=period, catalog=catalog))
+    customer = subscription.customer
+    subtotal, taxes = invoice_totals(
+        fees=fees, tax_rate=customer.tax_rate, currency=subscription.plan.currency
+    )
+    invoice = Invoice(
+        customer=customer,
+        subscription=subscription,
+        period_start=period.start,
+        period_end=period.end,
+        currency=subscription.plan.currency,
+        subtotal_amount_cents=subtotal,
+        tax_rate=customer.tax_rate,
+        taxes_amount_cents=taxes,
+        total_amount_cents=subtotal + taxes,
+    )
+    try:
+        with transaction.atomic():
+            invoice.save(force_insert=True)
+    except IntegrityError:
+        # Another request created it between our read and our insert.
+        raced = _live_invoice(period)
+        if raced is None:
+            raise
+        return raced, False
+    InvoiceLine.objects.bulk_create(_lines(invoice, fees, catalog))
+    SubscriptionPeriod.objects.filter(pk=period.pk).update(billed_at=timezone.now())
+    logger.info(
+        "invoice generated",
+        extra={"invoice_id": str(invoice.pk), "subscription": subscription.external_id},
+    )
+    return invoice, True
+
+
+def _live_invoice(period: SubscriptionPeriod) -> Invoice | None:
+    return Invoice.objects.filter(
+        subscription_id=period.subscription_id,
+        period_start=period.start,
+        period_end=period.end,
+        engine=Invoice.Engine.LOCAL,
+        status__in=[S.DRAFT, S.FINALIZED],
+    ).first()
+
+
+def _lines(invoice: Invoice, fees: list[Fee], catalog: Catalog) -> list[InvoiceLine]:
+    return [
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            fee_type=fee.fee_type,
+            description=fee.description[:255],
+            plan_code=fee.plan_code,
+            metric=catalog.metrics_by_code.get(fee.metric_code),
+            charge_model=fee.charge_model,
+            properties=fee.properties,
+            units=fee.units,
+            unit_amount=fee.unit_amount,
+            amount_cents=fee.amount_cents,
+            from_datetime=fee.start,
+            to_datetime=fee.end,
+        )
+        for position, fee in enumerate(fees, start=1)
+    ]
+
+
+def period_input(
+    *, subscription: Subscription, period: SubscriptionPeriod, catalog: Catalog | None = None
+) -> PeriodInput:
+    """What the rating engine needs for one closed period, read from the database: the
+    phases that cover it, each with its plan, overrides and usage."""
+    catalog = catalog or Catalog()
+    # Every phase that covers the period or its end (the plan renewed into), in one read.
+    phases = list(
+        SubscriptionPhase.objects.filter(subscription=subscription, started_at__lte=period.end)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=period.start))
+        .select_related("plan")
+        .order_by("started_at", "id")
+    )
+    pieces = []
+    for phase in phases:
+        start = max(phase.started_at, period.start)
+        end = min(phase.ended_at or period.end, period.end)
+        if end <= start:
+            continue
+        pieces.append(_phase_usage(subscription, phase, start, end, catalog, with_usage=True))
+    prepaid = any(piece.pay_in_advance for piece in pieces[:1]) and (
+        SubscriptionPeriod.objects.filter(
+            subscription=subscription, end=period.start, reason="renewed"
+        ).exists()
+    )
+    return PeriodInput(
+        currency=subscription.plan.currency,
+        start=period.start,
+        end=period.end,
+        nominal_start=period.nominal_start,
+        nominal_end=period.nominal_end,
+        phases=pieces,
+        # The trial as it was when the period closed, not after a later reactivation.
+        trial_ends_at=period.trial_ends_at,
+        prepaid=prepaid,
+        **_next_phase(subscription, period, phases, catalog),
+    )
+
+
+def _phase_usage(subscription, phase, start, end, catalog, *, with_usage: bool) -> PhaseUsage:
+    plan = phase.plan
+    overrides = phase.overrides or {}
+    charge_overrides = overrides.get("charges") or {}
+    charges = []
+    if with_usage:
+        units = usage_units(
+            subscription=subscription, start=start, end=end, metrics=catalog.metrics
+        )
+        for charge in catalog.charges(plan):
+            metric = catalog.metric(charge.metric_id)
+            charges.append(
+                ChargeUsage(
+                    metric_code=metric.code,
+                    charge_model=charge.charge_model,
+                    properties=charge_overrides.get(metric.code, charge.properties),
+                    units=units.get(metric.pk, Decimal(0)),
+                    event_values=(
+                        event_values(subscription=subscription, metric=metric, start=start, end=end)
+                        if charge.charge_model == "percentage"
+                        else ()
+                    ),
+                )
+            )
+    return PhaseUsage(
+        plan_code=plan.code,
+        plan_name=plan.name,
+        amount_cents=int(overrides.get("amount_cents", plan.amount_cents)),
+        pay_in_advance=plan.pay_in_advance,
+        start=start,
+        end=end,
+        charges=charges,
+    )
+
+
+def _next_phase(subscription, period, phases, catalog) -> dict:
+    """The plan the subscription renewed into at the period's end, over the next period
+    (and that period's nominal bounds): what a pay-in-advance fee bills ahead."""
+    if period.reason != "renewed":
+        return {}
+    covering = [
+        p
+        for p in phases
+        if p.started_at <= period.end and (p.ended_at is None or p.ended_at > period.end)
+    ]
+    phase = covering[-1] if covering else None
+    if phase is None or not phase.plan.pay_in_advance:
+        return {}
+    nominal_start, nominal_end = nominal_period(
+        interval=phase.plan.interval,
+        billing_time=subscription.billing_time,
+        started_at=subscription.started_at,
+        moment=period.end,
+    )
+    return {
+        "next_phase": _phase_usage(
+            subscription, phase, period.end, nominal_end, catalog, with_usage=False
+        ),
+        "next_nominal": (nominal_start, nominal_end),
+    }
+
+
+# --- Transitions ------------------------------------------------------------------------
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice) -> Invoice:
+    """Issue the draft: give it the issuer's next number (gapless: the sequence row is
+    locked with the invoice and rolls back with it), date it, and ask for payment."""
+    locked = invoice_lock(invoice)
+    if locked.status != S.DRAFT:
+        raise invoice_refuse(locked, "finalize")
+    now = timezone.now()
+    locked.issuer = settings.INVOICE_ISSUER
+    locked.number = _next_number(locked.issuer)
+    locked.status = S.FINALIZED
+    locked.issued_at = now
+    locked.due_date = (now + timedelta(days=settings.INVOICE_DUE_DAYS)).date()
+    if locked.total_amount_cents == 0:
+        locked.payment_status = P.SUCCEEDED  # nothing to collect
+        locked.paid_at = now
+    elif locked.total_amount_cents < 0:
+        # We owe the customer (credits beyond the fees): never marked paid, never charged;
+        # left pending for staff to refund or carry over.
+        locked.payment_status = P.PENDING
+        locked.next_payment_attempt_at = None
+        locked.payment_blocked_reason = (
+            f"A credit of {-locked.total_amount_cents} {locked.currency} minor units is owed "
+            "to the customer: refund it or carry it to the next invoice."
+        )
+    else:
+        invoice_ask_payment(locked, now)
+    locked.save(
+        update_fields=[
+            "issuer",
+            "number",
+            "status",
+            "issued_at",
+            "due_date",
+            "payment_status",
+            "paid_at",
+            "next_payment_attempt_at",
+            "payment_blocked_reason",
+            "updated_at",
+        ]
+    )
+    logger.info("invoice finalized", extra={"invoice_id": str(locked.pk), "number": locked.number})
+    return locked
+
+
+def _next_number(issuer: str) -> str:
+    """Take the issuer's next number: one UPDATE that locks the sequence row until the
+    finalizing transaction ends (so numbers are gapless), creating the row the first time."""
+    table = InvoiceSequence._meta.db_table
+    with connection.cursor() as cursor:
+        for _ in range(2):
+            cursor.execute(
+                f"UPDATE {table} SET next_value = next_value + 1 WHERE issuer = %s "
+                "RETURNING prefix, next_value - 1",
+                [issuer],
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                prefix, value = row
+                return f"{prefix}-{value:06d}"
+            cursor.execute(
+                f"INSERT INTO {table} (issuer, prefix, next_value) VALUES (%s, %s, 1) "
+                "ON CONFLICT (issuer) DO NOTHING",
+                [issuer, settings.INVOICE_NUMBER_PREFIX or issuer],
+            )
+    raise RuntimeError(f"invoice sequence of {issuer!r} could not be created")
+
+
+def invoice_ask_payment(invoice: Invoice, now: datetime) -> None:
+    """The invoice is owed: the collector (subscribed to `payment_requested`) plans it."""
+    invoice.payment_status = P.PENDING
+    invoice.next_payment_attempt_at = None
+    invoice.payment_blocked_reason = ""
+    events.payment_requested.publish(invoice=invoice, now=now)
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice) -> Invoice:
+    locked = invoice_lock(invoice)
+    if locked.status == S.VOIDED:
+        raise invoice_refuse(locked, "void")
+    if locked.payment_status in (P.SUCCEEDED, P.REFUNDED) and locked.total_amount_cents > 0:
+        raise invoice_refuse(locked, "void", code="invoice_paid")
+    if payment_in_flight(locked):
+        raise invoice_refuse(locked, "void", code="payment_in_progress")
+    locked.status = S.VOIDED
+    locked.voided_at = timezone.now()
+    locked.next_payment_attempt_at = None
+    locked.save()
+    return locked
+
+
+def payment_in_flight(invoice: Invoice) -> bool:
+    return any(events.payment_in_flight.publish(invoice=invoice))

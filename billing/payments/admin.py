@@ -1,0 +1,103 @@
+"""Collection in the back office: payment attempts, and the invoice page with them."""
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from billing.invoicing.admin import InvoiceAdmin, InvoiceReadOnlyInline, money
+from billing.invoicing.models import Invoice
+from billing.payments import collection
+from billing.payments.models import PaymentAttempt
+from core.admin_mixins import ReadOnlyAdminMixin
+
+
+class PaymentAttemptInline(InvoiceReadOnlyInline):
+    model = PaymentAttempt
+    verbose_name_plural = "Payment attempts"
+    fields = [
+        "number",
+        "status",
+        "amount",
+        "stripe_payment_intent_id",
+        "stripe_status",
+        "failure_code",
+        "failure_message",
+        "created_at",
+        "completed_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Amount")
+    def amount(self, obj: PaymentAttempt) -> str:
+        return money(obj.amount_cents, obj.currency)
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "invoice_link",
+        "number",
+        "status",
+        "amount",
+        "stripe_payment_intent_id",
+        "stripe_status",
+        "failure_code",
+        "short_failure",
+        "created_at",
+        "completed_at",
+    ]
+    list_filter = ["status"]
+    # Exact: the unique index answers it, and a PaymentIntent id is pasted whole.
+    search_fields = ["=stripe_payment_intent_id"]
+    search_help_text = "A Stripe PaymentIntent id (pi_…), whole."
+    list_select_related = ["invoice"]
+    readonly_fields = [*(f.name for f in PaymentAttempt._meta.fields), "amount"]
+    show_full_result_count = False
+
+    @admin.display(description="Invoice", ordering="invoice")
+    def invoice_link(self, obj: PaymentAttempt) -> str:
+        url = reverse(f"{self.admin_site.name}:invoicing_invoice_change", args=[obj.invoice_id])
+        return format_html('<a href="{}">{}</a>', url, obj.invoice)
+
+    @admin.display(description="Amount", ordering="amount_cents")
+    def amount(self, obj: PaymentAttempt) -> str:
+        return money(obj.amount_cents, obj.currency)
+
+    @admin.display(description="Failure")
+    def short_failure(self, obj: PaymentAttempt) -> str:
+        return obj.failure_message[:120]
+
+
+admin.site.unregister(Invoice)
+
+
+@admin.register(Invoice)
+class CollectedInvoiceAdmin(InvoiceAdmin):
+    """The invoice page with its payment attempts and the retry action."""
+
+    inlines = [*InvoiceAdmin.inlines, PaymentAttemptInline]
+    actions = [*InvoiceAdmin.actions, "retry_payment"]
+
+    @admin.display(description="Why not collected")
+    def collection(self, obj: Invoice) -> str:
+        said = super().collection(obj)
+        if said:
+            return said
+        if obj.attempts.filter(status=PaymentAttempt.Status.PROCESSING).exists():
+            return "A payment attempt is in progress."
+        last = obj.attempts.order_by("-number").first()
+        failed = (
+            f" Last attempt failed: {last.failure_message or last.failure_code or 'no reason'}."
+            if last is not None and last.status == PaymentAttempt.Status.FAILED
+            else ""
+        )
+        if obj.next_payment_attempt_at:
+            when = timezone.localtime(obj.next_payment_attempt_at)
+            return f"Next attempt at {when:%Y-%m-%d %H:%M %Z}.{failed}"
+        return f"No attempt planned: use the “Retry payment” action.{failed}"
+
+    @admin.action(description="Retry payment now", permissions=["run"])
+    def retry_payment(self, request, queryset):
+        self._each(request, queryset, collection.invoice_pay, "queued for payment")

@@ -1,0 +1,51 @@
+from rest_framework import serializers
+
+from billing.usage.models import UsageRecord
+from core.validators import json_storable
+
+
+class UsageEventSerializer(serializers.Serializer):
+    """The documented shape of an event (OpenAPI). Requests are checked by
+    billing.usage.parse_event, which does the same checks without per-event field copies."""
+
+    transaction_id = serializers.CharField(max_length=255)
+    subscription = serializers.CharField(
+        max_length=255, help_text="The subscription's external_id."
+    )
+    metric = serializers.CharField(max_length=255, help_text="The billable metric's code.")
+    timestamp = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    properties = serializers.DictField(required=False, default=dict, validators=[json_storable])
+
+
+class UsageBatchSerializer(serializers.Serializer):
+    # Each event is checked on its own in the view: one bad event rejects only itself.
+    events = serializers.ListField(child=serializers.DictField(), max_length=1000, min_length=1)
+
+
+class UsageRecordSerializer(serializers.ModelSerializer):
+    subscription = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    metric = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = UsageRecord
+        fields = [
+            "id",
+            "transaction_id",
+            "subscription",
+            "metric",
+            "timestamp",
+            "properties",
+            "received_at",
+            "lago_status",
+        ]
+        read_only_fields = fields
+
+
+class UsageResultSerializer(serializers.Serializer):
+    transaction_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["created", "duplicate", "conflict", "invalid"])
+    errors = serializers.ListField(child=serializers.DictField())
+
+
+class UsageBatchResultSerializer(serializers.Serializer):
+    results = UsageResultSerializer(many=True)

@@ -1,0 +1,62 @@
+"""Usage read back per subscription and period: each metric's units by its aggregation."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+
+from billing.usage.models import UsageRecord
+from subscriptions.models import BillableMetric, Subscription
+
+# One pass over the period's rows (one or two monthly partitions), every aggregation at once.
+_AGGREGATE_SQL = f"""
+    SELECT metric_id,
+           count(*),
+           coalesce(sum(value), 0),
+           max(value),
+           count(DISTINCT unique_value),
+           (array_agg(value ORDER BY "timestamp" DESC, id DESC))[1]
+    FROM {UsageRecord._meta.db_table}
+    WHERE subscription_id = %s AND "timestamp" >= %s AND "timestamp" < %s
+    GROUP BY metric_id
+"""
+
+
+def usage_units(
+    *, subscription: Subscription, start: datetime, end: datetime, metrics: dict | None = None
+) -> dict:
+    """{metric_id: units} for [start, end), each metric by its own aggregation."""
+    if metrics is None:
+        metrics = {m.pk: m for m in BillableMetric.objects.all()}
+    units = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_AGGREGATE_SQL, [subscription.pk, start, end])
+        for metric_id, count, total, maximum, distinct, latest in cursor.fetchall():
+            metric = metrics.get(metric_id)
+            if metric is None:
+                continue
+            units[metric_id] = {
+                "count": Decimal(count),
+                "sum": Decimal(total),
+                "max": Decimal(maximum or 0),
+                "unique_count": Decimal(distinct),
+                "latest": Decimal(latest or 0),
+            }[metric.aggregation]
+    return units
+
+
+def event_values(
+    *, subscription: Subscription, metric: BillableMetric, start: datetime, end: datetime
+) -> list[Decimal]:
+    """Each event's value in time order: what the percentage model prices one by one."""
+    return [
+        value or Decimal(0)
+        for value in UsageRecord.objects.filter(
+            subscription_id=subscription.pk,
+            metric_id=metric.pk,
+            timestamp__gte=start,
+            timestamp__lt=end,
+        )
+        .order_by("timestamp", "id")
+        .values_list("value", flat=True)
+    ]

@@ -1,0 +1,630 @@
+"""Invoices with the local engine: hand-computed amounts for every charge model and for
+proration, idempotent generation (also racing), numbering, immutability, void, the PDF
+and the billing run."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.db import IntegrityError, transaction
+
+from billing.invoicing.billing_run import billing_run
+from billing.invoicing.models import Invoice, InvoiceLine
+from subscriptions import services as subscription_services
+from subscriptions.models import Subscription, SubscriptionPeriod
+from tests.concurrency import race
+
+pytestmark = pytest.mark.django_db
+
+OCT_1 = datetime(2026, 10, 1, tzinfo=UTC)
+NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
+NOV_15 = datetime(2026, 11, 15, tzinfo=UTC)
+
+
+def subscribe(client, external_id: str, plan: str, start_at: datetime, customer="acme") -> dict:
+    response = client.post(
+        "/api/v1/subscriptions/",
+        {
+            "external_id": external_id,
+            "customer": customer,
+            "plan": plan,
+            "start_at": start_at.isoformat(),
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def record(client, subscription: str, metric: str, events: list[tuple[datetime, dict]]):
+    payload = [
+        {
+            "transaction_id": f"{subscription}-{metric}-{i}",
+            "subscription": subscription,
+            "metric": metric,
+            "timestamp": ts.isoformat(),
+            "properties": props,
+        }
+        for i, (ts, props) in enumerate(events)
+    ]
+    for chunk in range(0, len(payload), 1000):
+        response = client.post(
+            "/api/v1/usage/batch/", {"events": payload[chunk : chunk + 1000]}, format="json"
+        )
+        assert response.status_code == 200, response.json()
+        assert {r["status"] for r in response.json()["results"]} == {"created"}, response.json()
+
+
+def close_periods(now: datetime = NOV_15) -> None:
+    for subscription in Subscription.objects.all():
+        subscription_services.subscription_advance(subscription=subscription, now=now)
+
+
+def generate(client, subscription: str, **period) -> tuple[int, dict]:
+    body = {"subscription": subscription}
+    body.update({k: v.isoformat() for k, v in period.items()})
+    response = client.post("/api/v1/invoices/generate/", body, format="json")
+    return response.status_code, response.json()
+
+
+def amounts(invoice: dict) -> list[tuple[str, int]]:
+    return [(line["description"], line["amount_cents"]) for line in invoice["lines"]]
+
+
+def test_mid_period_start_is_prorated_and_usage_is_rated_to_the_cent(client, catalog):
+    from customers.models import Customer
+
+    Customer.objects.filter(external_id="acme").update(tax_rate="20.00")
+    subscribe(client, "sub-mid", "pro", datetime(2026, 10, 16, tzinfo=UTC))
+    record(
+        client,
+        "sub-mid",
+        "api_calls",
+        [(datetime(2026, 10, 20, 12, tzinfo=UTC), {}) for _ in range(250)],
+    )
+    record(
+        client,
+        "sub-mid",
+        "tokens",
+        [(datetime(2026, 10, 21, tzinfo=UTC), {"tokens": 1500}) for _ in range(2)],
+    )
+    close_periods()
+
+    code, invoice = generate(client, "sub-mid")
+
+    assert code == 201, invoice
+    # 16 of October's 31 days of 49.00: 2529.03 -> 2529. 250 calls at 0.002: 50. 3,000
+    # tokens: the first 1,000 free, then 2,000 at 0.0001 plus the tier's flat 1.00: 120.
+    assert amounts(invoice) == [
+        ("Pro in arrears", 2529),
+        ("api_calls", 50),
+        ("tokens", 120),
+    ]
+    assert invoice["lines"][1]["units"] == "250.000000000000"
+    assert invoice["subtotal_amount_cents"] == 2699
+    assert invoice["tax_rate"] == "20.00"
+    assert invoice["taxes_amount_cents"] == 540  # 539.8, rounded half-up once
+    assert invoice["total_amount_cents"] == 3239
+    assert (invoice["period_start"], invoice["period_end"]) == (
+        "2026-10-16T00:00:00Z",
+        "2026-11-01T00:00:00Z",
+    )
+    assert invoice["status"] == "draft" and invoice["number"] is None
+
+
+def test_an_upgrade_prorates_both_plans_and_rates_usage_under_each(client, catalog):
+    with time_machine.travel(OCT_1, tick=False):
+        subscribe(client, "sub-up", "pro", OCT_1)
+    with time_machine.travel(datetime(2026, 10, 11, tzinfo=UTC), tick=False):
+        response = client.patch(
+            "/api/v1/subscriptions/sub-up/", {"plan": "business"}, format="json"
+        )
+        assert response.status_code == 200, response.json()
+    early = [(datetime(2026, 10, 5, 1, tzinfo=UTC), {}) for _ in range(100)]
+    late = [(datetime(2026, 10, 20, tzinfo=UTC), {}) for _ in range(300)]
+    record(client, "sub-up", "api_calls", early + late)
+    close_periods()
+
+    code, invoice = generate(client, "sub-up")
+
+    assert code == 201
+    # Pro for 10 of 31 days: 1580.65 -> 1581. Business for 21 of 31: 6706.45 -> 6706.
+    # 100 calls before the upgrade (0.20) and 300 after (0.60), each rated under the plan
+    # of its phase.
+    assert amounts(invoice) == [
+        ("Pro in arrears", 1581),
+        ("api_calls", 20),
+        ("tokens", 0),
+        ("Business in arrears", 6706),
+        ("api_calls", 60),
+        ("tokens", 0),
+    ]
+    assert invoice["total_amount_cents"] == 1581 + 20 + 6706 + 60
+
+
+@pytest.fixture
+def models_plan(client, catalog):
+    metrics = [
+        {"code": "storage", "name": "Storage", "aggregation": "max", "field_name": "gb"},
+        {"code": "seats", "name": "Seats", "aggregation": "unique_count", "field_name": "user"},
+        {"code": "payments", "name": "Payments", "aggregation": "sum", "field_name": "amount"},
+    ]
+    for metric in metrics:
+        assert client.post("/api/v1/billable_metrics/", metric, format="json").status_code == 201
+    charges = [
+        {
+            "metric": "storage",
+            "model": "volume",
+            "properties": {
+                "volume_ranges": [
+                    {
+                        "from_value": 0,
+                        "to_value": 100,
+                        "per_unit_amount": "0.10",
+                        "flat_amount": "0",
+                    },
+                    {
+                        "from_value": 101,
+                        "to_value": None,
+                        "per_unit_amount": "0.05",
+                        "flat_amount": "5",
+                    },
+                ]
+            },
+        },
+        {
+            "metric": "seats",
+            "model": "package",
+            "properties": {"amount": "5", "package_size": 10, "free_units": 5},
+        },
+        {
+            "metric": "payments",
+            "model": "percentage",
+            "properties": {
+                "rate": "2.5",
+                "fixed_amount": "0.10",
+                "free_units_per_events": 1,
+                "per_transaction_min_amount": "0.20",
+                "per_transaction_max_amount": "5",
+            },
+        },
+    ]
+    response = client.post(
+        "/api/v1/plans/",
+        {
+            "code": "usage-only",
+            "name": "Usage only",
+            "interval": "monthly",
+            "amount_cents": 0,
+            "currency": "USD",
+            "charges": charges,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+
+
+def test_volume_package_and_percentage_match_a_hand_computation(client, models_plan):
+    subscribe(client, "sub-models", "usage-only", OCT_1)
+    day = datetime(2026, 10, 10, tzinfo=UTC)
+    record(client, "sub-models", "storage", [(day, {"gb": 40}), (day, {"gb": 150})])
+    record(client, "sub-models", "seats", [(day, {"user": f"u{i % 23}"}) for i in range(60)])
+    record(
+        client,
+        "sub-models",
+        "payments",
+        [
+            (datetime(2026, 10, 2, tzinfo=UTC), {"amount": 100}),
+            (datetime(2026, 10, 3, tzinfo=UTC), {"amount": 10}),
+            (datetime(2026, 10, 4, tzinfo=UTC), {"amount": 1000}),
+            (datetime(2026, 10, 5, tzinfo=UTC), {"amount": 4}),
+        ],
+    )
+    close_periods()
+
+    _, invoice = generate(client, "sub-models", period_start=OCT_1, period_end=NOV_1)
+
+    assert amounts(invoice) == [
+        ("Usage only in arrears", 0),
+        # volume: max 150 GB falls in the second range: 150 * 0.05 + 5 = 12.50
+        ("storage", 1250),
+        # package: 23 seats, 5 free, 18 in started packages of 10: 2 * 5.00
+        ("seats", 1000),
+        # percentage: the first event free; 10 -> 0.35; 1000 -> 25.10 capped at 5.00;
+        # 4 -> 0.20 (0.20 is the minimum): 5.55
+        ("payments", 555),
+    ]
+
+
+def test_generation_is_idempotent_per_period_and_refuses_open_periods(client, catalog):
+    subscribe(client, "sub-idem", "pro", OCT_1)
+    code, _ = generate(client, "sub-idem")
+    assert code == 422  # nothing has closed yet
+    close_periods()
+
+    first_code, first = generate(client, "sub-idem")
+    again_code, again = generate(client, "sub-idem", period_start=OCT_1, period_end=NOV_1)
+    open_code, open_body = generate(
+        client, "sub-idem", period_start=NOV_1, period_end=datetime(2026, 12, 1, tzinfo=UTC)
+    )
+
+    assert (first_code, again_code) == (201, 200)
+    assert again["id"] == first["id"]
+    assert open_code == 422 and open_body["errors"][0]["code"] == "period_not_closed"
+    assert Invoice.objects.count() == 1
+    assert SubscriptionPeriod.objects.get().billed_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_generations_make_one_invoice(client, catalog):
+    subscribe(client, "sub-race", "pro", OCT_1)
+    close_periods()
+
+    def worker() -> tuple[int, dict]:
+        from rest_framework.test import APIClient
+
+        other = APIClient()
+        other.credentials(HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"])
+        return generate(other, "sub-race")
+
+    results = race([worker] * 8)
+
+    codes = sorted(code for code, _ in results)
+    assert codes.count(201) == 1 and codes.count(200) == 7, codes
+    assert len({body["id"] for _, body in results}) == 1
+    assert Invoice.objects.count() == 1
+    assert InvoiceLine.objects.count() == 3
+
+
+def test_finalize_numbers_sequentially_and_the_database_refuses_changes(client, catalog):
+    for name in ("a", "b", "c"):
+        subscribe(client, f"sub-{name}", "pro", OCT_1)
+    close_periods()
+    ids = [generate(client, f"sub-{name}")[1]["id"] for name in ("a", "b", "c")]
+
+    numbers = []
+    for invoice_id in ids:
+        response = client.post(f"/api/v1/invoices/{invoice_id}/finalize/")
+        assert response.status_code == 200, response.json()
+        numbers.append(response.json()["number"])
+        assert response.json()["status"] == "finalized"
+        assert response.json()["issued_at"] is not None
+    again = client.post(f"/api/v1/invoices/{ids[0]}/finalize/")
+
+    assert numbers == ["AIP-000001", "AIP-000002", "AIP-000003"]
+    assert again.status_code == 409 and again.json()["errors"][0]["code"] == "invalid_transition"
+    invoice = Invoice.objects.get(pk=ids[0])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).update(total_amount_cents=1, subtotal_amount_cents=1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.filter(invoice=invoice).update(amount_cents=0)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.filter(invoice=invoice).delete()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).delete()
+    invoice.refresh_from_db()
+    assert invoice.total_amount_cents == 4900 and invoice.lines.count() == 3
+
+
+def test_a_rolled_back_finalization_leaves_no_gap(client, catalog):
+    from billing.invoicing.services import invoice_finalize
+
+    for name in ("x", "y"):
+        subscribe(client, f"sub-{name}", "pro", OCT_1)
+    close_periods()
+    x = Invoice.objects.get(pk=generate(client, "sub-x")[1]["id"])
+    y = Invoice.objects.get(pk=generate(client, "sub-y")[1]["id"])
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        invoice_finalize(invoice=x)
+        raise RuntimeError("crash after numbering")
+    invoice_finalize(invoice=y)
+
+    y.refresh_from_db()
+    x.refresh_from_db()
+    assert y.number == "AIP-000001" and x.number is None and x.status == "draft"
+
+
+def test_void_and_list_filters(client, catalog):
+    subscribe(client, "sub-v1", "pro", OCT_1)
+    subscribe(client, "sub-v2", "starter", OCT_1)
+    close_periods()
+    v1 = generate(client, "sub-v1")[1]["id"]
+    v2 = generate(client, "sub-v2")[1]["id"]
+    client.post(f"/api/v1/invoices/{v1}/finalize/")
+
+    voided = client.post(f"/api/v1/invoices/{v2}/void/")
+    twice = client.post(f"/api/v1/invoices/{v2}/void/")
+    Invoice.objects.filter(pk=v1).update(payment_status="succeeded")
+    paid = client.post(f"/api/v1/invoices/{v1}/void/")
+
+    assert voided.status_code == 200 and voided.json()["status"] == "voided"
+    assert twice.status_code == 409
+    assert paid.status_code == 409 and paid.json()["errors"][0]["code"] == "invoice_paid"
+
+    def listed(query: str) -> list[str]:
+        response = client.get(f"/api/v1/invoices/?{query}")
+        assert response.status_code == 200, response.json()
+        return [row["id"] for row in response.json()["results"]]
+
+    assert listed("status=voided") == [v2]
+    assert listed("status=finalized&payment_status=succeeded") == [v1]
+    assert listed("subscription=sub-v1") == [v1]
+    assert sorted(listed("customer=acme&currency=usd")) == sorted([v1, v2])
+    assert listed("issued_after=2000-01-01T00:00:00Z") == [v1]
+    assert listed("issued_before=2000-01-01T00:00:00Z") == []
+    assert client.get("/api/v1/invoices/?status=paid").status_code == 400
+    # A voided period may be invoiced again.
+    assert generate(client, "sub-v2")[0] == 201
+
+
+def test_the_pdf_is_a_pdf_with_the_number(client, catalog):
+    subscribe(client, "sub-pdf", "pro", OCT_1)
+    close_periods()
+    invoice_id = generate(client, "sub-pdf")[1]["id"]
+    client.post(f"/api/v1/invoices/{invoice_id}/finalize/")
+
+    response = client.get(f"/api/v1/invoices/{invoice_id}/pdf/", HTTP_ACCEPT="application/pdf")
+    missing = client.get(
+        "/api/v1/invoices/00000000-0000-0000-0000-000000000000/pdf/",
+        HTTP_ACCEPT="application/pdf",
+    )
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    assert "AIP-000001" in response["Content-Disposition"]
+    assert missing.status_code == 404
+
+
+def test_the_billing_run_invoices_every_closed_period_once(client, catalog):
+    for index in range(7):
+        subscribe(client, f"sub-run-{index}", "pro" if index % 2 else "starter", OCT_1)
+    close_periods()
+
+    first = billing_run(batch_size=3)
+    second = billing_run(batch_size=3)
+
+    assert (first.periods, first.generated, first.finalized, first.failed) == (7, 7, 7, 0)
+    assert (second.periods, second.generated) == (0, 0)
+    invoices = Invoice.objects.all()
+    assert invoices.count() == 7
+    assert {i.status for i in invoices} == {"finalized"}
+    assert len({i.number for i in invoices}) == 7
+    assert not SubscriptionPeriod.objects.filter(billed_at__isnull=True).exists()
+
+
+def test_plans_stay_frozen_until_their_time_is_invoiced(client, catalog):
+    with time_machine.travel(OCT_1, tick=False):
+        subscribe(client, "sub-frozen", "starter", OCT_1)
+    with time_machine.travel(datetime(2026, 10, 11, tzinfo=UTC), tick=False):
+        client.patch("/api/v1/subscriptions/sub-frozen/", {"plan": "business"}, format="json")
+
+    blocked = client.patch("/api/v1/plans/starter/", {"amount_cents": 1}, format="json")
+    close_periods()
+    billing_run()
+    allowed = client.patch("/api/v1/plans/starter/", {"amount_cents": 1}, format="json")
+
+    assert blocked.status_code == 409 and blocked.json()["errors"][0]["code"] == "plan_in_use"
+    assert allowed.status_code == 200
+    # The invoice kept the price it was rated with.
+    line = InvoiceLine.objects.get(plan_code="starter", fee_type="subscription")
+    assert line.amount_cents == 613  # 1900 * 10 / 31 = 612.9
+
+
+def test_usage_for_an_invoiced_period_is_refused_but_replays_still_answer(client, catalog):
+    subscribe(client, "sub-late", "pro", OCT_1)
+    early = {
+        "transaction_id": "late-0",
+        "subscription": "sub-late",
+        "metric": "api_calls",
+        "timestamp": "2026-10-20T00:00:00Z",
+    }
+    assert client.post("/api/v1/usage/", early, format="json").status_code == 201
+    close_periods()
+    # Late usage for a closed period not yet invoiced still counts.
+    late_ok = client.post("/api/v1/usage/", {**early, "transaction_id": "late-1"}, format="json")
+    assert late_ok.status_code == 201
+    generate(client, "sub-late")
+
+    refused = client.post("/api/v1/usage/", {**early, "transaction_id": "late-2"}, format="json")
+    replay = client.post("/api/v1/usage/", early, format="json")
+    current = client.post(
+        "/api/v1/usage/",
+        {**early, "transaction_id": "late-3", "timestamp": "2026-11-02T00:00:00Z"},
+        format="json",
+    )
+    batch = client.post(
+        "/api/v1/usage/batch/",
+        {"events": [{**early, "transaction_id": "late-4"}, early]},
+        format="json",
+    )
+
+    assert refused.status_code == 409
+    assert refused.json()["errors"][0]["code"] == "period_closed"
+    assert replay.status_code == 200
+    assert current.status_code == 201
+    results = batch.json()["results"]
+    assert [(r["status"], [e["code"] for e in r["errors"]]) for r in results] == [
+        ("invalid", ["period_closed"]),
+        ("duplicate", []),
+    ]
+    invoice = Invoice.objects.get()
+    assert invoice.lines.get(description="api_calls").units == 2
+
+
+def test_a_termination_mid_period_is_prorated(client, catalog):
+    with time_machine.travel(OCT_1, tick=False):
+        subscribe(client, "sub-end", "pro", OCT_1)
+    with time_machine.travel(datetime(2026, 10, 21, tzinfo=UTC), tick=False):
+        response = client.post(
+            "/api/v1/subscriptions/sub-end/cancel/", {"at_period_end": False}, format="json"
+        )
+        assert response.status_code == 200, response.json()
+
+    code, invoice = generate(client, "sub-end")
+
+    assert code == 201
+    # 20 of October's 31 days of 49.00: 3161.29 -> 3161.
+    assert amounts(invoice)[0] == ("Pro in arrears", 3161)
+    assert (invoice["period_start"], invoice["period_end"]) == (
+        "2026-10-01T00:00:00Z",
+        "2026-10-21T00:00:00Z",
+    )
+
+
+def test_pay_in_advance_bills_ahead_and_credits_an_upgrade(client, catalog):
+    for code, amount in (("advance", 3000), ("advance-plus", 6000)):
+        response = client.post(
+            "/api/v1/plans/",
+            {
+                "code": code,
+                "name": code.title(),
+                "interval": "monthly",
+                "amount_cents": amount,
+                "currency": "USD",
+                "pay_in_advance": True,
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.json()
+    with time_machine.travel(datetime(2026, 10, 16, tzinfo=UTC), tick=False):
+        subscribe(client, "sub-adv", "advance", datetime(2026, 10, 16, tzinfo=UTC))
+    close_periods(datetime(2026, 11, 5, tzinfo=UTC))
+    with time_machine.travel(datetime(2026, 11, 11, tzinfo=UTC), tick=False):
+        response = client.patch(
+            "/api/v1/subscriptions/sub-adv/", {"plan": "advance-plus"}, format="json"
+        )
+        assert response.status_code == 200, response.json()
+    close_periods(datetime(2026, 12, 15, tzinfo=UTC))
+
+    _, october = generate(
+        client, "sub-adv", period_start=datetime(2026, 10, 16, tzinfo=UTC), period_end=NOV_1
+    )
+    _, november = generate(
+        client, "sub-adv", period_start=NOV_1, period_end=datetime(2026, 12, 1, tzinfo=UTC)
+    )
+
+    # The first period on its own invoice (16 of 31 days of 30.00: 1548.39 -> 1548), and
+    # November, whole, in advance.
+    assert amounts(october) == [
+        ("Advance in advance", 1548),
+        ("Advance in advance (next period)", 3000),
+    ]
+    # November was prepaid on Advance; from the 11th it is on Advance-plus: 20 of its 30
+    # days are credited on Advance (-20.00) and billed on Advance-plus (40.00); December
+    # is billed ahead on Advance-plus.
+    assert amounts(november) == [
+        ("Advance unused time (credit)", -2000),
+        ("Advance-Plus in advance", 4000),
+        ("Advance-Plus in advance (next period)", 6000),
+    ]
+    assert november["total_amount_cents"] == 8000
+
+
+def test_a_crash_between_generation_and_finalization_leaves_the_period_queued(
+    client, catalog, monkeypatch
+):
+    from billing.invoicing import billing_run as run_module
+
+    subscribe(client, "sub-crash", "pro", OCT_1)
+    close_periods()
+
+    def crash(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(run_module, "invoice_finalize", crash)
+    crashed = billing_run()
+    monkeypatch.undo()
+    resumed = billing_run()
+
+    assert (crashed.failed, crashed.finalized) == (1, 0)
+    assert (resumed.generated, resumed.finalized, resumed.failed) == (1, 1, 0)
+    assert Invoice.objects.get().status == "finalized"
+
+
+def test_the_billing_run_waits_for_the_grace_period_and_issues_api_drafts(
+    client, catalog, settings
+):
+    settings.INVOICE_GRACE_MINUTES = 60
+    subscribe(client, "sub-grace", "pro", OCT_1)
+    subscribe(client, "sub-draft", "starter", OCT_1)
+    close_periods()
+    draft_id = generate(client, "sub-draft")[1]["id"]
+    # A period that ended 30 minutes ago is still open to late usage.
+    from django.utils import timezone
+
+    just_ended = timezone.now() - timezone.timedelta(minutes=30)
+    SubscriptionPeriod.objects.filter(subscription__external_id="sub-grace").update(end=just_ended)
+
+    report = billing_run()
+
+    assert report.generated == 0 and report.finalized == 1
+    assert Invoice.objects.get(pk=draft_id).status == "finalized"
+    assert not Invoice.objects.filter(subscription__external_id="sub-grace").exists()
+
+
+def test_a_prepaid_period_cut_short_credits_the_unused_time(client, catalog):
+    response = client.post(
+        "/api/v1/plans/",
+        {
+            "code": "advance",
+            "name": "Advance",
+            "interval": "monthly",
+            "amount_cents": 3000,
+            "currency": "USD",
+            "pay_in_advance": True,
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    with time_machine.travel(OCT_1, tick=False):
+        subscribe(client, "sub-cut", "advance", OCT_1)
+    close_periods(datetime(2026, 11, 5, tzinfo=UTC))
+    with time_machine.travel(datetime(2026, 11, 16, tzinfo=UTC), tick=False):
+        client.post(
+            "/api/v1/subscriptions/sub-cut/cancel/", {"at_period_end": False}, format="json"
+        )
+
+    _, november = generate(
+        client, "sub-cut", period_start=NOV_1, period_end=datetime(2026, 11, 16, tzinfo=UTC)
+    )
+
+    # November was billed whole on October's invoice; 15 of its 30 days are unused.
+    assert amounts(november) == [("Advance unused time (credit)", -1500)]
+    assert november["total_amount_cents"] == -1500
+    finalized = client.post(f"/api/v1/invoices/{november['id']}/finalize/").json()
+    # A credit is owed, never charged and never marked paid.
+    assert finalized["payment_status"] == "pending"
+    assert "credit of 1500" in finalized["payment_blocked_reason"]
+    assert finalized["next_payment_attempt_at"] is None
+
+
+def test_a_line_cannot_be_moved_off_a_finalized_invoice(client, catalog):
+    subscribe(client, "sub-m1", "pro", OCT_1)
+    subscribe(client, "sub-m2", "pro", OCT_1)
+    close_periods()
+    issued = generate(client, "sub-m1")[1]["id"]
+    draft = generate(client, "sub-m2")[1]["id"]
+    client.post(f"/api/v1/invoices/{issued}/finalize/")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.filter(invoice_id=issued).update(invoice_id=draft)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceLine.objects.filter(invoice_id=draft, position=1).update(invoice_id=issued)
+
+    assert InvoiceLine.objects.filter(invoice_id=issued).count() == 3
+
+
+def test_billing_progress_is_in_the_metrics(client, catalog):
+    subscribe(client, "sub-metrics", "pro", OCT_1)
+    close_periods()
+
+    before = client.get("/metrics").content.decode()
+    billing_run()
+    after = client.get("/metrics").content.decode()
+
+    assert "billing_periods_unbilled 1.0" in before
+    assert "billing_periods_unbilled 0.0" in after
+    assert 'invoices_awaiting_payment{payment_status="pending"} 1.0' in after
+    assert 'billing_run_periods_total{outcome="invoiced"}' in after

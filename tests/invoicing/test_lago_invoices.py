@@ -1,0 +1,159 @@
+"""BILLING_ENGINE=lago: Lago's invoices are mirrored (pull), reconciled against our rating,
+collected through Stripe (localstripe) and their payment reported back to Lago; generating
+an invoice for a period Lago has not invoiced asks Lago for a preview."""
+
+import pytest
+
+from billing.invoicing.lago_mirror import lago_invoices_pull
+from billing.invoicing.models import Invoice
+from tests.conftest import drain_outbox
+from tests.invoicing.test_invoices import NOV_1, OCT_1, close_periods, subscribe
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lago_engine(settings, lago, stripe_enabled, client, catalog):
+    settings.BILLING_ENGINE = "lago"
+    drain_outbox()  # catalog and customer reach Lago (and Stripe)
+    response = client.post(
+        "/api/v1/customers/acme/payment_methods/",
+        {"stripe_payment_method_id": "pm_card_visa", "set_default": True},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    subscribe(client, "sub-lago", "pro", OCT_1)
+    drain_outbox()
+    close_periods()
+    drain_outbox()
+    return lago
+
+
+def test_a_lago_invoice_is_mirrored_reconciled_collected_and_reported(lago_engine, client):
+    issued = lago_engine.issue_invoice(
+        external_subscription_id="sub-lago",
+        charges_from=OCT_1,
+        charges_to=NOV_1,
+        fees_amount_cents=4900,
+    )
+
+    assert lago_invoices_pull() == 1
+    invoice = Invoice.objects.get(lago_id=issued["lago_id"])
+    assert (invoice.engine, invoice.status, invoice.total_amount_cents) == (
+        "lago",
+        "finalized",
+        4900,
+    )
+    assert (invoice.period_start, invoice.period_end) == (OCT_1, NOV_1)
+    assert invoice.reconciliation == "matched", invoice.reconciliation_note
+    assert invoice.lago_number == issued["number"]
+
+    drain_outbox()  # collect through Stripe, then report to Lago
+
+    invoice.refresh_from_db()
+    assert invoice.payment_status == "succeeded"
+    assert lago_engine.invoices[issued["lago_id"]]["payment_status"] == "succeeded"
+    reports = [
+        r
+        for r in lago_engine.requests
+        if r["method"] == "PUT" and r["path"] == f"/api/v1/invoices/{issued['lago_id']}"
+    ]
+    assert [r["json"] for r in reports] == [{"invoice": {"payment_status": "succeeded"}}]
+    # Pulled again: the same invoice, not a second one, and no second charge.
+    assert lago_invoices_pull() == 1
+    drain_outbox()
+    assert Invoice.objects.filter(lago_id=issued["lago_id"]).count() == 1
+    assert invoice.attempts.count() == 1
+    listed = client.get("/api/v1/invoices/?subscription=sub-lago").json()["results"]
+    assert [row["lago_id"] for row in listed] == [issued["lago_id"]]
+
+
+def test_a_difference_with_our_rating_is_flagged_for_staff(lago_engine):
+    issued = lago_engine.issue_invoice(
+        external_subscription_id="sub-lago",
+        charges_from=OCT_1,
+        charges_to=NOV_1,
+        fees_amount_cents=5100,
+    )
+
+    lago_invoices_pull()
+
+    invoice = Invoice.objects.get(lago_id=issued["lago_id"])
+    assert invoice.reconciliation == "mismatch"
+    assert "5100" in invoice.reconciliation_note and "4900" in invoice.reconciliation_note
+
+
+def test_generate_previews_a_period_lago_has_not_invoiced(lago_engine, client):
+    first = client.post("/api/v1/invoices/generate/", {"subscription": "sub-lago"}, format="json")
+    again = client.post("/api/v1/invoices/generate/", {"subscription": "sub-lago"}, format="json")
+
+    assert first.status_code == 201, first.json()
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    body = first.json()
+    assert (body["engine"], body["status"], body["lago_id"]) == ("lago", "draft", None)
+    assert body["total_amount_cents"] == 4900
+    assert any(r["path"] == "/api/v1/invoices/preview" for r in lago_engine.requests)
+
+    # When Lago issues the real invoice, the preview gives way to it.
+    issued = lago_engine.issue_invoice(
+        external_subscription_id="sub-lago",
+        charges_from=NOV_1,
+        charges_to=NOV_1.replace(month=12),
+        fees_amount_cents=4900,
+    )
+    lago_invoices_pull()
+    assert list(Invoice.objects.values_list("lago_id", flat=True)) == [
+        __import__("uuid").UUID(issued["lago_id"])
+    ]
+
+
+def test_a_draft_follows_lago_until_finalized_then_is_charged_its_final_amount(lago_engine):
+    issued = lago_engine.issue_invoice(
+        external_subscription_id="sub-lago",
+        charges_from=OCT_1,
+        charges_to=NOV_1,
+        fees_amount_cents=4000,
+        status="draft",
+    )
+    lago_invoices_pull()
+    invoice = Invoice.objects.get(lago_id=issued["lago_id"])
+    assert (invoice.status, invoice.total_amount_cents) == ("draft", 4000)
+    assert not invoice.attempts.exists()
+
+    # Late usage during Lago's grace period, then Lago finalizes.
+    issued.update(
+        status="finalized",
+        fees_amount_cents=4900,
+        sub_total_excluding_taxes_amount_cents=4900,
+        sub_total_including_taxes_amount_cents=4900,
+        total_amount_cents=4900,
+    )
+    lago_invoices_pull()
+    drain_outbox()
+
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.total_amount_cents, invoice.payment_status) == (
+        "finalized",
+        4900,
+        "succeeded",
+    )
+    assert invoice.attempts.get().amount_cents == 4900
+    assert invoice.reconciliation == "matched"
+
+
+def test_a_void_in_lago_after_we_collected_is_flagged_not_applied(lago_engine):
+    issued = lago_engine.issue_invoice(
+        external_subscription_id="sub-lago",
+        charges_from=OCT_1,
+        charges_to=NOV_1,
+        fees_amount_cents=4900,
+    )
+    lago_invoices_pull()
+    drain_outbox()
+    lago_engine.invoices[issued["lago_id"]]["status"] = "voided"
+
+    lago_invoices_pull()
+
+    invoice = Invoice.objects.get(lago_id=issued["lago_id"])
+    assert (invoice.status, invoice.payment_status) == ("finalized", "succeeded")
+    assert invoice.reconciliation == "mismatch" and "Voided in Lago" in invoice.reconciliation_note
