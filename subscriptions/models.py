@@ -173,12 +173,20 @@ class Subscription(TimestampedModel):
 class SubscriptionPhase(models.Model):
     """One stretch of a subscription on one plan: what invoices prorate over."""
 
+    class Reason(models.TextChoices):
+        CREATED = "created"
+        STARTED = "started"
+        OVERRIDES = "overrides", "Overrides changed"
+        UPGRADE = "upgrade"
+        DOWNGRADE = "downgrade"
+        REACTIVATED = "reactivated"
+
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="phases")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
     overrides = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    reason = models.CharField(max_length=32)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
 
     class Meta:
         ordering = ["started_at", "id"]
@@ -203,13 +211,21 @@ class SubscriptionPeriod(models.Model):
     invoice.
     """
 
+    class Reason(models.TextChoices):
+        """Why the period closed: a renewal bills the next period's advance fee too."""
+
+        RENEWED = "renewed"
+        CANCELED = "canceled", "Canceled at period end"
+        TERMINATED = "terminated"
+        UPGRADE = "upgrade", "Upgraded to another interval"
+
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="periods")
     start = models.DateTimeField()
     end = models.DateTimeField()
     # The whole period a partial one is prorated against (a mid-period start or ending).
     nominal_start = models.DateTimeField()
     nominal_end = models.DateTimeField()
-    reason = models.CharField(max_length=32)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
     # The trial as it stood when the period closed (a reactivation starts a new one).
     trial_ends_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(auto_now_add=True)

@@ -291,7 +291,7 @@ def subscription_create(
         with transaction.atomic():
             subscription.save()
             if start_at <= now:
-                _activate(subscription, start_at, "created")
+                _activate(subscription, start_at, SubscriptionPhase.Reason.CREATED)
                 subscription.save()
     except IntegrityError as exc:
         raise Conflict(
@@ -356,7 +356,7 @@ def subscription_update(
         if overrides is not None:
             locked.overrides = _checked_overrides(locked.plan, overrides)
             if locked.status == S.ACTIVE:
-                _open_phase(locked, now, "overrides")
+                _open_phase(locked, now, SubscriptionPhase.Reason.OVERRIDES)
         return _save(locked)
     _share_lock(plan)
     _check_currency(locked.customer, plan)
@@ -370,11 +370,11 @@ def subscription_update(
     elif _is_upgrade(locked, plan, new_overrides):
         # The billing period keeps its dates; a new interval starts a new period now.
         if plan.interval != locked.plan.interval:
-            _close_period(locked, now, "upgrade")
+            _close_period(locked, now, SubscriptionPeriod.Reason.UPGRADE)
             locked.started_at = now
         locked.plan, locked.overrides = plan, new_overrides
         locked.next_plan, locked.next_overrides = None, {}
-        _open_phase(locked, now, "upgrade")
+        _open_phase(locked, now, SubscriptionPhase.Reason.UPGRADE)
         _set_period(locked, now)
     else:
         locked.next_plan, locked.next_overrides = plan, new_overrides
@@ -418,7 +418,7 @@ def subscription_cancel(*, subscription: Subscription, at_period_end: bool = Tru
 
 
 def _terminate(locked: Subscription, at: datetime) -> Subscription:
-    _close_period(locked, at, "terminated")
+    _close_period(locked, at, SubscriptionPeriod.Reason.TERMINATED)
     locked.status = S.TERMINATED
     locked.terminated_at = locked.ended_at = at
     locked.cancel_at_period_end = False
@@ -442,7 +442,7 @@ def subscription_reactivate(*, subscription: Subscription) -> Subscription:
     locked.canceled_at = locked.terminated_at = locked.ended_at = None
     locked.cancel_at_period_end = False
     locked.start_at = now
-    _activate(locked, now, "reactivated")
+    _activate(locked, now, SubscriptionPhase.Reason.REACTIVATED)
     return _save(locked)
 
 
@@ -458,7 +458,7 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
     if locked.status == S.PENDING:
         if locked.start_at > now:
             return "not due"
-        _activate(locked, locked.start_at, "started")
+        _activate(locked, locked.start_at, SubscriptionPhase.Reason.STARTED)
         _save(locked)
         return "started"
     if locked.status != S.ACTIVE or locked.current_period_end > now:
@@ -466,7 +466,13 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
     outcome = "renewed"
     while locked.status == S.ACTIVE and locked.current_period_end <= now:
         boundary = locked.current_period_end
-        _close_period(locked, boundary, "canceled" if locked.cancel_at_period_end else "renewed")
+        _close_period(
+            locked,
+            boundary,
+            SubscriptionPeriod.Reason.CANCELED
+            if locked.cancel_at_period_end
+            else SubscriptionPeriod.Reason.RENEWED,
+        )
         if locked.cancel_at_period_end:
             locked.status, locked.ended_at = S.CANCELED, boundary
             locked.cancel_at_period_end = False
@@ -478,7 +484,7 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
                 locked.started_at = boundary
             locked.plan, locked.overrides = locked.next_plan, locked.next_overrides
             locked.next_plan, locked.next_overrides = None, {}
-            _open_phase(locked, boundary, "downgrade")
+            _open_phase(locked, boundary, SubscriptionPhase.Reason.DOWNGRADE)
             outcome = "downgraded"
         _set_period(locked, boundary)
     _save(locked)
@@ -493,7 +499,7 @@ def subscription_ended_by_engine(*, subscription: Subscription, at: datetime) ->
     if locked.status != S.ACTIVE:
         return locked
     if locked.cancel_at_period_end:
-        _close_period(locked, at, "canceled")
+        _close_period(locked, at, SubscriptionPeriod.Reason.CANCELED)
         locked.status, locked.ended_at, locked.cancel_at_period_end = S.CANCELED, at, False
         _close_phase(locked, at)
         return _save(locked)

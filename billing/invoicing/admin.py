@@ -176,6 +176,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "total",
         "amount_due",
         "collection",
+        "payment_blocked_detail",
     ]
     fieldsets = [
         (
@@ -203,6 +204,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "amount_due",
                     "collection",
                     "payment_blocked_reason",
+                    "payment_blocked_detail",
                     "next_payment_attempt_at",
                     "paid_at",
                 ]
@@ -273,7 +275,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if obj.payment_status in (Invoice.PaymentStatus.SUCCEEDED, Invoice.PaymentStatus.REFUNDED):
             return f"Nothing due: payment {obj.payment_status}."
         if obj.payment_blocked_reason:
-            return f"Blocked: {obj.payment_blocked_reason}"
+            return f"Blocked: {obj.payment_blocked_detail}"
         return ""
 
     # --- The PDF ------------------------------------------------------------------------
@@ -316,7 +318,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         blocked: dict[str, list[str]] = defaultdict(list)
         for _, result in succeeded:
             if result.status == Invoice.Status.FINALIZED and result.payment_blocked_reason:
-                blocked[result.payment_blocked_reason].append(str(result))
+                blocked[result.payment_blocked_detail].append(str(result))
         for reason, numbers in blocked.items():
             messages.warning(
                 request, f"Payment blocked for {len(numbers)} of them: {reason} ({few(numbers)})"

@@ -148,7 +148,7 @@ def _follow_finalized(invoice: Invoice, data: dict[str, Any], status: str) -> No
             invoice.payment_status = P.SUCCEEDED
             invoice.paid_at = timezone.now()
             invoice.next_payment_attempt_at = None
-            invoice.payment_blocked_reason = "Recorded as paid in Lago."
+            invoice.payment_blocked_reason = Invoice.BlockedReason.PAID_IN_LAGO
     invoice.save()
 
 

@@ -44,6 +44,34 @@ class Invoice(TimestampedModel):
         LOCAL = "local"
         LAGO = "lago"
 
+    class BlockedReason(models.TextChoices):
+        """Why collection is not going ahead: a code machines branch on; the label (and
+        `payment_blocked_detail`) is what staff read."""
+
+        PAYMENTS_NOT_CONFIGURED = (
+            "payments_not_configured",
+            "Payments are not configured (no STRIPE_SECRET_KEY).",
+        )
+        NO_DEFAULT_CARD = "no_default_card", "The customer has no default payment method."
+        CUSTOMER_NOT_IN_STRIPE = "customer_not_in_stripe", "The customer is not in Stripe yet."
+        DUNNING_EXHAUSTED = (
+            "dunning_exhausted",
+            "Payment failed on every scheduled attempt: retry it after the customer updates "
+            "their card.",
+        )
+        PAYMENT_OUTCOME_UNKNOWN = (
+            "payment_outcome_unknown",
+            "The outcome of a payment attempt is unknown and the customer is no longer linked "
+            "to Stripe: check Stripe for a charge with metadata payment_attempt_id of the "
+            "attempt under review before anything else.",
+        )
+        CREDIT_OWED = (
+            "credit_owed",
+            "A credit is owed to the customer: refund it or carry it to the next invoice.",
+        )
+        PAID_IN_LAGO = "paid_in_lago", "Recorded as paid in Lago."
+        OTHER = "other", "Blocked (see the invoice's history)."
+
     class Reconciliation(models.TextChoices):
         NOT_CHECKED = "not_checked"
         MATCHED = "matched"
@@ -78,7 +106,9 @@ class Invoice(TimestampedModel):
     paid_at = models.DateTimeField(null=True, blank=True)
     # Collection: when the next attempt is due (None: none planned), and why none can run.
     next_payment_attempt_at = models.DateTimeField(null=True, blank=True)
-    payment_blocked_reason = models.CharField(max_length=255, blank=True, default="")
+    payment_blocked_reason = models.CharField(
+        max_length=255, choices=BlockedReason.choices, blank=True, default=""
+    )
     engine = models.CharField(max_length=8, choices=Engine.choices, default=Engine.LOCAL)
     lago_id = models.UUIDField(null=True, blank=True, unique=True)
     lago_number = models.CharField(max_length=64, blank=True, default="")
@@ -139,6 +169,18 @@ class Invoice(TimestampedModel):
 
     def __str__(self) -> str:
         return self.number or self.lago_number or f"draft {self.pk}"
+
+    @property
+    def payment_blocked_detail(self) -> str:
+        """The blocked reason in words, with this invoice's figures where they help."""
+        if not self.payment_blocked_reason:
+            return ""
+        if self.payment_blocked_reason == self.BlockedReason.CREDIT_OWED:
+            return (
+                f"A credit of {-self.total_amount_cents} {self.currency} minor units is owed "
+                "to the customer: refund it or carry it to the next invoice."
+            )
+        return self.get_payment_blocked_reason_display()
 
     @property
     def amount_due_cents(self) -> int:

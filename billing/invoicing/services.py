@@ -202,7 +202,7 @@ def period_input(
         pieces.append(_phase_usage(subscription, phase, start, end, catalog, with_usage=True))
     prepaid = any(piece.pay_in_advance for piece in pieces[:1]) and (
         SubscriptionPeriod.objects.filter(
-            subscription=subscription, end=period.start, reason="renewed"
+            subscription=subscription, end=period.start, reason=SubscriptionPeriod.Reason.RENEWED
         ).exists()
     )
     return PeriodInput(
@@ -257,7 +257,7 @@ def _phase_usage(subscription, phase, start, end, catalog, *, with_usage: bool) 
 def _next_phase(subscription, period, phases, catalog) -> dict:
     """The plan the subscription renewed into at the period's end, over the next period
     (and that period's nominal bounds): what a pay-in-advance fee bills ahead."""
-    if period.reason != "renewed":
+    if period.reason != SubscriptionPeriod.Reason.RENEWED:
         return {}
     covering = [
         p
@@ -303,10 +303,7 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
         # left pending for staff to refund or carry over.
         locked.payment_status = P.PENDING
         locked.next_payment_attempt_at = None
-        locked.payment_blocked_reason = (
-            f"A credit of {-locked.total_amount_cents} {locked.currency} minor units is owed "
-            "to the customer: refund it or carry it to the next invoice."
-        )
+        locked.payment_blocked_reason = Invoice.BlockedReason.CREDIT_OWED
     else:
         invoice_ask_payment(locked, now)
     locked.save(

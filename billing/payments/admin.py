@@ -48,7 +48,7 @@ class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "completed_at",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", "needs_review"]
     # Exact: the unique index answers it, and a PaymentIntent id is pasted whole.
     search_fields = ["=stripe_payment_intent_id"]
     search_help_text = "A Stripe PaymentIntent id (pi_…), whole."

@@ -36,8 +36,7 @@ logger = logging.getLogger(__name__)
 A = PaymentAttempt.Status
 P = Invoice.PaymentStatus
 METADATA_KEY = "payment_attempt_id"
-NEEDS_REVIEW = "needs_review"
-NO_DEFAULT_CARD = "The customer has no default payment method."
+B = Invoice.BlockedReason
 # An attempt left `processing` this long had its worker die: look it up again.
 STALE_ATTEMPT = timedelta(minutes=10)
 
@@ -68,7 +67,7 @@ def collection_plan(*, invoice: Invoice, now) -> None:
     """An issued invoice is owed: collect it now, or say why it cannot be."""
     if not stripe_enabled():
         invoice.next_payment_attempt_at = None
-        invoice.payment_blocked_reason = "Payments are not configured (no STRIPE_SECRET_KEY)."
+        invoice.payment_blocked_reason = B.PAYMENTS_NOT_CONFIGURED
         return
     invoice.next_payment_attempt_at = now
     invoice.payment_blocked_reason = ""
@@ -135,14 +134,9 @@ def invoice_collect(*, invoice_id: str) -> str:
 
 
 def _needs_review(attempt: PaymentAttempt) -> None:
-    PaymentAttempt.objects.filter(pk=attempt.pk).update(stripe_status=NEEDS_REVIEW)
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(needs_review=True)
     Invoice.objects.filter(pk=attempt.invoice_id).update(
-        next_payment_attempt_at=None,
-        payment_blocked_reason=(
-            f"The outcome of payment attempt {attempt.number} is unknown and the customer "
-            "is no longer linked to Stripe: check Stripe for a charge with metadata "
-            f"payment_attempt_id={attempt.pk} before anything else."
-        ),
+        next_payment_attempt_at=None, payment_blocked_reason=B.PAYMENT_OUTCOME_UNKNOWN
     )
     logger.error("payment attempt needs review", extra={"attempt_id": str(attempt.pk)})
 
@@ -166,10 +160,10 @@ def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
         reason, retry_at = "", None
         if method is None:
             # Left pending, with the reason for staff; setting a default card resumes it.
-            reason = NO_DEFAULT_CARD
+            reason = B.NO_DEFAULT_CARD
         elif not customer.stripe_customer_id:
             # The outbox is creating the Stripe customer: the sweep tries again soon.
-            reason = "The customer is not in Stripe yet."
+            reason = B.CUSTOMER_NOT_IN_STRIPE
             retry_at = now + STALE_ATTEMPT
         if reason:
             invoice.payment_blocked_reason = reason
@@ -351,10 +345,7 @@ def _schedule_retry(invoice: Invoice, attempt: PaymentAttempt, now) -> None:
     else:
         invoice.payment_status = P.FAILED
         invoice.next_payment_attempt_at = None
-        invoice.payment_blocked_reason = (
-            f"Payment failed {failures} times ({attempt.failure_code or 'declined'}); "
-            "retry it after the customer updates their card."
-        )
+        invoice.payment_blocked_reason = B.DUNNING_EXHAUSTED
 
 
 def attempt_of(intent: dict) -> PaymentAttempt | None:
@@ -385,7 +376,7 @@ def invoices_collect_due(*, limit: int = 1000) -> int:
     stale = list(
         PaymentAttempt.objects.filter(status=A.PROCESSING, updated_at__lt=now - STALE_ATTEMPT)
         # Handed to staff: looking again would only repeat the same alert.
-        .exclude(stripe_status=NEEDS_REVIEW)
+        .exclude(needs_review=True)
         .values_list("invoice_id", flat=True)[:limit]
     )
     for invoice_id in {*due, *stale}:
@@ -403,7 +394,7 @@ def invoices_resume_for_customer(*, customer) -> int:
         status=Invoice.Status.FINALIZED,
         payment_status=P.PENDING,
         next_payment_attempt_at__isnull=True,
-        payment_blocked_reason=NO_DEFAULT_CARD,
+        payment_blocked_reason=B.NO_DEFAULT_CARD,
     )
     for invoice in blocked:
         invoice.next_payment_attempt_at = timezone.now()

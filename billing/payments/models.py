@@ -30,6 +30,9 @@ class PaymentAttempt(TimestampedModel):
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=500, blank=True, default="")
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Ours, not Stripe's: the outcome is unknown and cannot be looked up by us (the customer
+    # was unlinked from Stripe), so no run touches it again until staff have checked.
+    needs_review = models.BooleanField(default=False)
 
     class Meta:
         db_table = "billing_paymentattempt"

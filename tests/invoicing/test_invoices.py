@@ -596,7 +596,8 @@ def test_a_prepaid_period_cut_short_credits_the_unused_time(client, catalog):
     finalized = client.post(f"/api/v1/invoices/{november['id']}/finalize/").json()
     # A credit is owed, never charged and never marked paid.
     assert finalized["payment_status"] == "pending"
-    assert "credit of 1500" in finalized["payment_blocked_reason"]
+    assert finalized["payment_blocked_reason"] == "credit_owed"
+    assert "credit of 1500 USD" in finalized["payment_blocked_detail"]
     assert finalized["next_payment_attempt_at"] is None
 
 

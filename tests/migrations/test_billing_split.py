@@ -1,5 +1,7 @@
 """A database created before billing/ was split into apps migrates forward intact.
 
+(And so does the state that used to be stored as sentences.)
+
 The test database is taken back to the last pre-split migration (billing 0006, with the
 apps that did not exist then unapplied), filled through the historical models as the old
 code wrote it, then migrated forward again: the rows are read back through the new apps,
@@ -52,6 +54,7 @@ def test_a_database_from_before_the_split_migrates_forward_with_its_rows():
             currency="USD",
             subtotal_amount_cents=1000,
             total_amount_cents=1000,
+            payment_blocked_reason="The customer has no default payment method.",
         )
         InvoiceLine.objects.create(
             invoice=invoice,
@@ -71,6 +74,7 @@ def test_a_database_from_before_the_split_migrates_forward_with_its_rows():
             amount_cents=1000,
             currency="USD",
             idempotency_key=f"invoice:{invoice.pk}:pay:1",
+            stripe_status="needs_review",
         )
         message = OutboxMessage.objects.create(
             provider="stripe",
@@ -92,7 +96,12 @@ def test_a_database_from_before_the_split_migrates_forward_with_its_rows():
     moved = NewInvoice.objects.get(pk=invoice.pk)
     assert moved.total_amount_cents == 1000
     assert [line.description for line in moved.lines.all()] == ["Old fee"]
-    assert NewAttempt.objects.get(pk=attempt.pk).invoice_id == invoice.pk
+    # State that was prose is data now: the sentence became its code, the review flag
+    # left the field that mirrors Stripe's status.
+    assert moved.payment_blocked_reason == "no_default_card"
+    moved_attempt = NewAttempt.objects.get(pk=attempt.pk)
+    assert moved_attempt.invoice_id == invoice.pk
+    assert (moved_attempt.needs_review, moved_attempt.stripe_status) == (True, "")
     assert NewMessage.objects.get(pk=message.pk).object_type == "invoicing.invoice"
     # The audit triggers were re-installed under the new app: a change is recorded.
     events = moved.events.count()

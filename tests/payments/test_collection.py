@@ -190,7 +190,7 @@ def test_a_declining_card_is_retried_on_schedule_then_the_invoice_fails(
     assert [round(w / timedelta(days=1)) for w in waits] == [1, 3, 7]
     assert invoice.payment_status == "failed"
     assert invoice.next_payment_attempt_at is None
-    assert "failed 4 times" in invoice.payment_blocked_reason
+    assert invoice.payment_blocked_reason == "dunning_exhausted"
     assert list(invoice.attempts.values_list("status", flat=True)) == ["failed"] * 4
     assert len(payment_intents(stripe_enabled, stripe_customer())) == 4
     listed = client.get("/api/v1/invoices/?payment_status=failed").json()["results"]
@@ -221,7 +221,7 @@ def test_no_default_card_leaves_the_invoice_pending_until_one_is_set(
     drain_outbox()
     invoice.refresh_from_db()
     assert invoice.payment_status == "pending"
-    assert invoice.payment_blocked_reason == "The customer has no default payment method."
+    assert invoice.payment_blocked_reason == "no_default_card"
     assert not invoice.attempts.exists()
 
     response = client.post(
@@ -378,5 +378,7 @@ def test_an_unknown_outcome_for_an_unlinked_customer_goes_to_staff_once(
     PaymentAttempt.objects.update(updated_at=timezone.now() - timedelta(hours=1))
 
     invoice.refresh_from_db()
-    assert "outcome of payment attempt 1 is unknown" in invoice.payment_blocked_reason
+    assert invoice.payment_blocked_reason == "payment_outcome_unknown"
+    assert invoice.attempts.get().needs_review  # our flag, not Stripe's status
+    assert invoice.attempts.get().stripe_status != "needs_review"
     assert collection.invoices_collect_due() == 0  # not looked at again

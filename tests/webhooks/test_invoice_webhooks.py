@@ -90,7 +90,7 @@ def test_lago_invoice_webhook_is_mirrored_when_lago_is_the_engine(
     # No default card: collection waits, saying why.
     drain_outbox()
     invoice.refresh_from_db()
-    assert invoice.payment_blocked_reason == "The customer has no default payment method."
+    assert invoice.payment_blocked_reason == "no_default_card"
 
 
 def test_a_full_refund_in_stripe_marks_the_invoice_refunded(

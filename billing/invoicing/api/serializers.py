@@ -33,6 +33,9 @@ class InvoiceBaseSerializer(serializers.ModelSerializer):
     tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=True)
     amount_due_cents = serializers.IntegerField(read_only=True)
     lines = InvoiceLineSerializer(many=True, read_only=True)
+    payment_blocked_detail = serializers.CharField(
+        read_only=True, help_text="Why collection waits, in words (the reason is its code)."
+    )
 
     class Meta:
         model = Invoice
@@ -57,6 +60,7 @@ class InvoiceBaseSerializer(serializers.ModelSerializer):
             "paid_at",
             "next_payment_attempt_at",
             "payment_blocked_reason",
+            "payment_blocked_detail",
             "engine",
             "lago_id",
             "reconciliation",
