@@ -27,13 +27,13 @@ class DomainAPIError(exceptions.APIException):
 
 def api_error(exc: DomainError) -> exceptions.APIException:
     """The API's answer to a domain error."""
-    if isinstance(exc, ProviderUnavailable | ServiceUnavailable):
-        detail = (
-            f"{exc.provider} is unavailable; try again later."
-            if isinstance(exc, ProviderUnavailable)
-            else exc.detail
+    if isinstance(exc, ProviderUnavailable):
+        unavailable = ServiceUnavailable(
+            f"{exc.provider} is unavailable; try again later.", code="provider_unavailable"
         )
-        return DomainAPIError(ServiceUnavailable(detail, code="provider_unavailable"), 503)
+        return DomainAPIError(unavailable, status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, ServiceUnavailable):
+        return DomainAPIError(exc, status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, ProviderError):
         error = exceptions.ValidationError(
             detail={"non_field_errors": [exc.detail]}, code=exc.code or "provider_error"

@@ -2,6 +2,8 @@
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,7 @@ from billing.providers import provider_enabled, stripe
 from billing.providers.base import PaymentMethodData
 from billing.sync.outbox import outbox_record_sync
 from core.exceptions import Conflict
+from core.locks import advisory_lock_waiting, advisory_xact_lock
 from customers import events
 from customers.models import Customer, PaymentMethod
 
@@ -74,15 +77,28 @@ def _only_updatable(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- Payment methods -------------------------------------------------------------------
-# Attaching and setting the default need Stripe's answer before we reply, so these call
-# Stripe inside the request, holding the customer's row lock: two concurrent calls on one
-# customer are applied one after the other, in Stripe and here alike.
+# Which cards a customer has, and which is the default, are Stripe's; we keep a copy.
+# Every change to a customer's cards, from our API or from a webhook, runs under that
+# customer's card lock: a PostgreSQL advisory lock, so no row is locked while Stripe is
+# called, yet one change is applied whole, in Stripe and here, before the next reads Stripe.
+# - The API's card calls need Stripe's answer before we reply, so they call Stripe inside
+#   the request's transaction (its idempotency record commits with the work): the one
+#   exception the README allows, with STRIPE_TIMEOUT_SECONDS on each call. They hold the
+#   lock until that transaction ends.
+# - Webhooks read Stripe first, outside any transaction, holding the lock from before the
+#   read until their apply has committed, so no API change lands in between.
+CARD_LOCK_TIMEOUT = 15.0
+
+
+def _card_lock_key(customer_id: Any) -> str:
+    return f"customer:{customer_id}:cards"
 
 
 def _locked_with_stripe(customer: Customer) -> Customer:
     if not provider_enabled("stripe"):
         raise Conflict("Stripe is not configured for this service.", code="stripe_disabled")
-    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    advisory_xact_lock(_card_lock_key(customer.pk), timeout=CARD_LOCK_TIMEOUT)
+    locked = Customer.objects.get(pk=customer.pk)
     if not locked.stripe_customer_id:
         # Only the outbox creates Stripe customers (one at a time, never twice); it runs
         # seconds after the customer is created.
@@ -265,38 +281,64 @@ def _belongs_to_other_customer() -> Conflict:
     )
 
 
-@transaction.atomic
-def payment_method_reconcile(*, stripe_payment_method_id: str) -> PaymentMethod | None:
-    """Make our row match the payment method as Stripe holds it now (webhooks call this).
+@dataclass(frozen=True)
+class PaymentMethodState:
+    """A payment method as Stripe holds it now, and its owner's default card there."""
 
-    Reading Stripe's current state, not the event's, makes the order of events irrelevant;
-    reading it under the owning customer's lock (the one our API takes) means a detach made
-    through the API meanwhile cannot be undone by what was read before it.
+    current: PaymentMethodData
+    owner_default: str | None
+
+
+@contextmanager
+def payment_method_fetch(*, stripe_payment_method_id: str) -> Iterator[PaymentMethodState]:
+    """Read the payment method (and its owner's default) from Stripe under the card lock of
+    every customer it may concern; the lock stays held until the caller's apply is done.
+
+    Reading Stripe's current state, not an event's, makes the order of events irrelevant;
+    the lock means a detach made through the API meanwhile cannot be undone by it.
     """
     first_look = stripe.payment_method_retrieve(payment_method_id=stripe_payment_method_id)
     known = PaymentMethod.objects.filter(stripe_payment_method_id=first_look.id).first()
-    stripe_ids = {first_look.customer} - {None}
-    local_ids = {known.customer_id} if known else set()
-    # Lock every customer the card may concern, in a fixed order (no deadlock).
-    customers = list(
-        Customer.objects.select_for_update()
-        .filter(models.Q(stripe_customer_id__in=stripe_ids) | models.Q(pk__in=local_ids))
-        .order_by("pk")
+    concerned = set(
+        Customer.objects.filter(
+            models.Q(stripe_customer_id__in={first_look.customer} - {None})
+            | models.Q(pk__in={known.customer_id} if known else set())
+        ).values_list("pk", flat=True)
     )
-    current = stripe.payment_method_retrieve(payment_method_id=first_look.id)
-    owner = next((c for c in customers if c.stripe_customer_id == current.customer), None)
-    if current.customer and owner is None:
-        owner = (
-            Customer.objects.select_for_update().filter(stripe_customer_id=current.customer).first()
+    with ExitStack() as locks:
+        # A fixed order, so two readers of one card never wait on each other in a circle.
+        for customer_id in sorted(concerned, key=str):
+            locks.enter_context(
+                advisory_lock_waiting(_card_lock_key(customer_id), timeout=CARD_LOCK_TIMEOUT)
+            )
+        current = stripe.payment_method_retrieve(payment_method_id=first_look.id)
+        owner = Customer.objects.filter(stripe_customer_id=current.customer or "").first()
+        if owner is not None and owner.pk not in concerned:
+            # Moved to another of our customers between the two looks: lock it too.
+            locks.enter_context(
+                advisory_lock_waiting(_card_lock_key(owner.pk), timeout=CARD_LOCK_TIMEOUT)
+            )
+            current = stripe.payment_method_retrieve(payment_method_id=first_look.id)
+        owner_default = (
+            stripe.customer_default_payment_method(stripe_customer_id=current.customer)
+            if current.customer
+            else None
         )
+        yield PaymentMethodState(current=current, owner_default=owner_default)
+
+
+@transaction.atomic
+def payment_method_apply(*, state: PaymentMethodState) -> PaymentMethod | None:
+    """Make our rows say what `payment_method_fetch` read (no network here)."""
+    current = state.current
+    owner = (
+        Customer.objects.filter(stripe_customer_id=current.customer).first()
+        if current.customer
+        else None
+    )
     if owner is not None:
         method = _store_payment_method(customer=owner, data=current)
-        _apply_default(
-            customer=owner,
-            stripe_payment_method_id=stripe.customer_default_payment_method(
-                stripe_customer_id=owner.stripe_customer_id
-            ),
-        )
+        _apply_default(customer=owner, stripe_payment_method_id=state.owner_default)
         method.refresh_from_db()
         return method
     method = PaymentMethod.objects.filter(stripe_payment_method_id=current.id).first()
@@ -305,18 +347,51 @@ def payment_method_reconcile(*, stripe_payment_method_id: str) -> PaymentMethod 
     return method
 
 
+def payment_method_reconcile(*, stripe_payment_method_id: str) -> PaymentMethod | None:
+    """Fetch, then apply: for callers outside any transaction."""
+    with payment_method_fetch(stripe_payment_method_id=stripe_payment_method_id) as state:
+        return payment_method_apply(state=state)
+
+
+@dataclass(frozen=True)
+class CustomerDefaultState:
+    stripe_customer_id: str
+    default: str | None
+    # The default card as Stripe holds it, when we have no row for it yet.
+    unknown_default: PaymentMethodData | None
+
+
+@contextmanager
+def customer_default_fetch(*, stripe_customer_id: str) -> Iterator[CustomerDefaultState | None]:
+    """Read the customer's default card from Stripe under its card lock (held until the
+    caller's apply is done), so a set-default made through our API cannot be undone by a
+    late event. None when no customer of ours has this Stripe id."""
+    customer = Customer.objects.filter(stripe_customer_id=stripe_customer_id).first()
+    if customer is None:
+        yield None
+        return
+    with advisory_lock_waiting(_card_lock_key(customer.pk), timeout=CARD_LOCK_TIMEOUT):
+        held = stripe.customer_default_payment_method(stripe_customer_id=stripe_customer_id)
+        unknown = None
+        if held and not PaymentMethod.objects.filter(stripe_payment_method_id=held).exists():
+            unknown = stripe.payment_method_retrieve(payment_method_id=held)
+        yield CustomerDefaultState(
+            stripe_customer_id=stripe_customer_id, default=held, unknown_default=unknown
+        )
+
+
 @transaction.atomic
-def customer_reconcile_default(*, stripe_customer_id: str) -> Customer | None:
-    """Make our default flag match Stripe's current invoice default (webhooks call this)."""
-    customer = (
-        Customer.objects.select_for_update().filter(stripe_customer_id=stripe_customer_id).first()
-    )
+def customer_default_apply(*, state: CustomerDefaultState | None) -> Customer | None:
+    """Make our default flag match what `customer_default_fetch` read (no network here)."""
+    if state is None:
+        return None
+    customer = Customer.objects.filter(stripe_customer_id=state.stripe_customer_id).first()
     if customer is None:
         return None
-    held = stripe.customer_default_payment_method(stripe_customer_id=stripe_customer_id)
-    if held and not PaymentMethod.objects.filter(stripe_payment_method_id=held).exists():
-        payment_method_reconcile(stripe_payment_method_id=held)
-    _apply_default(customer=customer, stripe_payment_method_id=held)
+    unknown = state.unknown_default
+    if unknown is not None and unknown.customer == customer.stripe_customer_id:
+        _store_payment_method(customer=customer, data=unknown)
+    _apply_default(customer=customer, stripe_payment_method_id=state.default)
     return customer
 
 
@@ -326,6 +401,7 @@ def customer_stripe_deleted(*, customer: Customer) -> None:
     Our customer stays (it has history); its link is cleared. A later save re-creates it
     in Stripe, but not within 24 hours of the first creation, whose idempotency key Stripe
     would replay (see the README's known limits)."""
+    advisory_xact_lock(_card_lock_key(customer.pk), timeout=CARD_LOCK_TIMEOUT)
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
     for method in PaymentMethod.objects.filter(customer=locked, status=PaymentMethod.Status.ACTIVE):
         _mark_detached(method)

@@ -23,6 +23,7 @@ from core.publish import publish_task, republish_waiting
 from core.retry import backoff_seconds
 from webhooks.handlers import lago as lago_handlers
 from webhooks.handlers import stripe as stripe_handlers
+from webhooks.handlers.base import apply_of, fetch_of
 from webhooks.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -89,9 +90,15 @@ def webhook_event_process(*, event_pk) -> str:
     if handler is None:
         _finish(event, status=WebhookEvent.Status.IGNORED, note="no handler for this type")
         return "ignored"
+    payload = json.loads(event.body)
     try:
-        with transaction.atomic(), pghistory.context(webhook_event=str(event.pk)):
-            outcome = handler(event, json.loads(event.body))
+        # The provider is read first, outside any transaction; then one transaction applies.
+        with (
+            fetch_of(handler, payload) as fetched,
+            transaction.atomic(),
+            pghistory.context(webhook_event=str(event.pk)),
+        ):
+            outcome = apply_of(handler, event, payload, fetched)
             _finish(
                 event,
                 status=WebhookEvent.Status.PROCESSED,

@@ -333,7 +333,7 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
 def lago_invoice_finalize(*, invoice: Invoice) -> Invoice:
     if not invoice.lago_id or invoice.status != S.DRAFT:
         # A preview is not an invoice: Lago issues the real one at the period's end.
-        raise invoices._refuse(invoice, "finalize")
+        raise invoices.invoice_refuse(invoice, "finalize")
     mirrored = lago_invoice_mirror(data=lago.invoice_finalize(lago_id=str(invoice.lago_id)))
     if mirrored is None:
         raise Conflict(
@@ -348,6 +348,9 @@ def lago_invoice_void(*, invoice: Invoice) -> Invoice:
     if not invoice.lago_id:
         # A preview: nothing issued at Lago, dropped here.
         return invoices.invoice_void(invoice=invoice)
-    invoices.invoice_void(invoice=invoice)  # our refusals first (paid, payment in flight)
-    lago.invoice_void(lago_id=str(invoice.lago_id))
-    return Invoice.objects.get(pk=invoice.pk)
+    # Our refusals first (paid, payment in flight), then Lago, then ours, in one transaction
+    # holding the invoice's row: a collector waits, and if Lago refuses or is unreachable
+    # nothing changed here. One of the README's request-path provider calls.
+    return invoices.invoice_void(
+        invoice=invoice, remote_void=lambda: lago.invoice_void(lago_id=str(invoice.lago_id))
+    )

@@ -3,6 +3,7 @@ ask for payment. Each transition locks the invoice row and refuses an illegal mo
 409, naming the state."""
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -356,7 +357,9 @@ def invoice_ask_payment(invoice: Invoice, now: datetime) -> None:
 
 
 @transaction.atomic
-def invoice_void(*, invoice: Invoice) -> Invoice:
+def invoice_void(*, invoice: Invoice, remote_void: Callable[[], object] | None = None) -> Invoice:
+    """Void the invoice. `remote_void` voids it at its engine first (Lago), once our own
+    refusals have passed and while the row is locked: it fails, nothing changes here."""
     locked = invoice_lock(invoice)
     if locked.status == S.VOIDED:
         raise invoice_refuse(locked, "void")
@@ -364,6 +367,8 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
         raise invoice_refuse(locked, "void", code="invoice_paid")
     if payment_in_flight(locked):
         raise invoice_refuse(locked, "void", code="payment_in_progress")
+    if remote_void is not None:
+        remote_void()
     locked.status = S.VOIDED
     locked.voided_at = timezone.now()
     locked.next_payment_attempt_at = None

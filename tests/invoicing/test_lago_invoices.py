@@ -157,3 +157,32 @@ def test_a_void_in_lago_after_we_collected_is_flagged_not_applied(lago_engine):
     invoice = Invoice.objects.get(lago_id=issued["lago_id"])
     assert (invoice.status, invoice.payment_status) == ("finalized", "succeeded")
     assert invoice.reconciliation == "mismatch" and "Voided in Lago" in invoice.reconciliation_note
+
+
+def test_a_void_reaches_lago_before_it_is_applied_here(lago_engine, client, settings):
+    """Lago first, then ours, in one transaction: if Lago cannot void, nothing changed here
+    (the two sides never disagree), and a retry once it is back voids both."""
+    issued = lago_engine.issue_invoice(
+        external_subscription_id="sub-lago",
+        charges_from=OCT_1,
+        charges_to=NOV_1,
+        fees_amount_cents=4900,
+    )
+    lago_invoices_pull()  # finalized and owed; its collection is queued, not yet run
+    invoice = Invoice.objects.get(lago_id=issued["lago_id"])
+    lago_url = settings.LAGO_API_URL
+
+    settings.LAGO_API_URL = "http://127.0.0.1:9"  # Lago unreachable
+    refused = client.post(f"/api/v1/invoices/{invoice.pk}/void/")
+
+    assert refused.status_code == 503, refused.json()
+    invoice.refresh_from_db()
+    assert invoice.status == "finalized"
+    assert lago_engine.invoices[issued["lago_id"]]["status"] == "finalized"
+
+    settings.LAGO_API_URL = lago_url
+    voided = client.post(f"/api/v1/invoices/{invoice.pk}/void/")
+
+    assert voided.status_code == 200, voided.json()
+    assert voided.json()["status"] == "voided"
+    assert lago_engine.invoices[issued["lago_id"]]["status"] == "voided"

@@ -1,6 +1,8 @@
 """Lago event handlers. Lago's objects carry `updated_at` (or status timestamps), which
 order its deliveries; an older state never overwrites a newer one."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +15,7 @@ from billing.providers import lago
 from customers.models import Customer
 from subscriptions import services as subscription_services
 from subscriptions.models import Subscription
-from webhooks.handlers.base import Handler, Outcome
+from webhooks.handlers.base import FetchThenApply, Handler, Outcome
 from webhooks.models import UsageEventError, WebhookEvent
 from webhooks.versioning import claim_version
 
@@ -55,7 +57,24 @@ def customer_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
     return Outcome(customer_id=customer.pk, related=[{"type": "customer", "id": str(customer.pk)}])
 
 
-def subscription_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+@contextmanager
+def _lago_live_record(payload: dict[str, Any]) -> Iterator[bool | None]:
+    """Before the transaction: when Lago says a subscription we follow was terminated,
+    ask whether it still holds a live record (a plan change in flight ends the old one)."""
+    remote = payload.get("subscription") or {}
+    if settings.BILLING_ENGINE != "lago" or remote.get("status") != "terminated":
+        yield None
+        return
+    external_id = remote.get("external_id") or ""
+    yield bool(
+        lago.subscription_get(external_id=external_id)
+        or lago.subscription_get(external_id=external_id, status="pending")
+    )
+
+
+def _subscription_changed(
+    event: WebhookEvent, payload: dict[str, Any], live_in_lago: bool | None
+) -> Outcome:
     remote = payload["subscription"]
     at = _time(
         remote.get("terminated_at"),
@@ -79,11 +98,16 @@ def subscription_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcom
     if ours is not None:
         related.append({"type": "subscription", "id": str(ours.pk)})
         if settings.BILLING_ENGINE == "lago":
-            note = _follow_engine(ours, remote, at) or note
+            note = _follow_engine(ours, remote, at, live_in_lago) or note
     return Outcome(customer_id=customer.pk if customer else None, related=related, note=note)
 
 
-def _follow_engine(ours: Subscription, remote: dict[str, Any], at: datetime | None) -> str:
+subscription_changed = FetchThenApply(fetch=_lago_live_record, apply=_subscription_changed)
+
+
+def _follow_engine(
+    ours: Subscription, remote: dict[str, Any], at: datetime | None, live_in_lago: bool | None
+) -> str:
     """Lago is the engine of record: our row follows what Lago did on its own."""
     # Only about the record we hold: Lago ends the old record on every plan change.
     if ours.lago_id is None or str(ours.lago_id) != remote["lago_id"]:
@@ -92,10 +116,7 @@ def _follow_engine(ours: Subscription, remote: dict[str, Any], at: datetime | No
     if status == "terminated" and ours.status == Subscription.Status.ACTIVE:
         # A plan change in flight also ends our record in Lago: follow only if Lago holds
         # no live record for this subscription any more.
-        live = lago.subscription_get(external_id=ours.external_id) or lago.subscription_get(
-            external_id=ours.external_id, status="pending"
-        )
-        if live is not None:
+        if live_in_lago:
             return "Lago still holds a live record: not an ending"
         subscription_services.subscription_ended_by_engine(
             subscription=ours, at=at or timezone.now()

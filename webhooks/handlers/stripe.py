@@ -1,10 +1,11 @@
 """Stripe event handlers: keep the dj-stripe mirror and our own rows true.
 
-Mirror handlers gate on the event's `created` time (and a rank for states of the same
-second) per Stripe object, so a late, older event never overwrites newer state; when two
-events cannot be ordered, the object is fetched from Stripe as it is now. Payment methods
-and the default card, which our API also changes, are always read from Stripe as it is
-now, so neither a late event nor our own calls can be undone by an older payload.
+Handlers gate on the event's `created` time (and a rank for states of the same second)
+per Stripe object, so a late, older event never changes newer state; dj-stripe's mirror is
+written by the outbox afterwards (webhooks/mirror.py), never inside the handler's
+transaction. Payment methods and the default card, which our API also changes, are read
+from Stripe as it is now, before the transaction and under the customer's card lock, so
+neither a late event nor our own calls can be undone by an older payload.
 """
 
 from datetime import UTC, datetime
@@ -14,7 +15,8 @@ from billing.payments import collection
 from billing.providers import stripe
 from customers import services
 from customers.models import Customer
-from webhooks.handlers.base import Handler, Outcome
+from webhooks.handlers.base import FetchThenApply, Handler, Outcome
+from webhooks.mirror import stripe_mirror_queue
 from webhooks.models import WebhookEvent
 from webhooks.versioning import claim_version
 
@@ -50,9 +52,9 @@ def _mirror(event: WebhookEvent, payload: dict[str, Any]) -> tuple[Outcome, dict
     )
     if verdict == "older":
         return Outcome(applied=False, note="older than the state already applied"), data
-    if verdict == "same" and not data.get("deleted"):
-        data = stripe.retrieve(object_type=object_type, object_id=object_id)
-    stripe.mirror_data(data)
+    # "same": two events that cannot be ordered; the mirror then takes Stripe's current
+    # object (read by the outbox, not here). What we apply ourselves only moves forward.
+    stripe_mirror_queue(object_type=object_type, object_id=object_id, current=verdict == "same")
     return Outcome(related=[{"type": f"stripe.{object_type}", "id": object_id}]), data
 
 
@@ -73,23 +75,32 @@ def mirror_object(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
     return outcome
 
 
-def customer_updated(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+def _customer_default(payload: dict[str, Any]):
+    return services.customer_default_fetch(stripe_customer_id=payload["data"]["object"]["id"])
+
+
+def _customer_updated(event: WebhookEvent, payload: dict[str, Any], state) -> Outcome:
     outcome = mirror_object(event, payload)
-    # Which card is the default is read from Stripe now, under the customer's lock, so a
-    # late event cannot undo a set-default made through our API since.
-    customer = services.customer_reconcile_default(
-        stripe_customer_id=payload["data"]["object"]["id"]
-    )
+    # The default card as Stripe held it when read under the customer's card lock (still
+    # held), so a late event cannot undo a set-default made through our API since.
+    customer = services.customer_default_apply(state=state)
     if customer is not None:
         outcome.customer_id = customer.pk
     return outcome
 
 
-def payment_method_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+customer_updated = FetchThenApply(fetch=_customer_default, apply=_customer_updated)
+
+
+def _payment_method(payload: dict[str, Any]):
+    return services.payment_method_fetch(stripe_payment_method_id=payload["data"]["object"]["id"])
+
+
+def _payment_method_changed(event: WebhookEvent, payload: dict[str, Any], state) -> Outcome:
     """Attach, detach, expiry updates: apply the method as Stripe holds it now."""
-    object_id = payload["data"]["object"]["id"]
-    method = services.payment_method_reconcile(stripe_payment_method_id=object_id)
-    stripe.mirror_current(object_type="payment_method", object_id=object_id)
+    object_id = state.current.id
+    method = services.payment_method_apply(state=state)
+    stripe_mirror_queue(object_type="payment_method", object_id=object_id, current=True)
     related = [{"type": "stripe.payment_method", "id": object_id}]
     if method is not None:
         related.append({"type": "payment_method", "id": str(method.pk)})
@@ -98,6 +109,9 @@ def payment_method_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outc
         related=related,
         note="applied Stripe's current state",
     )
+
+
+payment_method_changed = FetchThenApply(fetch=_payment_method, apply=_payment_method_changed)
 
 
 def payment_intent_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
