@@ -57,6 +57,7 @@ class Report:
                 f
                 for f in traceback.extract_tb(exc.__traceback__)
                 if not f.filename.startswith("<frozen")
+                and Path(f.filename).parent.name != "importlib"
             ]
             where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
             self.failures.append(f"{category}: {name}: {detail}{where}")
