@@ -2,13 +2,14 @@
 #   make run    install, migrate, seed a demo, serve API + admin with worker, beat, Stripe emulator
 #   make test   install, lint, check migrations, run the whole suite
 #   make requirements-check   requirements.txt alone (a fresh venv) imports the whole service
+#   make image-test   build the production image with podman, run web/worker/beat, check them
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install migrate services check-deploy requirements-check clean
+.PHONY: run test lint bench install migrate services check-deploy requirements-check image-test clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,9 @@ check-deploy: install
 
 requirements-check:
 	scripts/requirements_check.sh
+
+image-test: install services
+	scripts/image_test.sh
 
 clean:
 	rm -rf $(VENV) staticfiles .run
