@@ -627,6 +627,26 @@ class Run:
                     "/app read-only"
                 )
 
+    def check_imports(self) -> None:
+        with self.steps(
+            "scripts/requirements_check.py inside the image (its venv, its system libraries)"
+        ):
+            # The same check as `make requirements-check`, with the image's own venv and
+            # system packages (WeasyPrint loads Pango when imported): mounted, not copied.
+            script = ROOT / "scripts" / "requirements_check.py"
+            result = podman(
+                "run", "--rm", "--network", "none", "--health-interval", "disable",
+                "--label", f"{LABEL}={self.id}",
+                "-v", f"{script}:/app/scripts/requirements_check.py:ro",
+                self.image_id, "python", "-I", "scripts/requirements_check.py",
+                check_rc=False, timeout=300,
+            )  # fmt: skip
+            output = result.stdout.strip().splitlines()
+            check(result.returncode == 0, "\n".join(output[-15:]) + result.stderr[-2000:])
+            for line in output:
+                if line.startswith(("  broker transport", "  own module", "  imported by", "OK")):
+                    saw(line.strip())
+
     def create_api_key(self, services: dict[str, Service]) -> None:
         # As the compose file's header says: `docker compose run --rm web python manage.py ...`
         web = next(s for s in services.values() if s.publishes_ports)
@@ -1096,6 +1116,7 @@ def main() -> int:
         run.start_services(services)
         run.check_health()
         run.check_user()
+        run.check_imports()
         run.create_api_key(services)
         run.check_customer_reaches_stripe()
         run.check_usage()
