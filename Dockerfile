@@ -42,12 +42,14 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY . /app
 
-# Production settings refuse to load without their secrets. These throwaway values live
-# only in this RUN's environment (no ENV, no ARG), so none of them ends up in the image.
-RUN DJANGO_SECRET_KEY=build-only \
-    DATABASE_URL=postgres://build@localhost/build \
-    DJANGO_ALLOWED_HOSTS=build.invalid \
+# Production settings refuse to load without their secrets. collectstatic uses none of
+# them: the keys are random, made inside this RUN, and the addresses name nothing
+# (.invalid). They live only in this RUN's environment (no ENV, no ARG); and since the
+# image's history records this command's text, no value of a secret is written here.
+RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     FIELD_ENCRYPTION_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+    DATABASE_URL=postgres://collectstatic.invalid/none \
+    DJANGO_ALLOWED_HOSTS=collectstatic.invalid \
     python manage.py collectstatic --noinput
 
 USER 10001:10001
@@ -58,9 +60,11 @@ EXPOSE 8000
 # DJANGO_ALLOWED_HOSTS), because a bare 127.0.0.1 is refused when it is not listed.
 # Proxies are bypassed so an HTTP_PROXY in the environment cannot swallow the probe.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import os, sys, urllib.request as r; hosts = [h.strip().lstrip('.') for h in os.environ.get('DJANGO_ALLOWED_HOSTS', '').split(',') if h.strip() not in ('', '*')]; req = r.Request('http://127.0.0.1:8000/health/live/', headers={'Host': (hosts or ['localhost'])[0]}); sys.exit(0 if r.build_opener(r.ProxyHandler({})).open(req, timeout=4).status == 200 else 1)"]
+  CMD ["python", "-c", "import os, sys, urllib.request as r; hosts = [h.strip().lstrip('.') for h in os.environ.get('DJANGO_ALLOWED_HOSTS', '').split(',') if h.strip() not in ('', '*')]; req = r.Request('http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/health/live/', headers={'Host': (hosts or ['localhost'])[0]}); sys.exit(0 if r.build_opener(r.ProxyHandler({})).open(req, timeout=4).status == 200 else 1)"]
 
-# sh -c so WEB_CONCURRENCY expands; exec so gunicorn is PID 1 and gets SIGTERM.
+# sh -c so WEB_CONCURRENCY, PORT and WEB_BIND_ADDRESS expand; exec so gunicorn is PID 1
+# and gets SIGTERM. PORT and WEB_BIND_ADDRESS matter only where the container shares the
+# host's network (`--network host`), e.g. 127.0.0.1 and a free port.
 # prometheus_client requires the multiprocess directory to be emptied before start
 # (a restarted container keeps its filesystem).
-CMD ["sh", "-c", "rm -rf \"${PROMETHEUS_MULTIPROC_DIR:?}\"/* && exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --access-logfile -"]
+CMD ["sh", "-c", "rm -rf \"${PROMETHEUS_MULTIPROC_DIR:?}\"/* && exec gunicorn config.wsgi:application --bind \"${WEB_BIND_ADDRESS:-0.0.0.0}:${PORT:-8000}\" --workers ${WEB_CONCURRENCY:-3} --access-logfile -"]

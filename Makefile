@@ -1,13 +1,15 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    install, migrate, seed a demo, serve API + admin with worker, beat, Stripe emulator
 #   make test   install, lint, check migrations, run the whole suite
+#   make requirements-check   requirements.txt alone (a fresh venv) imports the whole service
+#   make image-test   build the production image with podman, run web/worker/beat, check them
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install migrate services check-deploy clean
+.PHONY: run test lint bench install migrate services check-deploy requirements-check image-test clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +48,12 @@ check-deploy: install
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing DJANGO_ALLOWED_HOSTS=billing.example.com \
 	FIELD_ENCRYPTION_KEYS=$$($(PY) -c 'from cryptography.fernet import Fernet;print(Fernet.generate_key().decode())') \
 	$(PY) manage.py check --deploy --fail-level WARNING
+
+requirements-check:
+	scripts/requirements_check.sh
+
+image-test: install services
+	scripts/image_test.sh
 
 clean:
 	rm -rf $(VENV) staticfiles .run
