@@ -1,10 +1,12 @@
 """Carries the request id from the code that enqueues a task into the task's logs."""
 
+from contextvars import Token
+
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
 from core.context import new_request_id, request_id_var
 
-_tokens: dict[str, object] = {}
+_tokens: dict[str, Token[str | None]] = {}
 
 
 @before_task_publish.connect

@@ -79,8 +79,16 @@ class ProviderUnavailable(ProviderError):
     retryable = True
     default_code = "provider_unavailable"
 
-    def __init__(self, provider: str, message: str, *, retry_after: float | None = None, **kw):
-        super().__init__(provider, message, **kw)
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(provider, message, code=code, http_status=http_status)
         self.retry_after = retry_after
 
 

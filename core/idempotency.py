@@ -8,7 +8,8 @@ work it did, so a replay can never disagree with what was stored.
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
@@ -68,6 +69,8 @@ def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> Idempot
                 code="idempotency_key_reused",
             )
         if not expired and existing.status == IdempotencyKey.Status.COMPLETED:
+            # `idempotency_complete` sets the status and the response in one UPDATE.
+            assert existing.response_status is not None
             return Replay(status=existing.response_status, body=existing.response_body)
         taken = _take_over(existing, now=now, expired=expired)
         if taken == "retry":
@@ -78,7 +81,9 @@ def idempotency_claim(*, api_key: ApiKey, key: str, fingerprint: str) -> Idempot
     raise _in_use()
 
 
-def _take_over(existing: IdempotencyKey, *, now, expired: bool):
+def _take_over(
+    existing: IdempotencyKey, *, now: datetime, expired: bool
+) -> IdempotencyKey | Literal["retry"] | None:
     """Claim a row nobody is working on: expired, or left by a request that died."""
     with transaction.atomic():
         try:

@@ -1,6 +1,11 @@
 import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+
+if TYPE_CHECKING:  # sentry_sdk is imported only when Sentry is on
+    from sentry_sdk.types import Event, Hint
 
 logger = logging.getLogger(__name__)
 
@@ -27,18 +32,20 @@ def init_sentry() -> None:
     )
 
 
-def scrub_event(event: dict, hint: dict) -> dict:
+def scrub_event(event: "Event", hint: "Hint") -> "Event":
     """Keep what locates a bug (stack, route, request id); drop what may hold personal data."""
     request = event.get("request") or {}
     for key in ("data", "cookies", "query_string", "env"):
         request.pop(key, None)
-    headers = request.get("headers") or {}
+    headers = request.get("headers")
     request["headers"] = {
         name: value
-        for name, value in headers.items()
+        for name, value in (headers.items() if isinstance(headers, Mapping) else ())
         if name.lower() in ("content-type", "user-agent", "x-request-id")
     }
     event.pop("user", None)
-    for crumb in (event.get("breadcrumbs") or {}).get("values", []):
-        crumb.pop("data", None)
+    breadcrumbs = event.get("breadcrumbs")
+    if isinstance(breadcrumbs, dict):  # not a truncation marker (AnnotatedValue)
+        for crumb in breadcrumbs.get("values", []):
+            crumb.pop("data", None)
     return event

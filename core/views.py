@@ -1,5 +1,8 @@
 """The base of every API view: unsafe methods run in one transaction, with idempotency."""
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from django.db import transaction
 from django.http import HttpResponse
 from rest_framework import status, viewsets
@@ -16,11 +19,20 @@ from core.idempotency import (
     idempotency_release,
     request_fingerprint,
 )
+from core.models import IdempotencyKey
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
+# The mixins below are only ever mixed into DRF views: to the type checker they are
+# DRF views already, so what they call on `self` is known (DRF ships no types: Any).
+if TYPE_CHECKING:
+    from rest_framework.generics import GenericAPIView as _GenericAPIViewBase
+    from rest_framework.views import APIView as _APIViewBase
+else:
+    _APIViewBase = _GenericAPIViewBase = object
 
-class TransactionalIdempotentMixin:
+
+class TransactionalIdempotentMixin(_APIViewBase):
     """Runs writes atomically and honours `Idempotency-Key` on POST.
 
     DRF's `dispatch` is reshaped, not extended, because the claim needs the authenticated
@@ -28,7 +40,7 @@ class TransactionalIdempotentMixin:
     work it describes.
     """
 
-    def dispatch(self, request, *args, **kwargs):
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         self.args = args
         self.kwargs = kwargs
         request = self.initialize_request(request, *args, **kwargs)
@@ -45,26 +57,28 @@ class TransactionalIdempotentMixin:
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
 
-    def _handle(self, request, *args, **kwargs):
+    def _handle(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        not_allowed: Callable[..., Any] = self.http_method_not_allowed
         if request.method.lower() in self.http_method_names:
-            handler = getattr(self, request.method.lower(), self.http_method_not_allowed)
+            handler = getattr(self, request.method.lower(), not_allowed)
         else:
-            handler = self.http_method_not_allowed
+            handler = not_allowed
         return handler(request, *args, **kwargs)
 
-    def _handle_write(self, request, *args, **kwargs):
-        claim = None
+    def _handle_write(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        claim: IdempotencyKey | None = None
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if request.method == "POST" and key is not None:
-            claim = idempotency_claim(
+            claimed = idempotency_claim(
                 api_key=request.auth,
                 key=key,
                 fingerprint=request_fingerprint(
                     method=request.method, path=request.path, body=request.body
                 ),
             )
-            if isinstance(claim, Replay):
-                return _replayed(claim)
+            if isinstance(claimed, Replay):
+                return _replayed(claimed)
+            claim = claimed
         try:
             with transaction.atomic():
                 if claim is not None:
@@ -96,7 +110,7 @@ class TransactionalIdempotentMixin:
         return response
 
 
-def _render(response) -> str:
+def _render(response: HttpResponse) -> str:
     data = getattr(response, "data", None)
     return "" if data is None else JSONRenderer().render(data).decode()
 
@@ -115,7 +129,7 @@ class ApiViewSet(TransactionalIdempotentMixin, viewsets.GenericViewSet):
     pass
 
 
-class ServiceWriteMixin:
+class ServiceWriteMixin(_GenericAPIViewBase):
     """create / partial_update that validate with the serializer, then hand the validated
     data to a service (views stay thin: the rules live in the services).
 
@@ -125,13 +139,13 @@ class ServiceWriteMixin:
 
     update_kwarg = "instance"
 
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
         created = self.create_service(**body.validated_data)
         return Response(self.get_serializer(created).data, status=status.HTTP_201_CREATED)
 
-    def partial_update(self, request, *args, **kwargs):
+    def partial_update(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         current = self.get_object()
         body = self.get_serializer(current, data=request.data, partial=True)
         body.is_valid(raise_exception=True)

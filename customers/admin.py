@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -13,7 +15,15 @@ EDITABLE = ["external_id", *services.UPDATABLE_FIELDS]
 
 class PaymentMethodInline(admin.TabularInline):
     model = PaymentMethod
-    fields = ["card", "exp", "billing_country", "is_default", "status", "created_at", "manage"]
+    fields: ClassVar[tuple[str, ...]] = (
+        "card",
+        "exp",
+        "billing_country",
+        "is_default",
+        "status",
+        "created_at",
+        "manage",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False

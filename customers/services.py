@@ -341,10 +341,10 @@ def payment_method_apply(*, state: PaymentMethodState) -> PaymentMethod | None:
         _apply_default(customer=owner, stripe_payment_method_id=state.owner_default)
         method.refresh_from_db()
         return method
-    method = PaymentMethod.objects.filter(stripe_payment_method_id=current.id).first()
-    if method is not None and method.status == PaymentMethod.Status.ACTIVE:
-        _mark_detached(method)
-    return method
+    known = PaymentMethod.objects.filter(stripe_payment_method_id=current.id).first()
+    if known is not None and known.status == PaymentMethod.Status.ACTIVE:
+        _mark_detached(known)
+    return known
 
 
 def payment_method_reconcile(*, stripe_payment_method_id: str) -> PaymentMethod | None:

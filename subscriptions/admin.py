@@ -1,3 +1,5 @@
+from typing import Any, ClassVar
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
@@ -31,10 +33,14 @@ class ChargeForm(forms.ModelForm):
         model = Charge
         fields = ["metric", "charge_model", "properties"]
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean returns cleaned_data
+        charge_model = cleaned.get("charge_model")
+        if charge_model is None:  # refused by its own field, which says why
+            return cleaned
         try:
-            validate_properties(cleaned.get("charge_model"), cleaned.get("properties"))
+            validate_properties(charge_model, cleaned.get("properties"))
         except ValidationError as exc:
             raise ValidationError({"properties": exc.messages}) from exc
         return cleaned
@@ -46,6 +52,14 @@ class ChargeInline(admin.TabularInline):
     extra = 0
     fields = ["metric", "charge_model", "properties", "lago_id"]
     readonly_fields = ["lago_id"]
+
+
+class FrozenChargeInline(ChargeInline):
+    """A plan's charges once it is in use: prices are frozen, here as in the API."""
+
+    readonly_fields = ["metric", "charge_model", "properties", "lago_id"]
+    can_delete = False
+    max_num = 0
 
 
 @admin.register(Plan)
@@ -78,19 +92,15 @@ class PlanAdmin(admin.ModelAdmin):
             fields.append("code")
         return fields
 
-    def get_inline_instances(self, request, obj=None):
-        inlines = super().get_inline_instances(request, obj)
+    def get_inlines(self, request, obj=None):
         if obj is not None and services.plan_in_use(obj):
-            for inline in inlines:
-                inline.readonly_fields = ["metric", "charge_model", "properties", "lago_id"]
-                inline.can_delete = False
-                inline.max_num = 0
-        return inlines
+            return [FrozenChargeInline]
+        return super().get_inlines(request, obj)
 
 
 class PhaseInline(admin.TabularInline):
     model = SubscriptionPhase
-    fields = ["plan", "started_at", "ended_at", "reason", "overrides"]
+    fields: ClassVar[tuple[str, ...]] = ("plan", "started_at", "ended_at", "reason", "overrides")
     readonly_fields = fields
     extra = 0
     can_delete = False

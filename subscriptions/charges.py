@@ -51,6 +51,7 @@ def _ranges(ranges: Any, field: str, amount_keys: tuple[str, ...]) -> None:
                 raise ValidationError(f"{where}.to_value must be null: the last range is open.")
         else:
             _int(to_value, f"{where}.to_value")
+            assert to_value is not None  # _int refused it otherwise
             if to_value <= item["from_value"]:
                 raise ValidationError(f"{where}.to_value must be above from_value.")
             expected_from = to_value + 1
@@ -61,13 +62,13 @@ def _ranges(ranges: Any, field: str, amount_keys: tuple[str, ...]) -> None:
             raise ValidationError(f"{where} has unknown keys: {sorted(unknown)}.")
 
 
-def _only(properties: dict, allowed: set[str], model: str) -> None:
+def _only(properties: dict[str, Any], allowed: set[str], model: str) -> None:
     unknown = set(properties) - allowed
     if unknown:
         raise ValidationError(f"{model} properties do not take {sorted(unknown)}.")
 
 
-def validate_properties(charge_model: str, properties: Any) -> dict:
+def validate_properties(charge_model: str, properties: Any) -> dict[str, Any]:
     """Raise ValidationError unless `properties` are valid for `charge_model`."""
     if not isinstance(properties, dict):
         raise ValidationError("properties must be an object.")

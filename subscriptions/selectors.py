@@ -1,3 +1,6 @@
+from datetime import datetime
+from uuid import UUID
+
 from django.db.models import QuerySet
 
 from subscriptions.models import Subscription
@@ -16,7 +19,7 @@ def subscription_list(
     return queryset
 
 
-def subscriptions_due(*, now, limit: int = 500) -> list:
+def subscriptions_due(*, now: datetime, limit: int = 500) -> list[UUID]:
     """Ids of subscriptions with something due: a start, or a period that has ended."""
     from django.db.models import Q
 

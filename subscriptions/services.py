@@ -3,11 +3,11 @@ function that locks the row (`select_for_update`) and refuses an illegal move wi
 `invalid_transition`, naming the current state."""
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from core.exceptions import Conflict
@@ -86,8 +86,16 @@ def _metric_in_use(metric: BillableMetric) -> bool:
 PLAN_PRICING_FIELDS = ("interval", "amount_cents", "currency", "pay_in_advance", "trial_days")
 
 
+class ChargeSpec(TypedDict):
+    """One charge of a plan as the API (or a seed) gives it."""
+
+    metric: BillableMetric
+    charge_model: str
+    properties: dict[str, Any]
+
+
 @transaction.atomic
-def plan_create(*, code: str, charges: list[dict] | None = None, **fields: Any) -> Plan:
+def plan_create(*, code: str, charges: list[ChargeSpec] | None = None, **fields: Any) -> Plan:
     plan = Plan(code=code, **fields)
     try:
         with transaction.atomic():
@@ -99,7 +107,7 @@ def plan_create(*, code: str, charges: list[dict] | None = None, **fields: Any) 
 
 
 @transaction.atomic
-def plan_update(*, plan: Plan, charges: list[dict] | None = None, **fields: Any) -> Plan:
+def plan_update(*, plan: Plan, charges: list[ChargeSpec] | None = None, **fields: Any) -> Plan:
     """Names and descriptions may change at any time; prices only while nobody is
     subscribed, so no running subscription is ever re-priced under its feet."""
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
@@ -134,7 +142,7 @@ def plan_in_use(plan: Plan) -> bool:
     )
 
 
-def _phases_not_invoiced():
+def _phases_not_invoiced() -> QuerySet[SubscriptionPhase]:
     billed_past_phase = SubscriptionPeriod.objects.filter(
         subscription=OuterRef("subscription"),
         billed_at__isnull=False,
@@ -145,7 +153,7 @@ def _phases_not_invoiced():
     )
 
 
-def _charges_differ(plan: Plan, charges: list[dict]) -> bool:
+def _charges_differ(plan: Plan, charges: list[ChargeSpec]) -> bool:
     current = {
         (c.metric.code, c.charge_model, _canonical(c.properties))
         for c in plan.charges.select_related("metric")
@@ -154,13 +162,13 @@ def _charges_differ(plan: Plan, charges: list[dict]) -> bool:
     return current != wanted
 
 
-def _canonical(properties: dict) -> str:
+def _canonical(properties: dict[str, Any]) -> str:
     import json
 
     return json.dumps(properties, sort_keys=True)
 
 
-def _replace_charges(plan: Plan, charges: list[dict]) -> None:
+def _replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
     for charge in charges:
         try:
             validate_properties(charge["charge_model"], charge["properties"])
@@ -196,11 +204,23 @@ def _locked(subscription: Subscription) -> Subscription:
     return Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
 
 
+def _started_at(subscription: Subscription) -> datetime:
+    """When it started: set by `_activate`, before it has any period or phase."""
+    assert subscription.started_at is not None, f"{subscription} has not started"
+    return subscription.started_at
+
+
+def _period_end(subscription: Subscription) -> datetime:
+    """The end of an active subscription's period (active_subscription_has_a_period)."""
+    assert subscription.current_period_end is not None, f"{subscription} has no period"
+    return subscription.current_period_end
+
+
 def _set_period(subscription: Subscription, moment: datetime) -> None:
     start, end = period_containing(
         interval=subscription.plan.interval,
         billing_time=subscription.billing_time,
-        started_at=subscription.started_at,
+        started_at=_started_at(subscription),
         moment=moment,
     )
     subscription.current_period_start, subscription.current_period_end = start, end
@@ -215,7 +235,7 @@ def _close_period(subscription: Subscription, end: datetime, reason: str) -> Non
     nominal_start, nominal_end = nominal_period(
         interval=subscription.plan.interval,
         billing_time=subscription.billing_time,
-        started_at=subscription.started_at,
+        started_at=_started_at(subscription),
         moment=start,
     )
     SubscriptionPeriod.objects.create(
@@ -270,7 +290,7 @@ def subscription_create(
     plan: Plan,
     billing_time: str = "calendar",
     start_at: datetime | None = None,
-    overrides: dict | None = None,
+    overrides: dict[str, Any] | None = None,
     name: str = "",
 ) -> Subscription:
     now = timezone.now()
@@ -309,7 +329,7 @@ def _check_currency(customer: Customer, plan: Plan) -> None:
         )
 
 
-def _checked_overrides(plan: Plan, overrides: dict) -> dict:
+def _checked_overrides(plan: Plan, overrides: dict[str, Any]) -> dict[str, Any]:
     unknown = set(overrides) - {"amount_cents", "charges"}
     if unknown:
         raise ValidationError({"overrides": f"Unknown overrides: {sorted(unknown)}."})
@@ -338,7 +358,7 @@ def subscription_update(
     *,
     subscription: Subscription,
     plan: Plan | None = None,
-    overrides: dict | None = None,
+    overrides: dict[str, Any] | None = None,
     name: str | None = None,
 ) -> Subscription:
     """Plan changes as Lago makes them: an upgrade (the same or a higher yearly fixed
@@ -381,7 +401,7 @@ def subscription_update(
     return _save(locked)
 
 
-def _is_upgrade(subscription: Subscription, plan: Plan, overrides: dict) -> bool:
+def _is_upgrade(subscription: Subscription, plan: Plan, overrides: dict[str, Any]) -> bool:
     current = yearly_amount_cents(
         interval=subscription.plan.interval, amount_cents=subscription.amount_cents
     )
@@ -461,11 +481,11 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
         _activate(locked, locked.start_at, SubscriptionPhase.Reason.STARTED)
         _save(locked)
         return "started"
-    if locked.status != S.ACTIVE or locked.current_period_end > now:
+    if locked.status != S.ACTIVE or _period_end(locked) > now:
         return "not due"
     outcome = "renewed"
-    while locked.status == S.ACTIVE and locked.current_period_end <= now:
-        boundary = locked.current_period_end
+    while locked.status == S.ACTIVE and _period_end(locked) <= now:
+        boundary = _period_end(locked)
         _close_period(
             locked,
             boundary,
@@ -479,10 +499,11 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
             _close_phase(locked, boundary)
             outcome = "canceled"
             break
-        if locked.next_plan_id:
-            if locked.next_plan.interval != locked.plan.interval:
+        next_plan = locked.next_plan  # a downgrade scheduled for this period end
+        if next_plan is not None:
+            if next_plan.interval != locked.plan.interval:
                 locked.started_at = boundary
-            locked.plan, locked.overrides = locked.next_plan, locked.next_overrides
+            locked.plan, locked.overrides = next_plan, locked.next_overrides
             locked.next_plan, locked.next_overrides = None, {}
             _open_phase(locked, boundary, SubscriptionPhase.Reason.DOWNGRADE)
             outcome = "downgraded"

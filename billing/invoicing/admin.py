@@ -2,6 +2,7 @@
 which registers its own subclass of InvoiceAdmin."""
 
 from collections import defaultdict
+from typing import ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -51,7 +52,7 @@ class InvoiceReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class InvoiceLineInline(InvoiceReadOnlyInline):
     model = InvoiceLine
-    fields = [
+    fields: ClassVar[tuple[str, ...]] = (
         "position",
         "fee_type",
         "description",
@@ -63,7 +64,7 @@ class InvoiceLineInline(InvoiceReadOnlyInline):
         "amount",
         "from_datetime",
         "to_datetime",
-    ]
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -91,8 +92,9 @@ class CurrencyFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         currencies = set(Plan.objects.values_list("currency", flat=True).distinct())
-        if self.value():
-            currencies.add(self.value())
+        chosen = self.value()
+        if chosen:
+            currencies.add(chosen)
         return [(c, c) for c in sorted(currencies)]
 
     def queryset(self, request, queryset):
@@ -238,7 +240,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Subscription", ordering="subscription__external_id")
     def subscription_shown(self, obj: Invoice) -> str:
-        return obj.subscription.external_id if obj.subscription_id else "—"
+        return obj.subscription.external_id if obj.subscription is not None else "—"
 
     @admin.display(description="Period", ordering="period_start")
     def period(self, obj: Invoice) -> str:

@@ -11,7 +11,7 @@ one invoice.
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -100,7 +100,7 @@ def _bill(period: SubscriptionPeriod, report: BillingRunReport, catalog: Catalog
         logger.exception("billing run: period failed", extra={"period_id": period_id})
 
 
-def _finalize_left_drafts(report: BillingRunReport, ended_before) -> None:
+def _finalize_left_drafts(report: BillingRunReport, ended_before: datetime) -> None:
     """Drafts made through the API for closed periods are issued by the run too, so no
     period stays uncollected because someone generated it and stopped there."""
     drafts = Invoice.objects.filter(

@@ -27,25 +27,29 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    def invoice_generate(self, *, subscription, start, end):
+    def invoice_generate(
+        self, *, subscription: Subscription, start: datetime | None, end: datetime | None
+    ) -> tuple[Invoice, bool]:
         period = invoices.closed_period(subscription=subscription, start=start, end=end)
         return invoices.invoice_generate_for_period(period=period)
 
-    def invoice_finalize(self, *, invoice):
+    def invoice_finalize(self, *, invoice: Invoice) -> Invoice:
         return invoices.invoice_finalize(invoice=invoice)
 
-    def invoice_void(self, *, invoice):
+    def invoice_void(self, *, invoice: Invoice) -> Invoice:
         return invoices.invoice_void(invoice=invoice)
 
 
 class LagoEngine:
-    def invoice_generate(self, *, subscription, start, end):
+    def invoice_generate(
+        self, *, subscription: Subscription, start: datetime | None, end: datetime | None
+    ) -> tuple[Invoice, bool]:
         return lago_invoices.lago_invoice_generate(subscription=subscription, start=start, end=end)
 
-    def invoice_finalize(self, *, invoice):
+    def invoice_finalize(self, *, invoice: Invoice) -> Invoice:
         return lago_invoices.lago_invoice_finalize(invoice=invoice)
 
-    def invoice_void(self, *, invoice):
+    def invoice_void(self, *, invoice: Invoice) -> Invoice:
         return lago_invoices.lago_invoice_void(invoice=invoice)
 
 

@@ -1,6 +1,8 @@
 """An invoice as a PDF: the HTML template `templates/billing/invoice.html` rendered by
 WeasyPrint. Rendered on demand: a finalized invoice is immutable, so its PDF is too."""
 
+from typing import Any, NoReturn
+
 from django.conf import settings
 from django.template.loader import render_to_string
 
@@ -38,8 +40,9 @@ def invoice_pdf(*, invoice: Invoice) -> bytes:
 
     # No base_url and no url_fetcher access: the template embeds everything it shows, so
     # rendering never reaches the network or the file system.
-    return HTML(string=invoice_html(invoice=invoice), url_fetcher=_no_fetch).write_pdf()
+    pdf: bytes = HTML(string=invoice_html(invoice=invoice), url_fetcher=_no_fetch).write_pdf()
+    return pdf
 
 
-def _no_fetch(url: str, *args, **kwargs):
+def _no_fetch(url: str, *args: Any, **kwargs: Any) -> NoReturn:
     raise ValueError(f"invoice PDFs load no external resource ({url[:40]})")

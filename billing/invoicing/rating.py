@@ -14,14 +14,20 @@ minor unit per fee, at the end. Units are decimals (a `sum` can be fractional).
   `free_units_per_total_aggregation` of value are free.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Any
 
 from core.iso import currency_exponent
 
 ZERO = Decimal(0)
+
+# A charge's properties and price ranges as Lago writes them (JSON, checked on the way in
+# by subscriptions.charges.validate_properties): amounts are decimal strings.
+Properties = Mapping[str, Any]
+PriceRange = Mapping[str, Any]
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:
@@ -36,7 +42,7 @@ def _units_in_range(units: Decimal, from_value: int, to_value: int | None) -> De
     return max(ZERO, upper - lower)
 
 
-def graduated(units: Decimal, ranges: Sequence[dict]) -> Decimal:
+def graduated(units: Decimal, ranges: Sequence[PriceRange]) -> Decimal:
     if units <= 0:
         return ZERO
     total = ZERO
@@ -48,7 +54,7 @@ def graduated(units: Decimal, ranges: Sequence[dict]) -> Decimal:
     return total
 
 
-def volume(units: Decimal, ranges: Sequence[dict]) -> Decimal:
+def volume(units: Decimal, ranges: Sequence[PriceRange]) -> Decimal:
     if units <= 0:
         return ZERO
     for item in ranges:
@@ -57,7 +63,7 @@ def volume(units: Decimal, ranges: Sequence[dict]) -> Decimal:
     return ZERO  # unreachable: the last range is open-ended
 
 
-def package(units: Decimal, properties: dict) -> Decimal:
+def package(units: Decimal, properties: Properties) -> Decimal:
     paid = units - Decimal(properties.get("free_units") or 0)
     if paid <= 0:
         return ZERO
@@ -65,7 +71,7 @@ def package(units: Decimal, properties: dict) -> Decimal:
     return packages * Decimal(properties["amount"])
 
 
-def percentage(event_values: Sequence[Decimal], properties: dict) -> Decimal:
+def percentage(event_values: Sequence[Decimal], properties: Properties) -> Decimal:
     rate = Decimal(properties["rate"]) / 100
     fixed = Decimal(properties.get("fixed_amount") or 0)
     free_events = int(properties.get("free_units_per_events") or 0)
@@ -90,7 +96,7 @@ def percentage(event_values: Sequence[Decimal], properties: dict) -> Decimal:
 def charge_amount(
     *,
     charge_model: str,
-    properties: dict,
+    properties: Properties,
     units: Decimal,
     event_values: Sequence[Decimal] = (),
 ) -> Decimal:
@@ -111,7 +117,7 @@ def charge_amount(
 def charge_amount_cents(
     *,
     charge_model: str,
-    properties: dict,
+    properties: Properties,
     units: Decimal,
     currency: str,
     event_values: Sequence[Decimal] = (),
@@ -149,7 +155,7 @@ class ChargeUsage:
 
     metric_code: str
     charge_model: str
-    properties: dict
+    properties: dict[str, Any]
     units: Decimal
     event_values: Sequence[Decimal] = ()
 
@@ -197,7 +203,7 @@ class Fee:
     end: datetime
     metric_code: str = ""
     charge_model: str = ""
-    properties: dict = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
 
 
 def _unit_amount(amount_cents: int, units: Decimal, currency: str) -> Decimal:
@@ -213,7 +219,14 @@ def _billable(start: datetime, end: datetime, trial_ends_at: datetime | None) ->
     return max(end - start, timedelta(0))
 
 
-def _fixed_fee(phase: PhaseUsage, start, end, whole, period: PeriodInput, label: str) -> Fee:
+def _fixed_fee(
+    phase: PhaseUsage,
+    start: datetime,
+    end: datetime,
+    whole: timedelta,
+    period: PeriodInput,
+    label: str,
+) -> Fee:
     part = _billable(start, end, period.trial_ends_at)
     amount = prorate_cents(amount_cents=phase.amount_cents, part=part, whole=whole)
     return Fee(

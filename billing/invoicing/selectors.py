@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from billing.invoicing.models import Invoice
 from billing.invoicing.rating import charge_amount_cents
 from billing.usage.selectors import event_values, usage_units
+from customers.models import Customer
 from subscriptions.models import BillableMetric, Subscription, SubscriptionPeriod
 
 
@@ -32,7 +33,7 @@ def billing_backlog() -> BillingBacklog:
     return BillingBacklog(unbilled_periods=unbilled, awaiting_payment=awaiting)
 
 
-def open_invoices(*, customer):
+def open_invoices(*, customer: Customer) -> QuerySet[Invoice]:
     """A customer's issued invoices that still await a payment from them."""
     return Invoice.objects.filter(
         customer=customer,
@@ -49,9 +50,9 @@ def invoice_list(
     status: str | None = None,
     payment_status: str | None = None,
     currency: str | None = None,
-    issued_after=None,
-    issued_before=None,
-):
+    issued_after: datetime | None = None,
+    issued_before: datetime | None = None,
+) -> QuerySet[Invoice]:
     """Invoices filtered as ListInvoices allows; customers and subscriptions by external_id."""
     invoices = Invoice.objects.select_related("customer", "subscription")
     if customer:

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypedDict
+from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -25,7 +27,14 @@ from billing.invoicing.rating import (
 )
 from billing.usage.selectors import event_values, usage_units
 from core.exceptions import Conflict, UnprocessableEntity
-from subscriptions.models import BillableMetric, Subscription, SubscriptionPeriod, SubscriptionPhase
+from subscriptions.models import (
+    BillableMetric,
+    Charge,
+    Plan,
+    Subscription,
+    SubscriptionPeriod,
+    SubscriptionPhase,
+)
 from subscriptions.periods import nominal_period
 
 logger = logging.getLogger(__name__)
@@ -82,16 +91,19 @@ class Catalog:
     reads at its start holds for every period it rates."""
 
     def __init__(self) -> None:
-        self.metrics = {m.pk: m for m in BillableMetric.objects.all()}
-        self.metrics_by_code = {m.code: m for m in self.metrics.values()}
-        self._charges: dict = {}
+        self._load()
 
-    def metric(self, pk) -> BillableMetric:
+    def _load(self) -> None:
+        self.metrics: dict[UUID, BillableMetric] = {m.pk: m for m in BillableMetric.objects.all()}
+        self.metrics_by_code = {m.code: m for m in self.metrics.values()}
+        self._charges: dict[UUID, list[Charge]] = {}
+
+    def metric(self, pk: UUID) -> BillableMetric:
         if pk not in self.metrics:  # created since the run began
-            self.__init__()
+            self._load()
         return self.metrics[pk]
 
-    def charges(self, plan) -> list:
+    def charges(self, plan: Plan) -> list[Charge]:
         if plan.pk not in self._charges:
             self._charges[plan.pk] = list(plan.charges.all())
         return self._charges[plan.pk]
@@ -220,7 +232,15 @@ def period_input(
     )
 
 
-def _phase_usage(subscription, phase, start, end, catalog, *, with_usage: bool) -> PhaseUsage:
+def _phase_usage(
+    subscription: Subscription,
+    phase: SubscriptionPhase,
+    start: datetime,
+    end: datetime,
+    catalog: Catalog,
+    *,
+    with_usage: bool,
+) -> PhaseUsage:
     plan = phase.plan
     overrides = phase.overrides or {}
     charge_overrides = overrides.get("charges") or {}
@@ -255,7 +275,17 @@ def _phase_usage(subscription, phase, start, end, catalog, *, with_usage: bool) 
     )
 
 
-def _next_phase(subscription, period, phases, catalog) -> dict:
+class _NextPhase(TypedDict, total=False):
+    next_phase: PhaseUsage
+    next_nominal: tuple[datetime, datetime]
+
+
+def _next_phase(
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    phases: list[SubscriptionPhase],
+    catalog: Catalog,
+) -> _NextPhase:
     """The plan the subscription renewed into at the period's end, over the next period
     (and that period's nominal bounds): what a pay-in-advance fee bills ahead."""
     if period.reason != SubscriptionPeriod.Reason.RENEWED:
@@ -268,6 +298,8 @@ def _next_phase(subscription, period, phases, catalog) -> dict:
     phase = covering[-1] if covering else None
     if phase is None or not phase.plan.pay_in_advance:
         return {}
+    # Periods are closed only once the subscription has started (subscriptions.services).
+    assert subscription.started_at is not None
     nominal_start, nominal_end = nominal_period(
         interval=phase.plan.interval,
         billing_time=subscription.billing_time,

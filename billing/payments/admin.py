@@ -1,5 +1,7 @@
 """Collection in the back office: payment attempts, and the invoice page with them."""
 
+from typing import ClassVar
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +17,7 @@ from core.admin_mixins import ReadOnlyAdminMixin
 class PaymentAttemptInline(InvoiceReadOnlyInline):
     model = PaymentAttempt
     verbose_name_plural = "Payment attempts"
-    fields = [
+    fields: ClassVar[tuple[str, ...]] = (
         "number",
         "status",
         "amount",
@@ -25,7 +27,7 @@ class PaymentAttemptInline(InvoiceReadOnlyInline):
         "failure_message",
         "created_at",
         "completed_at",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="Amount")

@@ -1,7 +1,9 @@
 """Usage read back per subscription and period: each metric's units by its aggregation."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
 
 from django.db import connection
 
@@ -23,12 +25,16 @@ _AGGREGATE_SQL = f"""
 
 
 def usage_units(
-    *, subscription: Subscription, start: datetime, end: datetime, metrics: dict | None = None
-) -> dict:
+    *,
+    subscription: Subscription,
+    start: datetime,
+    end: datetime,
+    metrics: Mapping[UUID, BillableMetric] | None = None,
+) -> dict[UUID, Decimal]:
     """{metric_id: units} for [start, end), each metric by its own aggregation."""
     if metrics is None:
         metrics = {m.pk: m for m in BillableMetric.objects.all()}
-    units = {}
+    units: dict[UUID, Decimal] = {}
     with connection.cursor() as cursor:
         cursor.execute(_AGGREGATE_SQL, [subscription.pk, start, end])
         for metric_id, count, total, maximum, distinct, latest in cursor.fetchall():

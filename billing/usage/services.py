@@ -9,10 +9,12 @@ the unique index: one inserts, the others see its committed row.
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from django.conf import settings
@@ -70,11 +72,11 @@ PERIOD_CLOSED = "period_closed"
 
 def _check(
     event: dict[str, Any],
-    subscriptions: dict,
-    metrics: dict,
+    subscriptions: Mapping[str, Subscription],
+    metrics: Mapping[str, BillableMetric],
     now: datetime,
-    invoiced_until: dict | None = None,
-):
+    invoiced_until: Mapping[UUID, datetime] | None = None,
+) -> _Checked | list[dict[str, Any]]:
     subscription = subscriptions.get(event["subscription"])
     if subscription is None:
         return [_error("unknown_subscription", "No such subscription.", "subscription")]
@@ -92,6 +94,7 @@ def _check(
     timestamp = event.get("timestamp") or now
     if timestamp > now + CLOCK_SKEW:
         return [_error("timestamp_in_future", "The timestamp is in the future.", "timestamp")]
+    assert subscription.started_at is not None  # set when it became active
     if timestamp < subscription.started_at:
         return [
             _error(
@@ -210,7 +213,7 @@ def usage_record_batch(
     return [result for result, _ in results]
 
 
-def _hold_against_invoicing(subscriptions) -> dict:
+def _hold_against_invoicing(subscriptions: Iterable[Subscription]) -> dict[UUID, datetime]:
     """FOR KEY SHARE on the batch's subscriptions (batches do not block each other, but
     invoice generation, FOR UPDATE, waits for them and they for it), and, read under that
     lock, {subscription id: end of its last invoiced period}: usage before it is closed.
@@ -233,7 +236,9 @@ def _hold_against_invoicing(subscriptions) -> dict:
         return {sid: until for sid, until in cursor.fetchall() if until is not None}
 
 
-def _replays_of_invoiced_events(results: list, events: list[dict[str, Any]]) -> None:
+def _replays_of_invoiced_events(
+    results: list[tuple[UsageResult, str | None]], events: list[dict[str, Any]]
+) -> None:
     """A retry of an event that was counted before its period was invoiced is a
     duplicate (it was counted), not a refusal."""
     closed = {
@@ -254,7 +259,7 @@ def _replays_of_invoiced_events(results: list, events: list[dict[str, Any]]) -> 
             result.status, result.errors = "duplicate", []
 
 
-def _bound_cursor():
+def _bound_cursor() -> psycopg.Cursor[Any]:
     """A psycopg cursor that sends parameters apart from the SQL, the arrays in binary (%b):
     Django's client-side binding quotes every array element in Python, a third of a
     batch's time."""

@@ -28,7 +28,7 @@ class CustomerFilter(filters.FilterSet):
 
     class Meta:
         model = Customer
-        fields = []
+        fields: list[str] = []
 
     def noop(self, queryset, name, value):
         # Validation and the schema come from the FilterSet; the query is the selector's.

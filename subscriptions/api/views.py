@@ -70,7 +70,7 @@ class SubscriptionFilter(filters.FilterSet):
 
     class Meta:
         model = Subscription
-        fields = []
+        fields: list[str] = []
 
     def noop(self, queryset, name, value):
         return queryset

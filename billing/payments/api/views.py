@@ -46,7 +46,7 @@ class InvoiceFilter(filters.FilterSet):
 
     class Meta:
         model = Invoice
-        fields = []
+        fields: list[str] = []
 
     def noop(self, queryset, name, value):
         return queryset

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -30,7 +32,7 @@ class UsageFilter(filters.FilterSet):
 
     class Meta:
         model = UsageRecord
-        fields = []
+        fields: list[str] = []
 
 
 # `from` is a Python keyword; the timestamp bounds also select the partitions read.
@@ -58,7 +60,7 @@ class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
     )
     def create(self, request, *args, **kwargs):
         event, errors = usage.parse_event(request.data)
-        if errors:
+        if event is None:  # (None, errors) or (event, [])
             raise ValidationError({e["attr"] or "non_field_errors": [e["detail"]] for e in errors})
         (result,) = usage.usage_record_batch(events=[event], with_records=True)
         if result.status == "created":
@@ -85,7 +87,8 @@ class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
             raise ValidationError(
                 {"events": [f"A list of 1 to {usage.MAX_BATCH} events is required."]}
             )
-        valid, answers = [], []
+        valid: list[dict[str, Any]] = []
+        answers: list[dict[str, Any] | None] = []
         for raw in events:
             event, errors = usage.parse_event(raw)
             if event is not None:
@@ -101,7 +104,7 @@ class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
         return Response({"results": results})
 
 
-def _result(result: usage.UsageResult) -> dict:
+def _result(result: usage.UsageResult) -> dict[str, Any]:
     return {
         "transaction_id": result.transaction_id,
         "status": result.status,

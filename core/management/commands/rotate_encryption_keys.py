@@ -27,12 +27,17 @@ class Command(BaseCommand):
     def _rotate_all(self) -> int:
         total = 0
         for model in apps.get_models():
+            # A concrete field is one with a column: `column` is None only for the others.
             columns = [
-                f.column for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
+                f.column
+                for f in model._meta.concrete_fields
+                if isinstance(f, EncryptedTextField) and f.column is not None
             ]
             if not columns:
                 continue
-            count = self._rotate(model._meta.db_table, model._meta.pk.column, columns)
+            pk_column = model._meta.pk.column
+            assert pk_column is not None  # a primary key is a concrete field
+            count = self._rotate(model._meta.db_table, pk_column, columns)
             total += count
             self.stdout.write(f"{model._meta.label}: {count} row(s) re-encrypted")
         return total

@@ -1,0 +1,46 @@
+import pytest
+
+from subscriptions.admin import ChargeForm, ChargeInline, FrozenChargeInline
+from subscriptions.models import BillableMetric, Plan
+
+pytestmark = pytest.mark.django_db
+
+
+def _charge_inlines(page):
+    return [
+        formset.opts
+        for formset in page.context["inline_admin_formsets"]
+        if isinstance(formset.opts, ChargeInline)
+    ]
+
+
+def test_a_plan_in_use_shows_its_charges_read_only(admin_client, client, catalog):
+    plan = Plan.objects.get(code="pro")
+    (editable,) = _charge_inlines(admin_client.get(f"/admin/subscriptions/plan/{plan.pk}/change/"))
+    assert type(editable) is ChargeInline
+
+    created = client.post(
+        "/api/v1/subscriptions/",
+        {"external_id": "sub-1", "customer": "acme", "plan": "pro"},
+        format="json",
+    )
+    assert created.status_code == 201
+    page = admin_client.get(f"/admin/subscriptions/plan/{plan.pk}/change/")
+    assert page.status_code == 200
+    (frozen,) = _charge_inlines(page)
+    assert isinstance(frozen, FrozenChargeInline)
+    assert set(frozen.readonly_fields) == {"metric", "charge_model", "properties", "lago_id"}
+    assert not frozen.can_delete and frozen.max_num == 0
+    assert 'name="charges-0-properties"' not in page.content.decode()
+
+
+def test_a_charge_without_a_model_is_refused_by_that_field_alone(catalog):
+    form = ChargeForm(
+        data={
+            "metric": BillableMetric.objects.get(code="tokens").pk,
+            "charge_model": "",
+            "properties": '{"amount": "1"}',
+        }
+    )
+    assert not form.is_valid()
+    assert "charge_model" in form.errors and "properties" not in form.errors
