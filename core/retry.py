@@ -1,6 +1,12 @@
 import random
 
 
+def backoff_bounds(attempt: int, *, base: float, maximum: float) -> tuple[float, float]:
+    """The shortest and longest delay after the `attempt`-th failure (1-based)."""
+    ceiling = min(maximum, base * 2 ** (attempt - 1))
+    return ceiling / 2, ceiling
+
+
 def backoff_seconds(
     attempt: int, *, base: float, maximum: float, retry_after: float | None = None
 ) -> float:
@@ -9,6 +15,6 @@ def backoff_seconds(
     The jitter spreads the retries of many rows that failed in the same outage; a
     provider's `Retry-After` is a floor, never shortened.
     """
-    ceiling = min(maximum, base * 2 ** (attempt - 1))
-    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+    low, high = backoff_bounds(attempt, base=base, maximum=maximum)
+    delay = random.uniform(low, high)  # noqa: S311 - jitter, not a secret
     return max(delay, retry_after or 0)

@@ -3,6 +3,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from core.admin_actions import run_each
 from core.admin_mixins import ReadOnlyAdminMixin
 from webhooks.models import ObjectVersion, UsageEventError, WebhookEvent
 from webhooks.services import webhook_event_replay
@@ -62,12 +63,20 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Replay processing from the stored body")
     def replay(self, request, queryset):
+        replayed = run_each(
+            request,
+            queryset.order_by("received_at"),
+            lambda event: webhook_event_replay(event=event),
+            done="replayed",
+            noun="event(s)",
+            describe=lambda event: f"{event.provider} {event.type} {event.event_id}",
+        )
         results: dict[str, int] = {}
-        for event in queryset.order_by("received_at"):
-            outcome = webhook_event_replay(event=event)
+        for _, outcome in replayed:
             results[outcome] = results.get(outcome, 0) + 1
-        summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(results.items()))
-        messages.info(request, f"Replayed {sum(results.values())} event(s): {summary}.")
+        if results:
+            summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(results.items()))
+            messages.info(request, f"Replayed {len(replayed)} event(s): {summary}.")
 
 
 @admin.register(UsageEventError)

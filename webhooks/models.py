@@ -4,13 +4,15 @@ from django.utils import timezone
 
 from core.encryption import EncryptedTextField
 from core.models import TimestampedModel
+from core.queue import QueueRow
 
 
-class WebhookEvent(TimestampedModel):
+class WebhookEvent(TimestampedModel, QueueRow):
     """One event a provider posted to us, stored before anything is done with it.
 
     The unique (provider, event_id) makes a redelivery harmless; the stored body lets staff
-    replay processing without asking the provider to send it again.
+    replay processing without asking the provider to send it again. Processing is retried
+    through core.queue, whose fields (attempts, available_at, locked_at, ...) it carries.
     """
 
     class Provider(models.TextChoices):
@@ -43,14 +45,6 @@ class WebhookEvent(TimestampedModel):
     provider_created_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
-    attempts = models.PositiveIntegerField(default=0)
-    available_at = models.DateTimeField(default=timezone.now)
-    locked_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    processed_at = models.DateTimeField(null=True, blank=True)
-    published_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the sweeper last re-published it."
-    )
     note = models.CharField(max_length=255, blank=True, default="")
     customer = models.ForeignKey(
         "customers.Customer",
@@ -62,7 +56,6 @@ class WebhookEvent(TimestampedModel):
     related = models.JSONField(
         default=list, blank=True, help_text="Local objects this event touched: [{type, id}]."
     )
-    request_id = models.CharField(max_length=128, blank=True, default="")
 
     class Meta:
         ordering = ["-received_at"]

@@ -4,12 +4,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.queue import QueueRow
 
-class OutboxMessage(models.Model):
+
+class OutboxMessage(QueueRow):
     """An intent to bring one local object to one provider, written with the change itself.
 
     At most one *pending* message exists per (provider, action, object): saving an object
-    ten times before the worker runs syncs it once, with its latest state.
+    ten times before the worker runs syncs it once, with its latest state. The retry
+    fields (attempts, available_at, locked_at, last_error, ...) are core.queue's.
     """
 
     class Provider(models.TextChoices):
@@ -29,17 +32,8 @@ class OutboxMessage(models.Model):
     object_type = models.CharField(max_length=64, help_text="app_label.model of the object.")
     object_id = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    available_at = models.DateTimeField(default=timezone.now)
-    locked_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    request_id = models.CharField(max_length=128, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    published_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the sweeper last re-published it."
-    )
 
     class Meta:
         db_table = "billing_outboxmessage"

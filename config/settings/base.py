@@ -214,14 +214,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # After a failed publish, a process leaves publishing to the sweepers for this long.
 PUBLISH_PAUSE_SECONDS = env.float("PUBLISH_PAUSE_SECONDS", default=30.0)
+# How often beat sweeps each retry queue (core.queue); OUTBOX_SWEEP_SECONDS, its former
+# name, is still read.
+QUEUE_SWEEP_SECONDS = env.int(
+    "QUEUE_SWEEP_SECONDS", default=env.int("OUTBOX_SWEEP_SECONDS", default=30)
+)
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {
         "task": "billing.sync.tasks.outbox_sweep",
-        "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=30),
+        "schedule": QUEUE_SWEEP_SECONDS,
     },
     "webhook-sweep": {
         "task": "webhooks.tasks.webhook_sweep",
-        "schedule": env.int("OUTBOX_SWEEP_SECONDS", default=30),
+        "schedule": QUEUE_SWEEP_SECONDS,
     },
     "subscriptions-advance": {
         "task": "subscriptions.tasks.subscriptions_advance",
@@ -294,10 +299,18 @@ DJSTRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET[0] if STRIPE_WEBHOOK_SECRET else
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=5.0)
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=3600.0)
-# A row left 'processing' this long belongs to a worker that died.
-OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=600)
-# The sweeper leaves a due row alone this long (its task is probably queued), and then
-# re-publishes it at most this often.
+# Every retry queue (core.queue): a row left 'processing' this long belongs to a worker
+# that died. It must outlast any task (CELERY_TASK_TIME_LIMIT), or a live worker's row
+# would be handed to a second one. OUTBOX_STALE_SECONDS, its former name, is still read.
+QUEUE_STALE_SECONDS = env.int(
+    "QUEUE_STALE_SECONDS", default=env.int("OUTBOX_STALE_SECONDS", default=600)
+)
+if QUEUE_STALE_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"QUEUE_STALE_SECONDS must be longer than a task may run ({CELERY_TASK_TIME_LIMIT} s)"
+    )
+# The sweepers leave a due row alone this long (its task is probably queued), and then
+# re-publish it at most this often.
 SWEEP_GRACE_SECONDS = env.int("SWEEP_GRACE_SECONDS", default=60)
 SWEEP_REPUBLISH_SECONDS = env.int("SWEEP_REPUBLISH_SECONDS", default=300)
 

@@ -193,7 +193,8 @@ def test_a_newer_pending_message_supersedes_a_retrying_one(lago):
     newer = message_for(customer, "lago")
     assert newer.pk != first.pk
     # ...and the first attempt fails: it cannot go back to pending beside the newer one.
-    outbox._finish(first, attempt=1, error="boom", retry_in=5)
+    first.refresh_from_db()
+    assert outbox.OUTBOX.retry_later(first, error="boom", delay=5).outcome == "superseded"
     first.refresh_from_db()
     assert first.status == "superseded"
     assert run(newer) == "done"
@@ -275,7 +276,7 @@ def test_a_message_that_kills_its_worker_ends_failed(lago, settings):
     customer = make_customer()
     message = message_for(customer, "lago")
     for _ in range(2):  # claimed, then the worker dies (no _finish)
-        outbox._claim(message.pk)
+        outbox.OUTBOX.claim(message.pk)
         OutboxMessage.objects.filter(pk=message.pk).update(
             locked_at=timezone.now() - timedelta(hours=1)
         )

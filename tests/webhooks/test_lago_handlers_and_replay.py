@@ -3,10 +3,12 @@
 import io
 import random
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from customers import services
 from tests.webhooks.signing import dumps, lago_hmac
@@ -121,3 +123,30 @@ def test_admin_shows_the_payload_and_replays(admin_client, post_lago):
         follow=True,
     )
     assert "Replayed 1 event(s)" in response.content.decode()
+
+
+def test_replay_leaves_an_event_a_live_worker_holds_until_that_worker_is_presumed_dead(
+    admin_client, post_lago, settings
+):
+    (event,) = deliver(post_lago, [lago_customer(str(uuid.uuid4()), "2026-02-01T00:00:00Z")])
+    WebhookEvent.objects.filter(pk=event.pk).update(status="processing", locked_at=timezone.now())
+    response = admin_client.post(
+        "/admin/webhooks/webhookevent/",
+        {"action": "replay", "_selected_action": [str(event.pk)]},
+        follow=True,
+    )
+    assert "not replayed: A worker is processing it right now." in response.content.decode()
+    out = io.StringIO()
+    call_command("replay_webhooks", "--id", event.event_id, stdout=out)
+    assert "Replayed 1 event(s): 1 busy." in out.getvalue()
+
+    # Past QUEUE_STALE_SECONDS (the setting of every queue, no longer the outbox's) the
+    # worker is taken for dead and the replay goes ahead.
+    settings.QUEUE_STALE_SECONDS = 400
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        locked_at=timezone.now() - timedelta(seconds=401)
+    )
+    call_command("replay_webhooks", "--id", event.event_id, stdout=out)
+    assert "Replayed 1 event(s): 1 processed." in out.getvalue()
+    event.refresh_from_db()
+    assert event.status == "processed" and event.attempts == 1
