@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from billing.sync.models import OutboxMessage
+from billing.sync.outbox import OUTBOX
 from core.exceptions import Conflict, ProviderError, ProviderUnavailable
 from core.queue import WORKER_DIED, RetryQueue
 from core.retry import backoff_bounds
@@ -250,3 +251,17 @@ def test_the_sweep_frees_rows_of_dead_workers_and_publishes_them():
     OutboxMessage.objects.filter(pk=row.pk).update(locked_at=timezone.now() - timedelta(hours=1))
     assert QUEUE.sweep() == 1
     assert fresh(row).status == "pending"
+
+
+def test_provider_syncs_ride_out_a_day_long_outage(settings):
+    """The configured schedule, with every delay at the low end of its jitter, still
+    spans a day before the last attempt: a provider down for 24 h fails no sync."""
+    for queue in (OUTBOX,):
+        policy = queue.policy()
+        shortest = sum(
+            backoff_bounds(attempt, base=policy.backoff_base, maximum=policy.backoff_max)[0]
+            for attempt in range(1, policy.max_attempts)  # no delay after the last attempt
+        )
+        assert shortest >= 24 * 3600, (queue, shortest / 3600)
+        # Once the provider is back, the next attempt is at most the cap away.
+        assert policy.backoff_max <= 3600
