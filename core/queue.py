@@ -25,11 +25,13 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
-from django.db.models import F, Q
+from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
 
 from core.exceptions import Conflict, NotFound
+from core.metrics import register_database_collector
 from core.publish import publish_task, republish_waiting
 from core.retry import backoff_seconds
 
@@ -79,6 +81,15 @@ class Attempt:
     outcome: str
     error: str
     retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    waiting: int
+    retrying: int  # waiting rows that have failed at least once
+    running: int
+    failed: int
+    oldest_waiting_age: float
 
 
 class RetryQueue(Generic[Row]):
@@ -290,6 +301,24 @@ class RetryQueue(Generic[Row]):
             logger.info("queue sweep", extra=self._log(due=due, published=published))
         return published
 
+    # --- reading ---------------------------------------------------------------------
+    def backlog(self) -> Backlog:
+        waiting = Q(status=self.waiting)
+        unfinished = self._rows.filter(status__in=[self.waiting, self.running]).aggregate(
+            waiting=Count("pk", filter=waiting),
+            retrying=Count("pk", filter=waiting & Q(attempts__gt=0)),
+            running=Count("pk", filter=Q(status=self.running)),
+            oldest=Min(self.created_field, filter=waiting),
+        )
+        oldest = unfinished["oldest"]
+        return Backlog(
+            waiting=unfinished["waiting"],
+            retrying=unfinished["retrying"],
+            running=unfinished["running"],
+            failed=self._rows.filter(status=self.failed).count(),
+            oldest_waiting_age=(timezone.now() - oldest).total_seconds() if oldest else 0.0,
+        )
+
     # --- internals -------------------------------------------------------------------
     @property
     def _rows(self) -> "models.QuerySet[Row]":
@@ -341,3 +370,49 @@ class RetryQueue(Generic[Row]):
 
     def _log(self, **extra: Any) -> dict[str, Any]:
         return {"queue": self.name, **extra}
+
+
+# --- /metrics -------------------------------------------------------------------------
+_with_metrics: list[RetryQueue[Any]] = []
+
+
+def queue_metrics_register(queue: RetryQueue[Any]) -> None:
+    """Export `queue`'s backlog in /metrics (call it from the user's AppConfig.ready())."""
+    if all(known.name != queue.name for known in _with_metrics):
+        _with_metrics.append(queue)
+
+
+class QueueBacklogCollector:
+    """Every registered queue's backlog, read from the database at scrape time."""
+
+    def collect(self):
+        rows = GaugeMetricFamily(
+            "queue_rows",
+            "Rows of each retry queue by state: waiting, running, failed.",
+            labels=["queue", "state"],
+        )
+        retrying = GaugeMetricFamily(
+            "queue_rows_retrying",
+            "Waiting rows that have failed at least once (a dependency keeps failing).",
+            labels=["queue"],
+        )
+        oldest = GaugeMetricFamily(
+            "queue_oldest_waiting_age_seconds",
+            "Age of each queue's oldest waiting row (0 when none waits).",
+            labels=["queue"],
+        )
+        for queue in _with_metrics:
+            try:
+                backlog = queue.backlog()
+            except DatabaseError:
+                continue
+            for state in ("waiting", "running", "failed"):
+                rows.add_metric([queue.name, state], getattr(backlog, state))
+            retrying.add_metric([queue.name], backlog.retrying)
+            oldest.add_metric([queue.name], backlog.oldest_waiting_age)
+        yield rows
+        yield retrying
+        yield oldest
+
+
+register_database_collector(QueueBacklogCollector())

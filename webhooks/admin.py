@@ -5,12 +5,14 @@ from django.utils.html import format_html
 
 from core.admin_actions import run_each
 from core.admin_mixins import ReadOnlyAdminMixin
+from core.queue_admin import UnfinishedForFilter
 from webhooks.models import ObjectVersion, UsageEventError, WebhookEvent
-from webhooks.services import webhook_event_replay
+from webhooks.services import WEBHOOKS, webhook_event_replay
 
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    queue = WEBHOOKS
     list_display = [
         "received_at",
         "provider",
@@ -22,7 +24,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "note",
         "short_error",
     ]
-    list_filter = ["status", "provider", "type"]
+    list_filter = [UnfinishedForFilter, "status", "provider", "type"]
     search_fields = ["event_id", "object_id", "customer__external_id"]
     date_hierarchy = "received_at"
     show_full_result_count = False

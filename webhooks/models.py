@@ -75,6 +75,8 @@ class WebhookEvent(TimestampedModel, QueueRow):
                 condition=Q(status__in=["received", "processing"]),
                 name="webhook_unfinished",
             ),
+            # /metrics counts failed events at every scrape; processed ones pile up forever.
+            models.Index(fields=["provider"], condition=Q(status="failed"), name="webhook_failed"),
         ]
 
     def __str__(self) -> str:

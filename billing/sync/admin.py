@@ -3,7 +3,7 @@ from django.contrib import admin
 from billing.sync.models import OutboxMessage
 from billing.sync.outbox import OUTBOX
 from core.admin_mixins import ReadOnlyAdminMixin
-from core.queue_admin import QueueAdminMixin
+from core.queue_admin import QueueAdminMixin, UnfinishedForFilter
 
 
 @admin.register(OutboxMessage)
@@ -17,11 +17,13 @@ class OutboxMessageAdmin(QueueAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "object_id",
         "status",
         "attempts",
+        "unfinished_for",
         "available_at",
         "short_error",
         "created_at",
     ]
-    list_filter = ["status", "provider", "action"]
+    # A sync that never completes shows under "unfinished for more than 1 hour".
+    list_filter = [UnfinishedForFilter, "status", "provider", "action"]
     search_fields = ["object_id", "request_id"]
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
     actions = ["retry"]

@@ -55,6 +55,8 @@ class OutboxMessage(QueueRow):
                 fields=["object_type", "object_id", "provider", "-created_at"],
                 name="outbox_by_object",
             ),
+            # /metrics counts failed rows at every scrape; done ones pile up forever.
+            models.Index(fields=["provider"], condition=Q(status="failed"), name="outbox_failed"),
         ]
 
     def __str__(self) -> str:

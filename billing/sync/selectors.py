@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from billing.providers import provider_enabled
@@ -14,16 +14,22 @@ from billing.sync.models import OutboxMessage
 class OutboxBacklog:
     counts: dict[tuple[str, str], int]
     oldest_pending_age: dict[str, float]
+    # Pending messages that have failed at least once, by provider: syncs a provider
+    # keeps refusing or timing out, as opposed to a queue that is merely busy.
+    retrying: dict[str, int]
 
 
 def outbox_backlog() -> OutboxBacklog:
     unfinished = OutboxMessage.objects.filter(
         status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.PROCESSING]
     )
-    counts = {
-        (row["provider"], row["status"]): row["n"]
-        for row in unfinished.values("provider", "status").annotate(n=Count("id"))
-    }
+    counts, retrying = {}, {}
+    for group in unfinished.values("provider", "status").annotate(
+        n=Count("id"), retried=Count("id", filter=Q(attempts__gt=0))
+    ):
+        counts[(group["provider"], group["status"])] = group["n"]
+        if group["status"] == OutboxMessage.Status.PENDING:
+            retrying[group["provider"]] = group["retried"]
     failed = OutboxMessage.objects.filter(status=OutboxMessage.Status.FAILED)
     for row in failed.values("provider").annotate(n=Count("id")):
         counts[(row["provider"], "failed")] = row["n"]
@@ -34,7 +40,7 @@ def outbox_backlog() -> OutboxBacklog:
         .values("provider")
         .annotate(oldest=Min("created_at"))
     }
-    return OutboxBacklog(counts=counts, oldest_pending_age=oldest)
+    return OutboxBacklog(counts=counts, oldest_pending_age=oldest, retrying=retrying)
 
 
 _STATUS = {

@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 from djstripe.models import Customer as StripeMirror
+from prometheus_client.parser import text_string_to_metric_families
 
 from billing.sync import outbox
 from billing.sync.models import OutboxMessage
@@ -296,3 +297,64 @@ def test_sweeper_leaves_fresh_rows_alone_and_republishes_rarely(lago, settings):
     )
     assert outbox.outbox_sweep() == 1
     assert outbox.outbox_sweep() == 0  # published just now: not again for a while
+
+
+def metric_values(anonymous_client) -> dict[tuple[str, tuple], float]:
+    """The samples of GET /metrics: {(name, sorted labels): value}."""
+    text = anonymous_client.get("/metrics").content.decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_a_sync_that_never_completes_shows_in_the_admin_and_in_metrics(
+    lago, admin_client, anonymous_client
+):
+    stuck = message_for(make_customer(), "lago")
+    lago.fail_next(3, status=503)
+    for _ in range(3):
+        make_due(stuck)
+        assert run(stuck) == "retrying"
+    OutboxMessage.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    just_queued = message_for(make_customer(external_id="fresh"), "lago")
+
+    listing = admin_client.get("/admin/sync/outboxmessage/?unfinished_for=1h").content.decode()
+    assert f"/admin/sync/outboxmessage/{stuck.pk}/change/" in listing
+    assert f"/admin/sync/outboxmessage/{just_queued.pk}/change/" not in listing
+    assert "2 h 0 min" in listing  # how long it has been unfinished
+
+    values = metric_values(anonymous_client)
+    assert values[("outbox_messages_retrying", (("provider", "lago"),))] == 1
+    assert values[("outbox_messages_retrying", (("provider", "stripe"),))] == 0
+    assert values[("outbox_messages", (("provider", "lago"), ("status", "pending")))] == 2
+    assert values[("outbox_oldest_pending_age_seconds", (("provider", "lago"),))] >= 7200
+    assert values[("queue_rows_retrying", (("queue", "outbox"),))] == 1
+    assert values[("queue_rows", (("queue", "outbox"), ("state", "waiting")))] == 2
+    assert values[("queue_oldest_waiting_age_seconds", (("queue", "outbox"),))] >= 7200
+    # The other queue is exported too, at zero when idle.
+    assert values[("queue_rows", (("queue", "webhooks"), ("state", "failed")))] == 0
+
+
+def test_staff_retry_in_the_admin_queues_failed_messages_and_says_which_it_could_not(
+    lago, admin_client, settings
+):
+    failed = message_for(make_customer(), "lago")
+    settings.LAGO_API_KEY = "wrong-key"
+    assert run(failed) == "failed"
+    settings.LAGO_API_KEY = lago.api_key
+    done = message_for(make_customer(external_id="other"), "lago")
+    assert run(done) == "done"
+
+    response = admin_client.post(
+        "/admin/sync/outboxmessage/",
+        {"action": "retry", "_selected_action": [str(failed.pk), str(done.pk)]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert f"1 outbox message(s) queued again: #{failed.pk}." in page
+    assert f"#{done.pk}: not queued again: It is done" in page
+    failed.refresh_from_db()
+    assert failed.status == "pending" and failed.attempts == 0
+    assert run(failed) == "done"
