@@ -8,4 +8,7 @@ class UsageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing.usage import forwarding  # noqa: F401  (its outbox handler)
+        from billing.usage.forwarding import FORWARDING
+        from core.queue import queue_metrics_register
+
+        queue_metrics_register(FORWARDING)

@@ -1,7 +1,10 @@
-"""Usage events, each counted once."""
+"""Usage events, each counted once, and the runs that forward them to Lago."""
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+
+from core.queue import QueueRow
 
 
 class UsageTransaction(models.Model):
@@ -60,3 +63,47 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return self.transaction_id
+
+
+class UsageForwardingRun(QueueRow):
+    """A request to send the pending usage records to Lago (BILLING_ENGINE=lago).
+
+    The records' `lago_status` says what is left to send; a run only schedules the sending,
+    retried through core.queue. At most one run is pending (a partial unique index), so the
+    thousand batches recorded before a worker gets to it queue one run.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        DONE = "done"
+        FAILED = "failed"
+        # Staff retried a run while another was pending: that one does the work.
+        SUPERSEDED = "superseded"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="pending"),
+                name="usage_forwarding_one_pending",
+            ),
+        ]
+        indexes = [
+            # The sweeper's and the backlog gauge's scans touch only unfinished rows.
+            models.Index(
+                fields=["status", "available_at"],
+                condition=Q(status__in=["pending", "processing"]),
+                name="usage_forwarding_unfinished",
+            ),
+            models.Index(
+                fields=["status"], condition=Q(status="failed"), name="usage_forwarding_failed"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"usage forwarding run {self.pk} [{self.status}]"

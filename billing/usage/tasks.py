@@ -2,6 +2,8 @@ from celery import shared_task
 from django.db import connection
 from django.utils import timezone
 
+from billing.usage import forwarding
+
 PARTITION_MONTHS_AHEAD = 3
 
 
@@ -19,3 +21,13 @@ def usage_partitions_ensure() -> list[str]:
             cursor.execute("SELECT billing_usage_partition(%s)", [start])
             created.append(start.isoformat())
     return created
+
+
+@shared_task(name=forwarding.PROCESS_TASK, acks_late=True)
+def usage_forward(run_id: int) -> str:
+    return forwarding.usage_forwarding_process(run_id=run_id)
+
+
+@shared_task(name="billing.usage.tasks.usage_forwarding_sweep")
+def usage_forwarding_sweep() -> int:
+    return forwarding.usage_forwarding_sweep()

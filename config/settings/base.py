@@ -228,6 +228,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.webhook_sweep",
         "schedule": QUEUE_SWEEP_SECONDS,
     },
+    "usage-forwarding-sweep": {
+        "task": "billing.usage.tasks.usage_forwarding_sweep",
+        "schedule": QUEUE_SWEEP_SECONDS,
+    },
     "subscriptions-advance": {
         "task": "subscriptions.tasks.subscriptions_advance",
         "schedule": env.int("SUBSCRIPTIONS_ADVANCE_SECONDS", default=60),
@@ -296,11 +300,11 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 DJSTRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET[0] if STRIPE_WEBHOOK_SECRET else ""
 
-# Provider syncs (the outbox) ride out a provider outage of a day: delays double from
-# 10 s to a cap of 1 h, each drawn between half and all of its ceiling (core.retry). The
-# 59 delays between 60 attempts (10 s ... 2,560 s, then 50 of 1 h) add up to 25.7 h at
-# the least and 51.4 h at the most; once the provider is back, a sync waits at most an
-# hour. tests/core/test_queue.py checks the 24 h floor.
+# Provider syncs (the outbox, and usage forwarding to Lago) ride out a provider outage of
+# a day: delays double from 10 s to a cap of 1 h, each drawn between half and all of its
+# ceiling (core.retry). The 59 delays between 60 attempts (10 s ... 2,560 s, then 50 of
+# 1 h) add up to 25.7 h at the least and 51.4 h at the most; once the provider is back, a
+# sync waits at most an hour. tests/core/test_queue.py checks the 24 h floor.
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=60)
 OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=10.0)
 OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=3600.0)

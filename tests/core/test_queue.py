@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from billing.sync.models import OutboxMessage
 from billing.sync.outbox import OUTBOX
+from billing.usage.forwarding import FORWARDING
 from core.exceptions import Conflict, ProviderError, ProviderUnavailable
 from core.queue import WORKER_DIED, RetryQueue
 from core.retry import backoff_bounds
@@ -256,7 +257,7 @@ def test_the_sweep_frees_rows_of_dead_workers_and_publishes_them():
 def test_provider_syncs_ride_out_a_day_long_outage(settings):
     """The configured schedule, with every delay at the low end of its jitter, still
     spans a day before the last attempt: a provider down for 24 h fails no sync."""
-    for queue in (OUTBOX,):
+    for queue in (OUTBOX, FORWARDING):
         policy = queue.policy()
         shortest = sum(
             backoff_bounds(attempt, base=policy.backoff_base, maximum=policy.backoff_max)[0]

@@ -333,8 +333,9 @@ def test_a_sync_that_never_completes_shows_in_the_admin_and_in_metrics(
     assert values[("queue_rows_retrying", (("queue", "outbox"),))] == 1
     assert values[("queue_rows", (("queue", "outbox"), ("state", "waiting")))] == 2
     assert values[("queue_oldest_waiting_age_seconds", (("queue", "outbox"),))] >= 7200
-    # The other queue is exported too, at zero when idle.
+    # The other queues are exported too, at zero when idle.
     assert values[("queue_rows", (("queue", "webhooks"), ("state", "failed")))] == 0
+    assert values[("queue_rows", (("queue", "usage_forwarding"), ("state", "waiting")))] == 0
 
 
 def test_staff_retry_in_the_admin_queues_failed_messages_and_says_which_it_could_not(
