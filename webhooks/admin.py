@@ -1,4 +1,5 @@
 import json
+from typing import ClassVar
 
 from django.contrib import admin, messages
 from django.utils.html import format_html
@@ -30,7 +31,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_select_related = ["customer"]
     actions = ["replay"]
-    fields = [
+    fields: ClassVar[tuple[str, ...]] = (
         "provider",
         "event_id",
         "type",
@@ -48,7 +49,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "headers",
         "request_id",
         "payload",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="Last error")

@@ -1,8 +1,15 @@
 """The `sync` block of objects that providers mirror, one query per page of a list."""
 
+from typing import TYPE_CHECKING, Any
+
 from rest_framework import serializers
 
 from billing.sync.selectors import sync_states
+
+if TYPE_CHECKING:  # DRF's generic view, for the type checker only (as in core.views)
+    from rest_framework.generics import GenericAPIView as _GenericAPIViewBase
+else:
+    _GenericAPIViewBase = object
 
 
 class SyncProviderSerializer(serializers.Serializer):
@@ -10,17 +17,17 @@ class SyncProviderSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
 
 
-class SyncStatesMixin:
+class SyncStatesMixin(_GenericAPIViewBase):
     """For viewsets: compute the sync state of a whole list page at once and hand it to
     the serializer (`sync_state_of`), instead of one outbox query per object."""
 
     sync_remote_ids: dict[str, str] = {}
 
-    def paginate_queryset(self, queryset):
+    def paginate_queryset(self, queryset: Any) -> Any:
         self._page = super().paginate_queryset(queryset)
         return self._page
 
-    def get_serializer_context(self):
+    def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         page = getattr(self, "_page", None)
         if page is not None:

@@ -15,6 +15,7 @@
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import pghistory
 from django.db import connection, transaction
@@ -105,12 +106,9 @@ def outbox_record(*, action: str, object_type: str, object_id: str) -> list[int]
         )
         if message_id is not None:
             created.append(message_id)
+    request_id = get_request_id()
     for message_id in created:
-        transaction.on_commit(
-            lambda message_id=message_id: outbox_publish(
-                message_id=message_id, request_id=get_request_id()
-            )
-        )
+        transaction.on_commit(partial(outbox_publish, message_id=message_id, request_id=request_id))
     return created
 
 

@@ -74,10 +74,10 @@ def sync_states(
     for obj in objects:
         block = {}
         for provider in sorted(remote_ids):
-            message = latest.get((str(obj.pk), provider))
-            if message is not None:
-                status = _STATUS[message.status]
-                error = message.last_error or None
+            found = latest.get((str(obj.pk), provider))
+            if found is not None:
+                status = _STATUS[OutboxMessage.Status(found.status)]
+                error = found.last_error or None
             elif not provider_enabled(provider):
                 status, error = "disabled", None
             elif getattr(obj, remote_ids[provider], None):
