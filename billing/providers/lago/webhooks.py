@@ -1,0 +1,94 @@
+"""Webhooks out of Lago: their signature (`hmac` or `jwt`)."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.core.cache import cache
+
+from billing.providers.base import ProviderError, WebhookSignatureError
+from billing.providers.lago.client import request
+
+PUBLIC_KEY_CACHE_KEY = "lago:webhook-public-key"
+PUBLIC_KEY_TTL_SECONDS = 24 * 3600
+# After a JWT fails with the cached key, look for a rotated key at most this often.
+PUBLIC_KEY_REFRESH_SECONDS = 60
+_public_key_memo: dict[str, Any] = {}
+
+
+def verify_webhook(*, payload: bytes, headers: Any) -> dict[str, Any]:
+    """Check a Lago webhook's signature (`hmac` or `jwt`) and return its JSON body.
+
+    Raises WebhookSignatureError. HMAC is base64 of HMAC-SHA256 over the raw body with the
+    organisation's HMAC key; JWT is RS256 with the raw body in its `data` claim.
+    """
+    algorithm = (headers.get("X-Lago-Signature-Algorithm") or "").lower()
+    signature = headers.get("X-Lago-Signature") or ""
+    if not signature:
+        raise WebhookSignatureError("missing X-Lago-Signature header")
+    if algorithm == "hmac":
+        _verify_hmac(payload, signature)
+    elif algorithm == "jwt":
+        _verify_jwt(payload, signature)
+    else:
+        raise WebhookSignatureError(f"unsupported X-Lago-Signature-Algorithm {algorithm!r}")
+    try:
+        body = json.loads(payload)
+    except ValueError as exc:
+        raise WebhookSignatureError("signed body is not JSON") from exc
+    if not isinstance(body, dict) or not body.get("webhook_type"):
+        raise WebhookSignatureError("signed body is not a Lago webhook")
+    return body
+
+
+def _verify_hmac(payload: bytes, signature: str) -> None:
+    if not settings.LAGO_WEBHOOK_HMAC_KEY:
+        raise WebhookSignatureError("LAGO_WEBHOOK_HMAC_KEY is not set")
+    digest = hmac.new(settings.LAGO_WEBHOOK_HMAC_KEY.encode(), payload, hashlib.sha256).digest()
+    if not hmac.compare_digest(base64.b64encode(digest).decode(), signature.strip()):
+        raise WebhookSignatureError("HMAC signature mismatch")
+
+
+def _verify_jwt(payload: bytes, token: str) -> None:
+    try:
+        claims = _decode_jwt(token, _public_key(refresh=False))
+    except jwt.InvalidSignatureError:
+        # Lago may have rotated its key: fetch it again (rate-limited) and retry once.
+        key = _public_key(refresh=True)
+        try:
+            claims = _decode_jwt(token, key)
+        except jwt.PyJWTError as exc:
+            raise WebhookSignatureError(f"JWT rejected: {exc.__class__.__name__}") from exc
+    except jwt.PyJWTError as exc:
+        raise WebhookSignatureError(f"JWT rejected: {exc.__class__.__name__}") from exc
+    if claims.get("data") != payload.decode("utf-8", errors="replace"):
+        raise WebhookSignatureError("JWT data claim does not match the body")
+
+
+def _decode_jwt(token: str, key: str) -> dict[str, Any]:
+    return jwt.decode(token, key, algorithms=["RS256"], options={"require": ["data"]})
+
+
+def _public_key(*, refresh: bool) -> str:
+    """Lago's webhook public key (PEM), cached in the cache and in this process."""
+    now = time.monotonic()
+    if not refresh:
+        pem = _public_key_memo.get("pem") or cache.get(PUBLIC_KEY_CACHE_KEY)
+        if pem:
+            _public_key_memo["pem"] = pem
+            return pem
+    elif now - _public_key_memo.get("fetched_at", -1e9) < PUBLIC_KEY_REFRESH_SECONDS:
+        return _public_key_memo["pem"]
+    try:
+        body = request("GET", "webhooks/json_public_key")
+        pem = base64.b64decode(body["webhook"]["public_key"]).decode()
+    except (ProviderError, KeyError, ValueError) as exc:
+        raise WebhookSignatureError(f"cannot fetch Lago's public key: {exc}") from exc
+    _public_key_memo.update(pem=pem, fetched_at=now)
+    cache.set(PUBLIC_KEY_CACHE_KEY, pem, PUBLIC_KEY_TTL_SECONDS)
+    return pem
