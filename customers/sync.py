@@ -47,8 +47,8 @@ def customer_sync_stripe(customer_id: str) -> None:
 def customer_sync_lago(customer_id: str) -> None:
     customer = Customer.objects.get(pk=customer_id)
     remote = lago.customer_upsert(data=customer_data(customer))
-    if str(customer.lago_id or "") != remote.id:
-        Customer.objects.filter(pk=customer.pk).update(lago_id=remote.id)
+    if str(customer.lago_id or "") != remote.lago_id:
+        Customer.objects.filter(pk=customer.pk).update(lago_id=remote.lago_id)
 
 
 @register("payment_method.mirror", "stripe")

@@ -4,32 +4,39 @@ Each handler reads our row fresh and Lago's current view, and sends only what di
 running one twice, late, or after coalesced saves converges on the same state.
 """
 
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 
 from billing.providers import lago
-from billing.providers.base import ProviderUnavailable
+from billing.providers.base import (
+    ChargeData,
+    ChargeOverride,
+    MetricData,
+    PlanData,
+    PlanOverrides,
+    ProviderUnavailable,
+    SubscriptionData,
+)
 from billing.sync.outbox import register
 from subscriptions.models import BillableMetric, Plan, Subscription
 
 S = Subscription.Status
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
-
-
 @register("metric.sync", "lago")
 def metric_sync_lago(metric_id: str) -> None:
     metric = BillableMetric.objects.get(pk=metric_id)
     remote = lago.metric_upsert(
-        code=metric.code,
-        name=metric.name,
-        aggregation=metric.aggregation,
-        field_name=metric.field_name,
-        description=metric.description,
+        metric=MetricData(
+            code=metric.code,
+            name=metric.name,
+            aggregation=metric.aggregation,
+            field_name=metric.field_name,
+            description=metric.description,
+        ),
         exists=metric.lago_id is not None,
     )
-    BillableMetric.objects.filter(pk=metric.pk).update(lago_id=remote["lago_id"])
+    BillableMetric.objects.filter(pk=metric.pk).update(lago_id=remote.lago_id)
 
 
 def _waiting_for(what: str) -> ProviderUnavailable:
@@ -45,30 +52,28 @@ def plan_sync_lago(plan_id: str) -> None:
         if charge.metric.lago_id is None:
             raise _waiting_for(f"metric {charge.metric.code}")
     remote = lago.plan_upsert(
-        plan={
-            "name": plan.name,
-            "code": plan.code,
-            "description": plan.description or None,
-            "interval": plan.interval,
-            "amount_cents": plan.amount_cents,
-            "amount_currency": plan.currency,
-            "pay_in_advance": plan.pay_in_advance,
-            "trial_period": plan.trial_days,
-            "charges": [
-                {
-                    "billable_metric_id": str(charge.metric.lago_id),
-                    "charge_model": charge.charge_model,
-                    "properties": charge.properties,
-                }
+        plan=PlanData(
+            code=plan.code,
+            name=plan.name,
+            description=plan.description,
+            interval=plan.interval,
+            amount_cents=plan.amount_cents,
+            currency=plan.currency,
+            pay_in_advance=plan.pay_in_advance,
+            trial_days=plan.trial_days,
+            charges=tuple(
+                ChargeData(
+                    billable_metric_lago_id=str(charge.metric.lago_id),
+                    charge_model=charge.charge_model,
+                    properties=charge.properties,
+                )
                 for charge in charges
-            ],
-        },
+            ),
+        ),
         exists=plan.lago_id is not None,
     )
-    Plan.objects.filter(pk=plan.pk).update(lago_id=remote["lago_id"])
-    by_metric = {
-        c.get("lago_billable_metric_id"): c.get("lago_id") for c in remote.get("charges", [])
-    }
+    Plan.objects.filter(pk=plan.pk).update(lago_id=remote.lago_id)
+    by_metric = {c.billable_metric_lago_id: c.lago_id for c in remote.charges}
     for charge in charges:
         lago_charge = by_metric.get(str(charge.metric.lago_id))
         if lago_charge:
@@ -90,64 +95,58 @@ def subscription_sync_lago(subscription_id: str) -> None:
         if remote is not None:
             lago.subscription_terminate(
                 external_id=sub.external_id,
-                pending=remote["status"] == "pending",
-                invoice=remote["status"] == "active",
+                pending=remote.status == "pending",
+                invoice=remote.status == "active",
             )
         return
-    wanted = {
-        "external_customer_id": sub.customer.external_id,
-        "external_id": sub.external_id,
-        "plan_code": sub.plan.code,
-        "billing_time": sub.billing_time,
-        "subscription_at": _iso(sub.start_at),
-    }
-    if sub.name:
-        wanted["name"] = sub.name
+    wanted = SubscriptionData(
+        external_id=sub.external_id,
+        external_customer_id=sub.customer.external_id,
+        plan_code=sub.plan.code,
+        billing_time=sub.billing_time,
+        subscription_at=sub.start_at,
+        name=sub.name,
+    )
     if (
         remote is not None
-        and remote["status"] == "active"
-        and (remote.get("subscription_at") != wanted["subscription_at"])
+        and remote.status == "active"
+        and remote.subscription_at != lago.as_lago_time(sub.start_at)
     ):
         # Ours was ended and restarted before this sync ran: end Lago's old run too.
         lago.subscription_terminate(external_id=sub.external_id, pending=False, invoice=True)
         remote = None
-    if remote is None or remote["plan_code"] != sub.plan.code:
+    if remote is None or remote.plan_code != sub.plan.code:
         remote = lago.subscription_create(
-            subscription={**wanted, **_plan_overrides(sub.plan, sub.overrides)}
+            subscription=replace(wanted, overrides=_plan_overrides(sub.plan, sub.overrides))
         )
-    scheduled = remote.get("next_plan_code")
+    scheduled = remote.next_plan_code
     if sub.next_plan and scheduled != sub.next_plan.code:
         lago.subscription_create(
-            subscription={
-                **wanted,
-                "plan_code": sub.next_plan.code,
-                **_plan_overrides(sub.next_plan, sub.next_overrides),
-            }
+            subscription=replace(
+                wanted,
+                plan_code=sub.next_plan.code,
+                overrides=_plan_overrides(sub.next_plan, sub.next_overrides),
+            )
         )
-    elif not sub.next_plan and scheduled and remote["status"] == "active":
+    elif not sub.next_plan and scheduled and remote.status == "active":
         # Lago holds a downgrade as a pending subscription; ending it drops the change.
         lago.subscription_terminate(external_id=sub.external_id, pending=True, invoice=False)
     if sub.status == S.ACTIVE:
         # Lago's period ends on the last second of ours (ours is half-open).
-        ending = (
-            _iso(sub.current_period_end - timedelta(seconds=1))
-            if sub.cancel_at_period_end
-            else None
-        )
-        update: dict = {"ending_at": ending}
-        update.update(_plan_overrides(sub.plan, sub.overrides))
-        if (remote.get("ending_at") or None) != ending or "plan_overrides" in update:
-            remote = lago.subscription_update(external_id=sub.external_id, subscription=update)
-    Subscription.objects.filter(pk=sub.pk).update(lago_id=remote["lago_id"])
+        ending = sub.current_period_end - timedelta(seconds=1) if sub.cancel_at_period_end else None
+        overrides = _plan_overrides(sub.plan, sub.overrides)
+        if remote.ending_at != lago.as_lago_time(ending) or overrides is not None:
+            remote = lago.subscription_update(
+                external_id=sub.external_id, ending_at=ending, overrides=overrides
+            )
+    Subscription.objects.filter(pk=sub.pk).update(lago_id=remote.lago_id)
 
 
-def _plan_overrides(plan: Plan, overrides: dict) -> dict:
-    """Our overrides in Lago's shape; charges are named by Lago's charge ids."""
+def _plan_overrides(plan: Plan, overrides: dict) -> PlanOverrides | None:
+    """Our overrides as Lago takes them: charges named by Lago's charge ids. None when
+    nothing is overridden."""
     if not overrides:
-        return {}
-    lago_overrides: dict = {}
-    if "amount_cents" in overrides:
-        lago_overrides["amount_cents"] = overrides["amount_cents"]
+        return None
     charges = []
     for charge in plan.charges.select_related("metric"):
         properties = (overrides.get("charges") or {}).get(charge.metric.code)
@@ -155,7 +154,8 @@ def _plan_overrides(plan: Plan, overrides: dict) -> dict:
             continue
         if charge.lago_id is None:
             raise _waiting_for(f"the charges of plan {plan.code}")
-        charges.append({"id": str(charge.lago_id), "properties": properties})
-    if charges:
-        lago_overrides["charges"] = charges
-    return {"plan_overrides": lago_overrides} if lago_overrides else {}
+        charges.append(ChargeOverride(charge_lago_id=str(charge.lago_id), properties=properties))
+    amount_cents = overrides.get("amount_cents")
+    if amount_cents is None and not charges:
+        return None
+    return PlanOverrides(amount_cents=amount_cents, charges=tuple(charges))

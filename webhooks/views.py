@@ -8,7 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from billing.providers import lago, stripe
-from billing.providers.base import WebhookSignatureError
+from billing.providers.base import SignedWebhook, WebhookSignatureError
 from webhooks.services import webhook_event_receive
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,15 @@ def _rejected(provider: str, reason: str) -> JsonResponse:
     )
 
 
-def _accepted(created: bool) -> JsonResponse:
+def _store(provider: str, signed: SignedWebhook, request) -> JsonResponse:
+    _, created = webhook_event_receive(
+        provider=provider,
+        event_id=signed.event_id,
+        event_type=signed.event_type,
+        body=request.body.decode(),
+        payload=signed.payload,
+        headers=request.headers,
+    )
     return JsonResponse({"received": True, "duplicate": not created})
 
 
@@ -39,33 +47,18 @@ def stripe_webhook(request):
         )
     except WebhookSignatureError as exc:
         return _rejected("stripe", str(exc))
-    _, created = webhook_event_receive(
-        provider="stripe",
-        event_id=payload["id"],
-        event_type=payload["type"],
-        body=request.body.decode(),
-        payload=payload,
-        headers=request.headers,
+    return _store(
+        "stripe",
+        SignedWebhook(event_id=payload["id"], event_type=payload["type"], payload=payload),
+        request,
     )
-    return _accepted(created)
 
 
 @csrf_exempt
 @require_POST
 def lago_webhook(request):
-    unique_key = request.headers.get("X-Lago-Unique-Key", "")
     try:
-        payload = lago.verify_webhook(payload=request.body, headers=request.headers)
+        signed = lago.verify_webhook(payload=request.body, headers=request.headers)
     except WebhookSignatureError as exc:
         return _rejected("lago", str(exc))
-    if not unique_key:
-        return _rejected("lago", "missing X-Lago-Unique-Key header")
-    _, created = webhook_event_receive(
-        provider="lago",
-        event_id=unique_key,
-        event_type=payload["webhook_type"],
-        body=request.body.decode(),
-        payload=payload,
-        headers=request.headers,
-    )
-    return _accepted(created)
+    return _store("lago", signed, request)

@@ -9,17 +9,15 @@ flagged for staff (`reconciliation = mismatch`), never corrected silently.
 """
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from billing.invoicing import services as invoices
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.rating import rate_period
 from billing.providers import lago
+from billing.providers.base import LagoFee, LagoInvoice
 from billing.sync.outbox import object_type_of, outbox_record, register
 from core.exceptions import Conflict, UnprocessableEntity
 from customers.models import Customer
@@ -33,50 +31,36 @@ PAYMENT_STATUSES = {"pending", "succeeded", "failed"}
 REPORT = "invoice.payment_status"
 
 
-def _period(data: dict[str, Any]) -> tuple[str | None, datetime | None, datetime | None]:
-    periods = data.get("billing_periods") or []
-    if not periods:
-        return None, None, None
-    first = periods[0]
-    start = parse_datetime(first.get("charges_from_datetime") or "")
-    end = parse_datetime(first.get("charges_to_datetime") or "")
-    # Lago shows a period's end as end - 1 s; ours are half-open.
-    return first.get("external_subscription_id"), start, end + timedelta(seconds=1) if end else None
-
-
-def lago_invoice_mirror(*, data: dict[str, Any]) -> Invoice | None:
+def lago_invoice_mirror(*, remote: LagoInvoice) -> Invoice | None:
     """Create or bring up to date our copy of one Lago invoice. Returns None for invoices
     we do not mirror (Lago's `failed`/`pending` generation states, unknown customers).
 
     A draft copy follows Lago's amounts and fees (Lago refreshes drafts during its grace
     period); a finalized copy only follows a void, or a payment recorded in Lago, and
     flags for staff what it must not apply (a void after we were paid)."""
-    status = STATUSES.get(data.get("status", ""))
+    status = STATUSES.get(remote.status)
     if status is None:
         return None
-    if "billing_periods" not in data:
+    if not remote.detailed:
         # Lists carry the plain object: fetch the one with its periods and fees.
-        data = lago.invoice_get(lago_id=data["lago_id"])
-    customer_external_id = (data.get("customer") or {}).get("external_id")
-    customer = Customer.objects.filter(external_id=customer_external_id).first()
+        remote = lago.invoice_get(lago_id=remote.lago_id)
+    customer = Customer.objects.filter(external_id=remote.customer_external_id).first()
     if customer is None:
-        logger.warning("lago invoice for an unknown customer", extra={"lago_id": data["lago_id"]})
+        logger.warning("lago invoice for an unknown customer", extra={"lago_id": remote.lago_id})
         return None
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().filter(lago_id=data["lago_id"]).first()
+        invoice = Invoice.objects.select_for_update().filter(lago_id=remote.lago_id).first()
         created = invoice is None
         if created:
-            invoice = Invoice(
-                engine=Invoice.Engine.LAGO, lago_id=data["lago_id"], customer=customer
-            )
+            invoice = Invoice(engine=Invoice.Engine.LAGO, lago_id=remote.lago_id, customer=customer)
         if created or invoice.status == S.DRAFT:
             # Contents and lines are written while our copy is still a draft; only then
             # does it take Lago's status (a finalized copy is immutable).
-            _take_contents(invoice, data, customer)
-            invoice.lago_number = data.get("number") or ""
+            _take_contents(invoice, remote, customer)
+            invoice.lago_number = remote.number
             invoice.save()
             invoice.lines.all().delete()
-            InvoiceLine.objects.bulk_create(_lines(invoice, data.get("fees") or []))
+            InvoiceLine.objects.bulk_create(_lines(invoice, remote.fees))
             if created:
                 _drop_preview(invoice)
             invoice.status = status
@@ -85,41 +69,41 @@ def lago_invoice_mirror(*, data: dict[str, Any]) -> Invoice | None:
             invoice.save()
             if invoice.status == S.FINALIZED:
                 _mark_period_billed(invoice)
-                _reconcile(invoice, data)
-                _collect_or_follow(invoice, data)
+                _reconcile(invoice, remote)
+                _collect_or_follow(invoice, remote)
                 invoice.save()
         elif invoice.status == S.FINALIZED:
-            _follow_finalized(invoice, data, status)
+            _follow_finalized(invoice, remote, status)
     return invoice
 
 
-def _take_contents(invoice: Invoice, data: dict[str, Any], customer: Customer) -> None:
-    subscription_id, start, end = _period(data)
-    taxes = int(data.get("taxes_amount_cents") or 0)
-    total = int(data.get("total_amount_cents") or 0)
+def _take_contents(invoice: Invoice, remote: LagoInvoice, customer: Customer) -> None:
+    period = remote.billing_period
+    subscription_id = period.external_subscription_id if period else None
+    taxes = remote.taxes_amount_cents
+    total = remote.total_amount_cents
     invoice.customer = customer
     invoice.subscription = Subscription.objects.filter(external_id=subscription_id).first()
-    invoice.period_start = start or invoice.period_start or timezone.now()
-    invoice.period_end = end or invoice.period_end or invoice.period_start
-    invoice.currency = (data.get("currency") or "").upper()
+    invoice.period_start = (period and period.start) or invoice.period_start or timezone.now()
+    invoice.period_end = (period and period.end) or invoice.period_end or invoice.period_start
+    invoice.currency = remote.currency.upper()
     # Lago's total is after coupons and credits: that is what is due.
     invoice.subtotal_amount_cents = total - taxes
     invoice.taxes_amount_cents = taxes
     invoice.total_amount_cents = total
     invoice.tax_rate = customer.tax_rate
-    invoice.issued_at = parse_datetime(data.get("created_at") or "") or timezone.now()
-    due = data.get("payment_due_date")
-    invoice.due_date = datetime.fromisoformat(due).date() if due else None
+    invoice.issued_at = remote.created_at or timezone.now()
+    invoice.due_date = remote.payment_due_date
 
 
-def _collect_or_follow(invoice: Invoice, data: dict[str, Any]) -> None:
-    if invoice.total_amount_cents > 0 and data.get("payment_status") == "pending":
+def _collect_or_follow(invoice: Invoice, remote: LagoInvoice) -> None:
+    if invoice.total_amount_cents > 0 and remote.payment_status == "pending":
         invoices.invoice_ask_payment(invoice, timezone.now())
-    elif data.get("payment_status") in PAYMENT_STATUSES:
-        invoice.payment_status = data["payment_status"]
+    elif remote.payment_status in PAYMENT_STATUSES:
+        invoice.payment_status = remote.payment_status
 
 
-def _follow_finalized(invoice: Invoice, data: dict[str, Any], status: str) -> None:
+def _follow_finalized(invoice: Invoice, remote: LagoInvoice, status: str) -> None:
     in_flight = invoices.payment_in_flight(invoice)
     paid_here = invoice.payment_status in (P.SUCCEEDED, P.REFUNDED)
     if status == S.VOIDED:
@@ -134,7 +118,7 @@ def _follow_finalized(invoice: Invoice, data: dict[str, Any], status: str) -> No
             invoice.voided_at = timezone.now()
             invoice.next_payment_attempt_at = None
     elif (
-        data.get("payment_status") == "succeeded"
+        remote.payment_status == "succeeded"
         and not paid_here
         and invoice.lago_payment_status_sent != "succeeded"
     ):
@@ -152,19 +136,18 @@ def _follow_finalized(invoice: Invoice, data: dict[str, Any], status: str) -> No
     invoice.save()
 
 
-def _lines(invoice: Invoice, fees: list[dict]) -> list[InvoiceLine]:
+def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
     lines = []
     for position, fee in enumerate(fees, start=1):
-        item = fee.get("item") or {}
         lines.append(
             InvoiceLine(
                 invoice=invoice,
                 position=position,
-                fee_type="subscription" if item.get("type") == "subscription" else "charge",
-                description=(item.get("name") or item.get("code") or "")[:255],
-                units=fee.get("units") or 0,
-                unit_amount=fee.get("precise_unit_amount") or 0,
-                amount_cents=int(fee.get("amount_cents") or 0),
+                fee_type="subscription" if fee.item_type == "subscription" else "charge",
+                description=(fee.item_name or fee.item_code)[:255],
+                units=fee.units,
+                unit_amount=fee.precise_unit_amount,
+                amount_cents=fee.amount_cents,
                 from_datetime=invoice.period_start,
                 to_datetime=invoice.period_end,
             )
@@ -195,7 +178,7 @@ def _mark_period_billed(invoice: Invoice) -> None:
     ).update(billed_at=timezone.now())
 
 
-def _reconcile(invoice: Invoice, data: dict[str, Any]) -> None:
+def _reconcile(invoice: Invoice, remote: LagoInvoice) -> None:
     """Our rating of the same period against Lago's fees: equal, or flagged for staff."""
     period = SubscriptionPeriod.objects.filter(
         subscription_id=invoice.subscription_id,
@@ -215,7 +198,7 @@ def _reconcile(invoice: Invoice, data: dict[str, Any]) -> None:
             invoices.period_input(subscription=invoice.subscription, period=period)
         )
     )
-    theirs = int(data.get("fees_amount_cents") or 0)
+    theirs = remote.fees_amount_cents
     if ours == theirs:
         invoice.reconciliation = Invoice.Reconciliation.MATCHED
         invoice.reconciliation_note = ""
@@ -241,8 +224,8 @@ def lago_invoices_pull(*, max_pages: int = 50) -> int:
     mirrored, page = 0, 1
     while page and page <= max_pages:
         items, page = lago.invoices_page(page=page)
-        for data in items:
-            if lago_invoice_mirror(data=data) is not None:
+        for remote in items:
+            if lago_invoice_mirror(remote=remote) is not None:
                 mirrored += 1
     return mirrored
 
@@ -273,11 +256,12 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
     found = issued.order_by("-period_start").first()
     if found is not None:
         return found, False
-    data = lago.invoice_preview(
+    lago_preview = lago.invoice_preview(
         customer_external_id=subscription.customer.external_id,
         subscription_external_id=subscription.external_id,
     )
-    _, preview_start, preview_end = _period(data)
+    period = lago_preview.billing_period
+    preview_start, preview_end = (period.start, period.end) if period else (None, None)
     if preview_start is None or preview_end is None:
         raise UnprocessableEntity(
             "Lago's preview names no billing period for this subscription.",
@@ -299,15 +283,15 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
             )
             .first()
         )
-        taxes = int(data.get("taxes_amount_cents") or 0)
-        total = int(data.get("total_amount_cents") or 0)
+        taxes = lago_preview.taxes_amount_cents
+        total = lago_preview.total_amount_cents
         preview = existing or Invoice(
             engine=Invoice.Engine.LAGO,
             customer=subscription.customer,
             subscription=subscription,
             period_start=preview_start,
             period_end=preview_end,
-            currency=(data.get("currency") or "").upper(),
+            currency=lago_preview.currency.upper(),
         )
         preview.subtotal_amount_cents = total - taxes
         preview.taxes_amount_cents = taxes
@@ -326,7 +310,7 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
             )
             return raced, False
         preview.lines.all().delete()
-        InvoiceLine.objects.bulk_create(_lines(preview, data.get("fees") or []))
+        InvoiceLine.objects.bulk_create(_lines(preview, lago_preview.fees))
     return preview, existing is None
 
 
@@ -334,7 +318,7 @@ def lago_invoice_finalize(*, invoice: Invoice) -> Invoice:
     if not invoice.lago_id or invoice.status != S.DRAFT:
         # A preview is not an invoice: Lago issues the real one at the period's end.
         raise invoices.invoice_refuse(invoice, "finalize")
-    mirrored = lago_invoice_mirror(data=lago.invoice_finalize(lago_id=str(invoice.lago_id)))
+    mirrored = lago_invoice_mirror(remote=lago.invoice_finalize(lago_id=str(invoice.lago_id)))
     if mirrored is None:
         raise Conflict(
             "Lago has not finalized the invoice yet (it is still being generated); try "

@@ -1,6 +1,8 @@
 """Provider-neutral types: what the rest of the service knows of Stripe and Lago."""
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 # The provider errors are domain errors, owned by core so every layer can map them.
@@ -32,6 +34,8 @@ class CustomerData:
 
 @dataclass(frozen=True)
 class RemoteObject:
+    """A Stripe object we keep whole, for dj-stripe's mirror of it."""
+
     provider: str
     id: str
     raw: dict[str, Any]
@@ -39,6 +43,18 @@ class RemoteObject:
 
 class WebhookSignatureError(Exception):
     """A webhook whose signature is missing, wrong or stale: nothing in it may be trusted."""
+
+
+@dataclass(frozen=True)
+class SignedWebhook:
+    """A webhook whose signature checked out: what intake stores. `event_id` is the
+    provider's dedupe key (Stripe's `evt_…`, Lago's `X-Lago-Unique-Key`). `payload` is the
+    body as JSON, kept for the record; handlers read it through `stripe.parse_event` or
+    `lago.parse_webhook`, which raise `ProviderError` (`malformed`) on what they cannot read."""
+
+    event_id: str
+    event_type: str
+    payload: dict[str, Any] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -76,3 +92,189 @@ class PaymentResult:
     @property
     def pending(self) -> bool:
         return self.status == "processing"
+
+
+# --- Lago: what we send ----------------------------------------------------------------
+@dataclass(frozen=True)
+class MetricData:
+    """A billable metric. `aggregation` is ours (`count`, `sum`, `max`, `unique_count`,
+    `latest`); the client names it as Lago does."""
+
+    code: str
+    name: str
+    aggregation: str
+    field_name: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ChargeData:
+    """A plan's charge. Lago names the metric by its Lago id, not its code."""
+
+    billable_metric_lago_id: str
+    charge_model: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlanData:
+    code: str
+    name: str
+    interval: str
+    amount_cents: int
+    currency: str
+    description: str = ""
+    pay_in_advance: bool = False
+    trial_days: int = 0
+    charges: tuple[ChargeData, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChargeOverride:
+    """New properties for one charge of the plan, named by the charge's Lago id."""
+
+    charge_lago_id: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlanOverrides:
+    """One subscription's departures from its plan (None: the plan's own)."""
+
+    amount_cents: int | None = None
+    charges: tuple[ChargeOverride, ...] = ()
+
+
+@dataclass(frozen=True)
+class SubscriptionData:
+    """A subscription as Lago should hold it. Creating one with an external_id Lago
+    already holds changes its plan (Lago decides upgrade or downgrade)."""
+
+    external_id: str
+    external_customer_id: str
+    plan_code: str
+    billing_time: str
+    subscription_at: datetime | None
+    name: str = ""
+    overrides: PlanOverrides | None = None
+
+
+@dataclass(frozen=True)
+class UsageEventData:
+    """One usage event. `transaction_id` is Lago's dedupe key: resending it is harmless."""
+
+    transaction_id: str
+    external_subscription_id: str
+    code: str
+    timestamp: datetime
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+# --- Lago: what we read back -----------------------------------------------------------
+@dataclass(frozen=True)
+class LagoCustomer:
+    lago_id: str
+    external_id: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LagoMetric:
+    lago_id: str
+    code: str
+
+
+@dataclass(frozen=True)
+class LagoCharge:
+    lago_id: str
+    billable_metric_lago_id: str
+
+
+@dataclass(frozen=True)
+class LagoPlan:
+    lago_id: str
+    code: str
+    charges: tuple[LagoCharge, ...] = ()
+
+
+@dataclass(frozen=True)
+class LagoSubscription:
+    """One of Lago's records of a subscription (one external_id may have several: a plan
+    change ends one record and starts another). `status` is Lago's: `pending`, `active`,
+    `canceled`, `terminated`."""
+
+    lago_id: str
+    external_id: str
+    external_customer_id: str
+    plan_code: str
+    status: str
+    # A downgrade Lago holds for the end of the period, as a pending record.
+    next_plan_code: str | None = None
+    subscription_at: datetime | None = None
+    ending_at: datetime | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    canceled_at: datetime | None = None
+    terminated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LagoBillingPeriod:
+    """The period an invoice bills, half-open as ours are: `end` is the first second after
+    it (Lago shows the last second of the period)."""
+
+    external_subscription_id: str | None
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class LagoFee:
+    item_type: str
+    item_code: str
+    item_name: str
+    units: Decimal
+    precise_unit_amount: Decimal
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class LagoInvoice:
+    """A Lago invoice. Lists carry the plain object (`detailed` False: no billing period,
+    no fees); fetch it by id for those. A preview has no id (`lago_id` empty)."""
+
+    lago_id: str
+    number: str
+    status: str
+    payment_status: str
+    currency: str
+    customer_external_id: str | None
+    fees_amount_cents: int = 0
+    taxes_amount_cents: int = 0
+    total_amount_cents: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    payment_due_date: date | None = None
+    detailed: bool = False
+    billing_period: LagoBillingPeriod | None = None
+    fees: tuple[LagoFee, ...] = ()
+
+
+@dataclass(frozen=True)
+class LagoWebhook:
+    """A Lago webhook: its envelope, and its object typed for the object types we act on.
+
+    `object_id` and `changed_at` are read from any object (Lago's id, else the external
+    one; the later of `updated_at` and `created_at`), for the record kept of every event.
+    `events_errors` maps an error kind to the transaction ids Lago refused with it.
+    """
+
+    webhook_type: str
+    object_type: str
+    object_id: str = ""
+    changed_at: datetime | None = None
+    customer: LagoCustomer | None = None
+    subscription: LagoSubscription | None = None
+    invoice: LagoInvoice | None = None
+    events_errors: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -4,14 +4,14 @@ order its deliveries; an older state never overwrites a newer one."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from billing.invoicing.lago_mirror import lago_invoice_mirror
 from billing.providers import lago
+from billing.providers.base import LagoSubscription, LagoWebhook, ProviderError
 from customers.models import Customer
 from subscriptions import services as subscription_services
 from subscriptions.models import Subscription
@@ -22,12 +22,12 @@ from webhooks.versioning import claim_version
 SUBSCRIPTION_RANKS = {"pending": 0, "active": 1, "canceled": 2, "terminated": 3}
 INVOICE_RANKS = {"draft": 0, "finalized": 1, "voided": 2, "failed": 1, "pending": 1}
 PAYMENT_RANKS = {"pending": 0, "failed": 1, "succeeded": 2}
+T = TypeVar("T")
 
 
-def _time(*values: Any) -> datetime | None:
-    times = [parse_datetime(v) for v in values if isinstance(v, str) and v]
-    times = [t for t in times if t is not None]
-    return max(times) if times else None
+def _latest(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
 
 
 def _gate(event: WebhookEvent, object_type: str, object_id: str, at: datetime | None, rank: int):
@@ -38,22 +38,31 @@ def _gate(event: WebhookEvent, object_type: str, object_id: str, at: datetime | 
     )
 
 
+def _required(webhook: LagoWebhook, remote: T | None) -> T:
+    """The object a handler acts on; its absence is a webhook we cannot read, failed at once
+    (its body is kept, so it can be replayed once we can)."""
+    if remote is None:
+        raise ProviderError(
+            "lago",
+            f"malformed {webhook.webhook_type} webhook: object_type {webhook.object_type!r}",
+            code="malformed",
+        )
+    return remote
+
+
 def customer_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
-    remote = payload["customer"]
-    customer = Customer.objects.filter(external_id=remote.get("external_id")).first()
+    webhook = lago.parse_webhook(payload)
+    remote = _required(webhook, webhook.customer)
+    customer = Customer.objects.filter(external_id=remote.external_id).first()
     verdict = _gate(
-        event,
-        "customer",
-        remote["lago_id"],
-        _time(remote.get("updated_at"), remote.get("created_at")),
-        0,
+        event, "customer", remote.lago_id, _latest(remote.updated_at, remote.created_at), 0
     )
     if verdict == "older":
         return Outcome(applied=False, note="older than the state already applied")
     if customer is None:
         return Outcome(applied=False, note="no local customer with this external_id")
-    if str(customer.lago_id or "") != remote["lago_id"]:
-        Customer.objects.filter(pk=customer.pk).update(lago_id=remote["lago_id"])
+    if str(customer.lago_id or "") != remote.lago_id:
+        Customer.objects.filter(pk=customer.pk).update(lago_id=remote.lago_id)
     return Outcome(customer_id=customer.pk, related=[{"type": "customer", "id": str(customer.pk)}])
 
 
@@ -61,40 +70,31 @@ def customer_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
 def _lago_live_record(payload: dict[str, Any]) -> Iterator[bool | None]:
     """Before the transaction: when Lago says a subscription we follow was terminated,
     ask whether it still holds a live record (a plan change in flight ends the old one)."""
-    remote = payload.get("subscription") or {}
-    if settings.BILLING_ENGINE != "lago" or remote.get("status") != "terminated":
+    remote = lago.parse_webhook(payload).subscription
+    if settings.BILLING_ENGINE != "lago" or remote is None or remote.status != "terminated":
         yield None
         return
-    external_id = remote.get("external_id") or ""
     yield bool(
-        lago.subscription_get(external_id=external_id)
-        or lago.subscription_get(external_id=external_id, status="pending")
+        lago.subscription_get(external_id=remote.external_id)
+        or lago.subscription_get(external_id=remote.external_id, status="pending")
     )
 
 
 def _subscription_changed(
     event: WebhookEvent, payload: dict[str, Any], live_in_lago: bool | None
 ) -> Outcome:
-    remote = payload["subscription"]
-    at = _time(
-        remote.get("terminated_at"),
-        remote.get("canceled_at"),
-        remote.get("started_at"),
-        remote.get("created_at"),
-    )
+    webhook = lago.parse_webhook(payload)
+    remote = _required(webhook, webhook.subscription)
+    at = _latest(remote.terminated_at, remote.canceled_at, remote.started_at, remote.created_at)
     verdict = _gate(
-        event,
-        "subscription",
-        remote["lago_id"],
-        at,
-        SUBSCRIPTION_RANKS.get(remote.get("status"), 0),
+        event, "subscription", remote.lago_id, at, SUBSCRIPTION_RANKS.get(remote.status, 0)
     )
-    customer = Customer.objects.filter(external_id=remote.get("external_customer_id")).first()
-    related = [{"type": "lago.subscription", "id": remote.get("external_id", "")}]
+    customer = Customer.objects.filter(external_id=remote.external_customer_id).first()
+    related = [{"type": "lago.subscription", "id": remote.external_id}]
     if verdict == "older":
         return Outcome(applied=False, note="older than the state already applied")
-    note = f"subscription {remote.get('external_id')} is {remote.get('status')}"
-    ours = Subscription.objects.filter(external_id=remote.get("external_id")).first()
+    note = f"subscription {remote.external_id} is {remote.status}"
+    ours = Subscription.objects.filter(external_id=remote.external_id).first()
     if ours is not None:
         related.append({"type": "subscription", "id": str(ours.pk)})
         if settings.BILLING_ENGINE == "lago":
@@ -106,14 +106,13 @@ subscription_changed = FetchThenApply(fetch=_lago_live_record, apply=_subscripti
 
 
 def _follow_engine(
-    ours: Subscription, remote: dict[str, Any], at: datetime | None, live_in_lago: bool | None
+    ours: Subscription, remote: LagoSubscription, at: datetime | None, live_in_lago: bool | None
 ) -> str:
     """Lago is the engine of record: our row follows what Lago did on its own."""
     # Only about the record we hold: Lago ends the old record on every plan change.
-    if ours.lago_id is None or str(ours.lago_id) != remote["lago_id"]:
+    if ours.lago_id is None or str(ours.lago_id) != remote.lago_id:
         return ""
-    status = remote.get("status")
-    if status == "terminated" and ours.status == Subscription.Status.ACTIVE:
+    if remote.status == "terminated" and ours.status == Subscription.Status.ACTIVE:
         # A plan change in flight also ends our record in Lago: follow only if Lago holds
         # no live record for this subscription any more.
         if live_in_lago:
@@ -122,51 +121,43 @@ def _follow_engine(
             subscription=ours, at=at or timezone.now()
         )
         return "ended here too, following Lago"
-    if status == "active" and ours.status == Subscription.Status.PENDING:
+    if remote.status == "active" and ours.status == Subscription.Status.PENDING:
         subscription_services.subscription_advance(subscription=ours, now=timezone.now())
         return "started here too, following Lago"
     return ""
 
 
 def invoice_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
-    remote = payload["invoice"]
-    rank = INVOICE_RANKS.get(remote.get("status"), 0) * 10 + PAYMENT_RANKS.get(
-        remote.get("payment_status"), 0
-    )
+    webhook = lago.parse_webhook(payload)
+    remote = _required(webhook, webhook.invoice)
+    rank = INVOICE_RANKS.get(remote.status, 0) * 10 + PAYMENT_RANKS.get(remote.payment_status, 0)
     verdict = _gate(
-        event,
-        "invoice",
-        remote["lago_id"],
-        _time(remote.get("updated_at"), remote.get("created_at")),
-        rank,
+        event, "invoice", remote.lago_id, _latest(remote.updated_at, remote.created_at), rank
     )
-    external_customer = (remote.get("customer") or {}).get("external_id")
-    customer = Customer.objects.filter(external_id=external_customer).first()
+    customer = Customer.objects.filter(external_id=remote.customer_external_id).first()
     if verdict == "older":
         return Outcome(applied=False, note="older than the state already applied")
-    related = [{"type": "lago.invoice", "id": remote["lago_id"]}]
+    related = [{"type": "lago.invoice", "id": remote.lago_id}]
     if settings.BILLING_ENGINE == "lago":
         # Lago is the engine of record: its invoice becomes ours, to collect.
-        mirrored = lago_invoice_mirror(data=remote)
+        mirrored = lago_invoice_mirror(remote=remote)
         if mirrored is not None:
             related.append({"type": "invoice", "id": str(mirrored.pk)})
     return Outcome(
         customer_id=customer.pk if customer else None,
         related=related,
         note=(
-            f"invoice {remote.get('number')} {remote.get('status')}, payment "
-            f"{remote.get('payment_status')}, total {remote.get('total_amount_cents')} "
-            f"{remote.get('currency')}"
+            f"invoice {remote.number} {remote.status}, payment {remote.payment_status}, "
+            f"total {remote.total_amount_cents} {remote.currency}"
         ),
     )
 
 
 def events_errors(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
-    errors = payload.get("events_errors") or {}
+    errors = lago.parse_webhook(payload).events_errors
     rows = [
         UsageEventError(transaction_id=transaction_id, error=kind, webhook_event=event)
         for kind, transaction_ids in errors.items()
-        if isinstance(transaction_ids, list)
         for transaction_id in transaction_ids
     ]
     UsageEventError.objects.bulk_create(rows, ignore_conflicts=True)
@@ -192,8 +183,10 @@ HANDLERS: dict[str, Handler] = {
 
 
 def describe(payload: dict[str, Any]) -> tuple[str, datetime | None]:
-    obj = payload.get(payload.get("object_type") or "") or {}
-    if not isinstance(obj, dict):
+    """The object id and the provider time of an event, stored on intake for staff."""
+    try:
+        webhook = lago.parse_webhook(payload)
+    except ProviderError:
+        # Stored all the same, for staff to see; its handler will say what is wrong.
         return "", None
-    object_id = obj.get("lago_id") or obj.get("external_id") or ""
-    return str(object_id)[:255], _time(obj.get("updated_at"), obj.get("created_at"))
+    return webhook.object_id[:255], webhook.changed_at

@@ -2,8 +2,15 @@
 
 from typing import Any
 
-from billing.providers.base import ProviderError
-from billing.providers.lago.client import request
+from billing.providers.base import (
+    LagoCharge,
+    LagoMetric,
+    LagoPlan,
+    MetricData,
+    PlanData,
+    ProviderError,
+)
+from billing.providers.lago.client import lago_id_of, object_in, request, text_of
 
 AGGREGATIONS = {
     "count": "count_agg",
@@ -14,40 +21,64 @@ AGGREGATIONS = {
 }
 
 
-def metric_upsert(
-    *, code: str, name: str, aggregation: str, field_name: str, description: str, exists: bool
-) -> dict[str, Any]:
-    metric: dict[str, Any] = {
-        "name": name,
-        "code": code,
-        "aggregation_type": AGGREGATIONS[aggregation],
-        "description": description or None,
+def metric_upsert(*, metric: MetricData, exists: bool) -> LagoMetric:
+    payload: dict[str, Any] = {
+        "name": metric.name,
+        "code": metric.code,
+        "aggregation_type": AGGREGATIONS[metric.aggregation],
+        "description": metric.description or None,
     }
-    if field_name:
-        metric["field_name"] = field_name
+    if metric.field_name:
+        payload["field_name"] = metric.field_name
+    remote = _upsert("billable_metrics", "billable_metric", metric.code, payload, exists=exists)
+    return LagoMetric(
+        lago_id=lago_id_of(remote, "billable metric"), code=text_of(remote.get("code"))
+    )
+
+
+def plan_upsert(*, plan: PlanData, exists: bool) -> LagoPlan:
+    payload: dict[str, Any] = {
+        "name": plan.name,
+        "code": plan.code,
+        "description": plan.description or None,
+        "interval": plan.interval,
+        "amount_cents": plan.amount_cents,
+        "amount_currency": plan.currency,
+        "pay_in_advance": plan.pay_in_advance,
+        "trial_period": plan.trial_days,
+        "charges": [
+            {
+                "billable_metric_id": charge.billable_metric_lago_id,
+                "charge_model": charge.charge_model,
+                "properties": charge.properties,
+            }
+            for charge in plan.charges
+        ],
+    }
+    remote = _upsert("plans", "plan", plan.code, payload, exists=exists)
+    return LagoPlan(
+        lago_id=lago_id_of(remote, "plan"),
+        code=text_of(remote.get("code")),
+        charges=tuple(
+            LagoCharge(
+                lago_id=text_of(charge.get("lago_id")),
+                billable_metric_lago_id=text_of(charge.get("lago_billable_metric_id")),
+            )
+            for charge in remote.get("charges") or []
+            if isinstance(charge, dict)
+        ),
+    )
+
+
+def _upsert(
+    path: str, key: str, code: str, payload: dict[str, Any], *, exists: bool
+) -> dict[str, Any]:
     if exists:
-        return request("PUT", f"billable_metrics/{code}", body={"billable_metric": metric})[
-            "billable_metric"
-        ]
+        return object_in(request("PUT", f"{path}/{code}", body={key: payload}), key)
     try:
-        return request("POST", "billable_metrics", body={"billable_metric": metric})[
-            "billable_metric"
-        ]
+        return object_in(request("POST", path, body={key: payload}), key)
     except ProviderError as exc:
         if exc.http_status != 422:
             raise
         # Created by an earlier attempt whose answer we lost: update it instead.
-        return request("PUT", f"billable_metrics/{code}", body={"billable_metric": metric})[
-            "billable_metric"
-        ]
-
-
-def plan_upsert(*, plan: dict[str, Any], exists: bool) -> dict[str, Any]:
-    if exists:
-        return request("PUT", f"plans/{plan['code']}", body={"plan": plan})["plan"]
-    try:
-        return request("POST", "plans", body={"plan": plan})["plan"]
-    except ProviderError as exc:
-        if exc.http_status != 422:
-            raise
-        return request("PUT", f"plans/{plan['code']}", body={"plan": plan})["plan"]
+        return object_in(request("PUT", f"{path}/{code}", body={key: payload}), key)

@@ -1,4 +1,4 @@
-"""The HTTP client every Lago call goes through.
+"""The HTTP client every Lago call goes through, and the reading of Lago's field formats.
 
 A small client over a `requests.Session` (see PROVIDERS.md on the official client): explicit
 timeouts on every call, the request id forwarded, and HTTP failures turned into
@@ -7,10 +7,13 @@ ProviderError / ProviderUnavailable with Lago's own error code kept.
 
 import logging
 import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
 
 from billing.providers.base import ProviderError, ProviderUnavailable
 from core.context import get_request_id
@@ -95,3 +98,76 @@ def _retry_after(response: requests.Response) -> float | None:
         return float(response.headers.get("Retry-After", ""))
     except ValueError:
         return None
+
+
+# --- Lago's formats ----------------------------------------------------------------------
+def malformed(what: str) -> ProviderError:
+    """Lago sent something we cannot read: retrying the same read will not help."""
+    return ProviderError(PROVIDER, f"malformed {what}", code="malformed")
+
+
+def object_in(body: Any, key: str) -> dict[str, Any]:
+    """The object an answer or a webhook wraps under `key` (`{"invoice": {...}}`)."""
+    obj = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(obj, dict):
+        raise malformed(f"{key}: no object")
+    return obj
+
+
+def lago_id_of(obj: dict[str, Any], what: str) -> str:
+    lago_id = obj.get("lago_id")
+    if not lago_id:
+        raise malformed(f"{what}: no lago_id")
+    return str(lago_id)
+
+
+def as_lago_time(moment: datetime | None) -> datetime | None:
+    """A moment as Lago holds it (UTC, whole seconds): compare ours with Lago's this way."""
+    return moment.astimezone(UTC).replace(microsecond=0) if moment else None
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def time_of(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def date_of(value: Any, what: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value)).date()
+    except ValueError as exc:
+        raise malformed(what) from exc
+
+
+def end_of_period(value: Any) -> datetime | None:
+    """Lago shows a period's end as its last second; ours are half-open."""
+    end = time_of(value)
+    return end + timedelta(seconds=1) if end else None
+
+
+def int_of(value: Any, what: str) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError) as exc:
+        raise malformed(what) from exc
+
+
+def decimal_of(value: Any, what: str) -> Decimal:
+    # Lago sends quantities as strings ("1.5") to keep their precision.
+    try:
+        return Decimal(str(value or 0))
+    except InvalidOperation as exc:
+        raise malformed(what) from exc
+
+
+def text_of(value: Any) -> str:
+    return str(value) if value is not None else ""

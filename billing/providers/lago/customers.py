@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from billing.providers.base import CustomerData, RemoteObject
-from billing.providers.lago.client import PROVIDER, request
+from billing.providers.base import CustomerData, LagoCustomer
+from billing.providers.lago.client import lago_id_of, object_in, request, text_of, time_of
 
 
-def customer_upsert(*, data: CustomerData) -> RemoteObject:
-    """`POST /customers` creates or updates by external_id, so a retry is harmless."""
+def customer_upsert(*, data: CustomerData) -> LagoCustomer:
     customer: dict[str, Any] = {
         "external_id": data.external_id,
         "name": data.name or None,
@@ -21,5 +20,13 @@ def customer_upsert(*, data: CustomerData) -> RemoteObject:
         "tax_identification_number": data.tax_id or None,
     }
     body = request("POST", "customers", body={"customer": customer})
-    remote = body["customer"]
-    return RemoteObject(PROVIDER, remote["lago_id"], remote)
+    return parse_customer(object_in(body, "customer"))
+
+
+def parse_customer(obj: dict[str, Any]) -> LagoCustomer:
+    return LagoCustomer(
+        lago_id=lago_id_of(obj, "customer"),
+        external_id=text_of(obj.get("external_id")),
+        created_at=time_of(obj.get("created_at")),
+        updated_at=time_of(obj.get("updated_at")),
+    )

@@ -3,37 +3,103 @@ Stripe, and report the payment back (`PUT /invoices/{lago_id}`)."""
 
 from typing import Any
 
-from billing.providers.lago.client import request
+from billing.providers.base import LagoBillingPeriod, LagoFee, LagoInvoice
+from billing.providers.lago.client import (
+    date_of,
+    decimal_of,
+    end_of_period,
+    int_of,
+    lago_id_of,
+    malformed,
+    object_in,
+    request,
+    text_of,
+    time_of,
+)
 
 
-def invoices_page(*, page: int, per_page: int = 100) -> tuple[list[dict[str, Any]], int | None]:
+def invoices_page(*, page: int, per_page: int = 100) -> tuple[list[LagoInvoice], int | None]:
     """One page of invoices, newest first, and the next page's number (None at the end)."""
     body = request("GET", "invoices", params={"page": page, "per_page": per_page})
-    return body["invoices"], (body.get("meta") or {}).get("next_page")
+    items = body.get("invoices")
+    if not isinstance(items, list):
+        raise malformed("invoices: no list")
+    next_page = (body.get("meta") or {}).get("next_page")
+    return [parse_invoice(item) for item in items], next_page
 
 
-def invoice_get(*, lago_id: str) -> dict[str, Any]:
-    return request("GET", f"invoices/{lago_id}")["invoice"]
+def invoice_get(*, lago_id: str) -> LagoInvoice:
+    return parse_invoice(object_in(request("GET", f"invoices/{lago_id}"), "invoice"))
 
 
-def invoice_payment_status_update(*, lago_id: str, payment_status: str) -> dict[str, Any]:
+def invoice_payment_status_update(*, lago_id: str, payment_status: str) -> LagoInvoice:
     """Report a payment collected outside Lago (through our Stripe)."""
-    return request(
+    body = request(
         "PUT", f"invoices/{lago_id}", body={"invoice": {"payment_status": payment_status}}
-    )["invoice"]
+    )
+    return parse_invoice(object_in(body, "invoice"))
 
 
-def invoice_preview(*, customer_external_id: str, subscription_external_id: str) -> dict[str, Any]:
+def invoice_preview(*, customer_external_id: str, subscription_external_id: str) -> LagoInvoice:
     body = {
         "customer": {"external_id": customer_external_id},
         "subscriptions": {"external_ids": [subscription_external_id]},
     }
-    return request("POST", "invoices/preview", body=body)["invoice"]
+    answer = request("POST", "invoices/preview", body=body)
+    return parse_invoice(object_in(answer, "invoice"), preview=True)
 
 
-def invoice_finalize(*, lago_id: str) -> dict[str, Any]:
-    return request("PUT", f"invoices/{lago_id}/finalize")["invoice"]
+def invoice_finalize(*, lago_id: str) -> LagoInvoice:
+    return parse_invoice(object_in(request("PUT", f"invoices/{lago_id}/finalize"), "invoice"))
 
 
-def invoice_void(*, lago_id: str) -> dict[str, Any]:
-    return request("POST", f"invoices/{lago_id}/void")["invoice"]
+def invoice_void(*, lago_id: str) -> LagoInvoice:
+    return parse_invoice(object_in(request("POST", f"invoices/{lago_id}/void"), "invoice"))
+
+
+def parse_invoice(obj: Any, *, preview: bool = False) -> LagoInvoice:
+    if not isinstance(obj, dict):
+        raise malformed("invoice: not an object")
+    periods = obj.get("billing_periods") or []
+    customer = obj.get("customer")
+    if not isinstance(customer, dict):
+        customer = {}
+    return LagoInvoice(
+        # A preview is not stored by Lago: whatever id it carries names nothing.
+        lago_id="" if preview else lago_id_of(obj, "invoice"),
+        number=text_of(obj.get("number")),
+        status=text_of(obj.get("status")),
+        payment_status=text_of(obj.get("payment_status")),
+        currency=text_of(obj.get("currency")),
+        customer_external_id=text_of(customer.get("external_id")) or None,
+        fees_amount_cents=int_of(obj.get("fees_amount_cents"), "invoice fees_amount_cents"),
+        taxes_amount_cents=int_of(obj.get("taxes_amount_cents"), "invoice taxes_amount_cents"),
+        total_amount_cents=int_of(obj.get("total_amount_cents"), "invoice total_amount_cents"),
+        created_at=time_of(obj.get("created_at")),
+        updated_at=time_of(obj.get("updated_at")),
+        payment_due_date=date_of(obj.get("payment_due_date"), "invoice payment_due_date"),
+        # Lists carry the plain object; only a fetched invoice has its periods and fees.
+        detailed="billing_periods" in obj,
+        billing_period=_billing_period(periods[0]) if periods else None,
+        fees=tuple(_fee(fee) for fee in obj.get("fees") or []),
+    )
+
+
+def _billing_period(period: dict[str, Any]) -> LagoBillingPeriod:
+    return LagoBillingPeriod(
+        external_subscription_id=period.get("external_subscription_id"),
+        start=time_of(period.get("charges_from_datetime")),
+        end=end_of_period(period.get("charges_to_datetime")),
+    )
+
+
+def _fee(fee: dict[str, Any]) -> LagoFee:
+    item = fee.get("item") or {}
+    return LagoFee(
+        item_type=text_of(item.get("type")),
+        item_code=text_of(item.get("code")),
+        item_name=text_of(item.get("name")),
+        units=decimal_of(fee.get("units"), "fee units"),
+        precise_unit_amount=decimal_of(fee.get("precise_unit_amount"), "fee unit amount"),
+        amount_cents=int_of(fee.get("amount_cents"), "fee amount_cents"),
+    )

@@ -1,4 +1,5 @@
-"""Webhooks out of Lago: their signature (`hmac` or `jwt`)."""
+"""Webhooks out of Lago: their signature (`hmac` or `jwt`) and their envelope,
+`{webhook_type, object_type, organization_id, <object_type>: {...}}`."""
 
 import base64
 import hashlib
@@ -11,8 +12,16 @@ import jwt
 from django.conf import settings
 from django.core.cache import cache
 
-from billing.providers.base import ProviderError, WebhookSignatureError
-from billing.providers.lago.client import request
+from billing.providers.base import (
+    LagoWebhook,
+    ProviderError,
+    SignedWebhook,
+    WebhookSignatureError,
+)
+from billing.providers.lago.client import malformed, object_in, request, text_of, time_of
+from billing.providers.lago.customers import parse_customer
+from billing.providers.lago.invoices import parse_invoice
+from billing.providers.lago.subscriptions import parse_subscription
 
 PUBLIC_KEY_CACHE_KEY = "lago:webhook-public-key"
 PUBLIC_KEY_TTL_SECONDS = 24 * 3600
@@ -21,8 +30,9 @@ PUBLIC_KEY_REFRESH_SECONDS = 60
 _public_key_memo: dict[str, Any] = {}
 
 
-def verify_webhook(*, payload: bytes, headers: Any) -> dict[str, Any]:
-    """Check a Lago webhook's signature (`hmac` or `jwt`) and return its JSON body.
+def verify_webhook(*, payload: bytes, headers: Any) -> SignedWebhook:
+    """Check a Lago webhook's signature (`hmac` or `jwt`) and return it, keyed by its
+    `X-Lago-Unique-Key` (the same across Lago's retries).
 
     Raises WebhookSignatureError. HMAC is base64 of HMAC-SHA256 over the raw body with the
     organisation's HMAC key; JWT is RS256 with the raw body in its `data` claim.
@@ -41,9 +51,13 @@ def verify_webhook(*, payload: bytes, headers: Any) -> dict[str, Any]:
         body = json.loads(payload)
     except ValueError as exc:
         raise WebhookSignatureError("signed body is not JSON") from exc
-    if not isinstance(body, dict) or not body.get("webhook_type"):
+    webhook_type = body.get("webhook_type") if isinstance(body, dict) else None
+    if not isinstance(webhook_type, str) or not webhook_type:
         raise WebhookSignatureError("signed body is not a Lago webhook")
-    return body
+    unique_key = headers.get("X-Lago-Unique-Key") or ""
+    if not unique_key:
+        raise WebhookSignatureError("missing X-Lago-Unique-Key header")
+    return SignedWebhook(event_id=unique_key, event_type=webhook_type, payload=body)
 
 
 def _verify_hmac(payload: bytes, signature: str) -> None:
@@ -92,3 +106,42 @@ def _public_key(*, refresh: bool) -> str:
     _public_key_memo.update(pem=pem, fetched_at=now)
     cache.set(PUBLIC_KEY_CACHE_KEY, pem, PUBLIC_KEY_TTL_SECONDS)
     return pem
+
+
+def parse_webhook(payload: Any) -> LagoWebhook:
+    """The webhook's envelope, and its object typed when it is one we act on. Raises
+    ProviderError (`malformed`) when an object we act on cannot be read."""
+    webhook_type = payload.get("webhook_type") if isinstance(payload, dict) else None
+    if not isinstance(webhook_type, str) or not webhook_type:
+        raise malformed("webhook: no webhook_type")
+    object_type = text_of(payload.get("object_type"))
+    obj = payload.get(object_type) if object_type else None
+    if not isinstance(obj, dict):
+        obj = {}
+    changed = [t for t in (time_of(obj.get("updated_at")), time_of(obj.get("created_at"))) if t]
+    customer, subscription, invoice = None, None, None
+    if object_type == "customer":
+        customer = parse_customer(object_in(payload, object_type))
+    elif object_type == "subscription":
+        subscription = parse_subscription(object_in(payload, object_type))
+    elif object_type == "invoice":
+        invoice = parse_invoice(object_in(payload, object_type))
+    return LagoWebhook(
+        webhook_type=webhook_type,
+        object_type=object_type,
+        object_id=text_of(obj.get("lago_id") or obj.get("external_id") or ""),
+        changed_at=max(changed) if changed else None,
+        customer=customer,
+        subscription=subscription,
+        invoice=invoice,
+        events_errors=_events_errors(obj) if object_type == "events_errors" else {},
+    )
+
+
+def _events_errors(obj: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """{error kind: the transaction ids Lago refused with it}."""
+    return {
+        text_of(kind): tuple(text_of(transaction_id) for transaction_id in transaction_ids)
+        for kind, transaction_ids in obj.items()
+        if isinstance(transaction_ids, list)
+    }
