@@ -11,7 +11,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from billing.providers import provider_enabled, stripe
-from billing.providers.base import PaymentMethodData
+from billing.providers.base import PaymentMethodData, SetupIntentData
 from billing.sync.outbox import outbox_record_sync
 from core.exceptions import Conflict
 from core.locks import advisory_lock_waiting, advisory_xact_lock
@@ -110,7 +110,7 @@ def _locked_with_stripe(customer: Customer) -> Customer:
 
 
 @transaction.atomic
-def setup_intent_create(*, customer: Customer) -> dict:
+def setup_intent_create(*, customer: Customer) -> SetupIntentData:
     """A SetupIntent for Stripe.js to collect a card; the card never reaches us."""
     locked = _locked_with_stripe(customer)
     return stripe.setup_intent_create(

@@ -39,12 +39,10 @@ def _mirror_newest_event(object_id: str) -> None:
     if version is None or version.event is None:
         _refresh(object_id)
         return
-    stripe.mirror_data(json.loads(version.event.body)["data"]["object"])
+    stripe.mirror_data(stripe.parse_event(json.loads(version.event.body)).data)
 
 
 @register(REFRESH, "stripe")
 def _refresh(object_id: str) -> None:
     object_type, _, stripe_id = object_id.partition(":")
-    current = stripe.retrieve(object_type=object_type, object_id=stripe_id)
-    if not current.get("deleted"):  # a deleted customer keeps its last mirrored state
-        stripe.mirror_data(current)
+    stripe.mirror_current(object_type=object_type, object_id=stripe_id)

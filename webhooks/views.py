@@ -42,16 +42,12 @@ def _store(provider: str, signed: SignedWebhook, request) -> JsonResponse:
 @require_POST
 def stripe_webhook(request):
     try:
-        payload = stripe.verify_webhook(
+        signed = stripe.verify_webhook(
             payload=request.body, signature_header=request.headers.get("Stripe-Signature", "")
         )
     except WebhookSignatureError as exc:
         return _rejected("stripe", str(exc))
-    return _store(
-        "stripe",
-        SignedWebhook(event_id=payload["id"], event_type=payload["type"], payload=payload),
-        request,
-    )
+    return _store("stripe", signed, request)
 
 
 @csrf_exempt

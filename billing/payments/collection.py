@@ -348,10 +348,10 @@ def _schedule_retry(invoice: Invoice, attempt: PaymentAttempt, now) -> None:
         invoice.payment_blocked_reason = B.DUNNING_EXHAUSTED
 
 
-def attempt_of(intent: dict) -> PaymentAttempt | None:
+def attempt_of(intent: PaymentResult) -> PaymentAttempt | None:
     """Our attempt behind a PaymentIntent: by the id we put in its metadata (known even
     when we crashed before storing the PaymentIntent's id), else by that id."""
-    attempt_id = (intent.get("metadata") or {}).get(METADATA_KEY)
+    attempt_id = intent.metadata.get(METADATA_KEY)
     if attempt_id:
         try:
             found = PaymentAttempt.objects.filter(pk=attempt_id).first()
@@ -359,7 +359,7 @@ def attempt_of(intent: dict) -> PaymentAttempt | None:
             found = None
         if found is not None:
             return found
-    return PaymentAttempt.objects.filter(stripe_payment_intent_id=intent.get("id")).first()
+    return PaymentAttempt.objects.filter(stripe_payment_intent_id=intent.id).first()
 
 
 def invoices_collect_due(*, limit: int = 1000) -> int:

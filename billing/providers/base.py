@@ -94,6 +94,51 @@ class PaymentResult:
         return self.status == "processing"
 
 
+@dataclass(frozen=True)
+class SetupIntentData:
+    """A SetupIntent for Stripe.js to collect a card with; the secret goes to the front end
+    only, so it is kept out of reprs (and so out of logs)."""
+
+    id: str
+    client_secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StripeCharge:
+    """A charge as refunds need it."""
+
+    id: str
+    payment_intent_id: str | None
+    amount: int
+    amount_refunded: int
+    refunded: bool
+
+    @property
+    def fully_refunded(self) -> bool:
+        return self.refunded or self.amount_refunded >= self.amount > 0
+
+
+@dataclass(frozen=True)
+class StripeEvent:
+    """A Stripe event as the handlers need it.
+
+    `data` is the event's object as Stripe sent it: only dj-stripe's mirror reads it (it
+    keeps the whole object). The typed views of the object are filled in for the object
+    types we act on: `payment_intent` for a PaymentIntent, `charge` for a Charge.
+    """
+
+    id: str
+    type: str
+    created: datetime | None
+    object_type: str
+    object_id: str
+    # The Stripe customer the object belongs to (the object itself for a customer).
+    customer_id: str | None
+    data: dict[str, Any] = field(repr=False)
+    payment_intent: PaymentResult | None = None
+    charge: StripeCharge | None = None
+
+
 # --- Lago: what we send ----------------------------------------------------------------
 @dataclass(frozen=True)
 class MetricData:

@@ -7,6 +7,7 @@ write, and turns the SDK's errors into ProviderError / ProviderUnavailable.
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -20,6 +21,10 @@ from billing.providers.base import (
     ProviderError,
     ProviderUnavailable,
     RemoteObject,
+    SetupIntentData,
+    SignedWebhook,
+    StripeCharge,
+    StripeEvent,
     WebhookSignatureError,
 )
 
@@ -163,7 +168,7 @@ def _ensure_djstripe_account() -> None:
 SIGNATURE_TOLERANCE_SECONDS = 300
 
 
-def verify_webhook(*, payload: bytes, signature_header: str) -> dict[str, Any]:
+def verify_webhook(*, payload: bytes, signature_header: str) -> SignedWebhook:
     """Check `Stripe-Signature` against every configured secret (several during rotation)
     and return the event. Raises WebhookSignatureError; never trusts an unsigned body."""
     if not settings.STRIPE_WEBHOOK_SECRET:
@@ -183,15 +188,60 @@ def verify_webhook(*, payload: bytes, signature_header: str) -> dict[str, Any]:
             event = json.loads(payload)
         except ValueError as exc:
             raise WebhookSignatureError("signed body is not JSON") from exc
-        if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        event_id = event.get("id") if isinstance(event, dict) else None
+        event_type = event.get("type") if isinstance(event, dict) else None
+        if not (
+            isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type
+        ):
             raise WebhookSignatureError("signed body is not a Stripe event")
-        return event
+        return SignedWebhook(event_id=event_id, event_type=event_type, payload=event)
     raise WebhookSignatureError(reason)
 
 
+def parse_event(payload: Any) -> StripeEvent:
+    """A stored event as the handlers need it. Raises ProviderError (`malformed`) when it
+    is not an event about a Stripe object."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or not obj.get("id"):
+        raise ProviderError(PROVIDER, "malformed event: no data.object", code="malformed")
+    event_id, event_type = payload.get("id"), payload.get("type")
+    if not (isinstance(event_id, str) and isinstance(event_type, str)):
+        raise ProviderError(PROVIDER, "malformed event: no id or type", code="malformed")
+    object_type = str(obj.get("object") or "")
+    created = payload.get("created")
+    return StripeEvent(
+        id=event_id,
+        type=event_type,
+        created=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
+        object_type=object_type,
+        object_id=str(obj["id"]),
+        customer_id=_id_of(obj.get("id") if object_type == "customer" else obj.get("customer")),
+        data=obj,
+        payment_intent=payment_result(obj) if object_type == "payment_intent" else None,
+        charge=_charge(obj) if object_type == "charge" else None,
+    )
+
+
+def _id_of(value: Any) -> str | None:
+    """The id of a reference, expanded (an object) or not (its id)."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return str(value) if value else None
+
+
+def _charge(obj: dict[str, Any]) -> StripeCharge:
+    return StripeCharge(
+        id=str(obj.get("id") or ""),
+        payment_intent_id=_id_of(obj.get("payment_intent")),
+        amount=int(obj.get("amount") or 0),
+        amount_refunded=int(obj.get("amount_refunded") or 0),
+        refunded=bool(obj.get("refunded")),
+    )
+
+
 @_translate_errors
-def retrieve(*, object_type: str, object_id: str) -> dict[str, Any]:
-    """The object as Stripe holds it now (used when two events cannot be ordered)."""
+def _retrieve(*, object_type: str, object_id: str) -> dict[str, Any]:
     resources = {
         "customer": stripe.Customer,
         "payment_method": stripe.PaymentMethod,
@@ -253,14 +303,14 @@ def _int_or_none(value: Any) -> int | None:
 
 
 @_translate_errors
-def setup_intent_create(*, stripe_customer_id: str, idempotency_key: str) -> dict[str, Any]:
+def setup_intent_create(*, stripe_customer_id: str, idempotency_key: str) -> SetupIntentData:
     intent = stripe.SetupIntent.create(
         customer=stripe_customer_id,
         payment_method_types=["card"],
         usage="off_session",
         **_options(idempotency_key=idempotency_key),
     )
-    return {"id": intent.id, "client_secret": intent.client_secret}
+    return SetupIntentData(id=intent.id, client_secret=intent.client_secret or "")
 
 
 @_translate_errors
@@ -298,29 +348,30 @@ def customer_set_default_payment_method(
         invoice_settings={"default_payment_method": payment_method_id or ""},
         **_options(idempotency_key=idempotency_key),
     )
-    return default_payment_method_of(customer.to_dict())
+    return _default_payment_method_of(customer.to_dict())
 
 
 @_translate_errors
 def customer_default_payment_method(*, stripe_customer_id: str) -> str | None:
     """The customer's invoice default as Stripe holds it now."""
-    return default_payment_method_of(
+    return _default_payment_method_of(
         stripe.Customer.retrieve(stripe_customer_id, **_options()).to_dict()
     )
 
 
-def default_payment_method_of(customer: dict[str, Any]) -> str | None:
+def _default_payment_method_of(customer: dict[str, Any]) -> str | None:
     default = (customer.get("invoice_settings") or {}).get("default_payment_method")
     if isinstance(default, dict):
         default = default.get("id")
     return default or None
 
 
-def mirror_current(*, object_type: str, object_id: str) -> dict[str, Any]:
-    """Fetch an object as Stripe holds it now and mirror that; returns the object."""
-    data = retrieve(object_type=object_type, object_id=object_id)
-    mirror_data(data)
-    return data
+def mirror_current(*, object_type: str, object_id: str) -> None:
+    """Mirror an object as Stripe holds it now (where events cannot be ordered, or our own
+    API changes the object too). A deleted object keeps its last mirrored state."""
+    data = _retrieve(object_type=object_type, object_id=object_id)
+    if not data.get("deleted"):
+        mirror_data(data)
 
 
 # --- Payments ---------------------------------------------------------------------------

@@ -267,7 +267,7 @@ def test_a_settled_attempt_is_not_reversed_by_a_later_failure(client, catalog, s
     invoice.refresh_from_db()
     assert attempt.status == "succeeded" and attempt.stripe_payment_intent_id == "pi_from_webhook"
     assert invoice.payment_status == "succeeded"
-    assert collection.attempt_of(intent) == attempt
+    assert collection.attempt_of(payment_result(intent)) == attempt
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from tests.webhooks.signing import stripe_event
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_event_process
 
@@ -16,6 +17,17 @@ def process_only() -> WebhookEvent:
     webhook_event_process(event_pk=event.pk)
     event.refresh_from_db()
     return event
+
+
+def test_a_stripe_event_without_its_object_is_kept_and_failed_once(post_stripe):
+    payload = stripe_event("customer.deleted", {"id": "cus_1", "object": "customer"})
+    del payload["data"]["object"]
+
+    assert post_stripe(payload).status_code == 200
+    event = process_only()
+
+    assert (event.status, event.attempts, event.object_id) == ("failed", 1, "")
+    assert "malformed" in event.last_error
 
 
 def test_a_lago_webhook_whose_object_has_no_id_is_kept_and_failed_once(post_lago):

@@ -13,6 +13,7 @@ from typing import Any
 
 from billing.payments import collection
 from billing.providers import stripe
+from billing.providers.base import ProviderError, StripeEvent
 from customers import services
 from customers.models import Customer
 from webhooks.handlers.base import FetchThenApply, Handler, Outcome
@@ -37,46 +38,52 @@ RANKS = {
     "charge.failed": 0,
     "charge.refunded": 5,
 }
+EPOCH = datetime.fromtimestamp(0, UTC)
 
 
-def _mirror(event: WebhookEvent, payload: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
-    data = payload["data"]["object"]
-    object_type, object_id = data.get("object", ""), data.get("id", "")
-    created = datetime.fromtimestamp(int(payload.get("created", 0)), UTC)
+def _mirror(event: WebhookEvent, stripe_event: StripeEvent) -> Outcome:
     verdict = claim_version(
         event=event,
-        object_type=object_type,
-        object_id=object_id,
-        version_at=created,
-        rank=RANKS.get(payload["type"], 0),
+        object_type=stripe_event.object_type,
+        object_id=stripe_event.object_id,
+        # An event without a time orders before every other.
+        version_at=stripe_event.created or EPOCH,
+        rank=RANKS.get(stripe_event.type, 0),
     )
     if verdict == "older":
-        return Outcome(applied=False, note="older than the state already applied"), data
+        return Outcome(applied=False, note="older than the state already applied")
     # "same": two events that cannot be ordered; the mirror then takes Stripe's current
     # object (read by the outbox, not here). What we apply ourselves only moves forward.
-    stripe_mirror_queue(object_type=object_type, object_id=object_id, current=verdict == "same")
-    return Outcome(related=[{"type": f"stripe.{object_type}", "id": object_id}]), data
+    stripe_mirror_queue(
+        object_type=stripe_event.object_type,
+        object_id=stripe_event.object_id,
+        current=verdict == "same",
+    )
+    return Outcome(
+        related=[{"type": f"stripe.{stripe_event.object_type}", "id": stripe_event.object_id}]
+    )
 
 
-def _customer_of(data: dict[str, Any]) -> Customer | None:
-    stripe_customer = data.get("customer") if data.get("object") != "customer" else data.get("id")
-    if isinstance(stripe_customer, dict):
-        stripe_customer = stripe_customer.get("id")
-    if not stripe_customer:
+def _customer_of(stripe_event: StripeEvent) -> Customer | None:
+    if not stripe_event.customer_id:
         return None
-    return Customer.objects.filter(stripe_customer_id=stripe_customer).first()
+    return Customer.objects.filter(stripe_customer_id=stripe_event.customer_id).first()
 
 
-def mirror_object(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
-    outcome, data = _mirror(event, payload)
-    customer = _customer_of(data)
+def _mirror_with_customer(event: WebhookEvent, stripe_event: StripeEvent) -> Outcome:
+    outcome = _mirror(event, stripe_event)
+    customer = _customer_of(stripe_event)
     if customer is not None:
         outcome.customer_id = customer.pk
     return outcome
 
 
+def mirror_object(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+    return _mirror_with_customer(event, stripe.parse_event(payload))
+
+
 def _customer_default(payload: dict[str, Any]):
-    return services.customer_default_fetch(stripe_customer_id=payload["data"]["object"]["id"])
+    return services.customer_default_fetch(stripe_customer_id=stripe.parse_event(payload).object_id)
 
 
 def _customer_updated(event: WebhookEvent, payload: dict[str, Any], state) -> Outcome:
@@ -93,7 +100,9 @@ customer_updated = FetchThenApply(fetch=_customer_default, apply=_customer_updat
 
 
 def _payment_method(payload: dict[str, Any]):
-    return services.payment_method_fetch(stripe_payment_method_id=payload["data"]["object"]["id"])
+    return services.payment_method_fetch(
+        stripe_payment_method_id=stripe.parse_event(payload).object_id
+    )
 
 
 def _payment_method_changed(event: WebhookEvent, payload: dict[str, Any], state) -> Outcome:
@@ -117,33 +126,26 @@ payment_method_changed = FetchThenApply(fetch=_payment_method, apply=_payment_me
 def payment_intent_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
     """Settle the payment attempt the PaymentIntent belongs to (once: a settled attempt
     never changes, so a late or repeated event is harmless)."""
-    outcome, data = _mirror(event, payload)
-    customer = _customer_of(data)
-    if customer is not None:
-        outcome.customer_id = customer.pk
-    attempt = collection.attempt_of(data)
-    if attempt is None:
+    stripe_event = stripe.parse_event(payload)
+    outcome = _mirror_with_customer(event, stripe_event)
+    intent = stripe_event.payment_intent
+    attempt = collection.attempt_of(intent) if intent is not None else None
+    if intent is None or attempt is None:
         outcome.note = "not one of our invoice payments"
         return outcome
-    settled = collection.payment_attempt_settle(
-        attempt_id=attempt.pk, result=stripe.payment_result(data)
-    )
+    settled = collection.payment_attempt_settle(attempt_id=attempt.pk, result=intent)
     outcome.related.append({"type": "invoice", "id": str(settled.invoice_id)})
     outcome.note = f"attempt {settled.number} is {settled.status}"
     return outcome
 
 
 def charge_refunded(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
-    outcome = mirror_object(event, payload)
-    data = payload["data"]["object"]
-    intent = data.get("payment_intent")
-    if isinstance(intent, dict):
-        intent = intent.get("id")
-    if intent:
+    stripe_event = stripe.parse_event(payload)
+    outcome = _mirror_with_customer(event, stripe_event)
+    charge = stripe_event.charge
+    if charge is not None and charge.payment_intent_id:
         invoice = collection.payment_refunded(
-            payment_intent_id=intent,
-            fully=bool(data.get("refunded"))
-            or int(data.get("amount_refunded") or 0) >= int(data.get("amount") or 0) > 0,
+            payment_intent_id=charge.payment_intent_id, fully=charge.fully_refunded
         )
         if invoice is not None:
             outcome.related.append({"type": "invoice", "id": str(invoice.pk)})
@@ -151,8 +153,9 @@ def charge_refunded(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
 
 
 def customer_deleted(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
-    outcome, data = _mirror(event, payload)
-    customer = _customer_of(data)
+    stripe_event = stripe.parse_event(payload)
+    outcome = _mirror(event, stripe_event)
+    customer = _customer_of(stripe_event)
     if customer is not None and outcome.applied:
         services.customer_stripe_deleted(customer=customer)
         outcome.customer_id = customer.pk
@@ -178,8 +181,9 @@ HANDLERS: dict[str, Handler] = {
 
 def describe(payload: dict[str, Any]) -> tuple[str, datetime | None]:
     """The object id and the provider time of an event, stored on intake for staff."""
-    data = (payload.get("data") or {}).get("object") or {}
-    created = payload.get("created")
-    return str(data.get("id", ""))[:255], (
-        datetime.fromtimestamp(int(created), UTC) if isinstance(created, int) else None
-    )
+    try:
+        stripe_event = stripe.parse_event(payload)
+    except ProviderError:
+        # Stored all the same, for staff to see; its handler will say what is wrong.
+        return "", None
+    return stripe_event.object_id[:255], stripe_event.created
