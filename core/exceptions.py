@@ -5,6 +5,8 @@ shape (status by kind, `code` kept) and into admin messages. A provider's refusa
 domain error too, so a caller never needs to know which SDK raised it.
 """
 
+from typing import Any
+
 
 class DomainError(Exception):
     """A request the domain refuses. `code` is machine-readable and part of the API."""
@@ -68,6 +70,8 @@ class ProviderError(DomainError):
         self.provider = provider
         self.provider_code = code
         self.http_status = http_status
+        # The provider's own error details (Lago's `error_details`), when it gave any.
+        self.details: dict[str, Any] = {}
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.detail}"

@@ -133,6 +133,8 @@ def subscription_sync_lago(subscription_id: str) -> None:
         lago.subscription_terminate(external_id=sub.external_id, pending=True, invoice=False)
     if sub.status == S.ACTIVE:
         # Lago's period ends on the last second of ours (ours is half-open).
+        # An active subscription always has a current period (a database constraint).
+        assert sub.current_period_end is not None
         ending = sub.current_period_end - timedelta(seconds=1) if sub.cancel_at_period_end else None
         overrides = _plan_overrides(sub.plan, sub.overrides)
         if remote.ending_at != lago.as_lago_time(ending) or overrides is not None:

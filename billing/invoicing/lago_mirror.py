@@ -10,6 +10,7 @@ flagged for staff (`reconciliation = mismatch`), never corrected silently.
 
 import logging
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -49,10 +50,11 @@ def lago_invoice_mirror(*, remote: LagoInvoice) -> Invoice | None:
         logger.warning("lago invoice for an unknown customer", extra={"lago_id": remote.lago_id})
         return None
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().filter(lago_id=remote.lago_id).first()
-        created = invoice is None
-        if created:
-            invoice = Invoice(engine=Invoice.Engine.LAGO, lago_id=remote.lago_id, customer=customer)
+        found = Invoice.objects.select_for_update().filter(lago_id=remote.lago_id).first()
+        created = found is None
+        invoice = found or Invoice(
+            engine=Invoice.Engine.LAGO, lago_id=remote.lago_id, customer=customer
+        )
         if created or invoice.status == S.DRAFT:
             # Contents and lines are written while our copy is still a draft; only then
             # does it take Lago's status (a finalized copy is immutable).
@@ -180,24 +182,23 @@ def _mark_period_billed(invoice: Invoice) -> None:
 
 def _reconcile(invoice: Invoice, remote: LagoInvoice) -> None:
     """Our rating of the same period against Lago's fees: equal, or flagged for staff."""
-    period = SubscriptionPeriod.objects.filter(
-        subscription_id=invoice.subscription_id,
-        start=invoice.period_start,
-        end=invoice.period_end,
-    ).first()
-    if period is None:
+    subscription = invoice.subscription
+    period = (
+        SubscriptionPeriod.objects.filter(
+            subscription=subscription, start=invoice.period_start, end=invoice.period_end
+        ).first()
+        if subscription is not None
+        else None
+    )
+    if subscription is None or period is None:
         invoice.reconciliation = Invoice.Reconciliation.MISMATCH
         invoice.reconciliation_note = (
             "No closed period of ours matches Lago's billing period "
             f"[{invoice.period_start.isoformat()}, {invoice.period_end.isoformat()})."
         )
         return
-    ours = sum(
-        fee.amount_cents
-        for fee in rate_period(
-            invoices.period_input(subscription=invoice.subscription, period=period)
-        )
-    )
+    fees = rate_period(invoices.period_input(subscription=subscription, period=period))
+    ours = sum((fee.amount_cents for fee in fees), 0)
     theirs = remote.fees_amount_cents
     if ours == theirs:
         invoice.reconciliation = Invoice.Reconciliation.MATCHED
@@ -217,13 +218,12 @@ def _reconcile(invoice: Invoice, remote: LagoInvoice) -> None:
 def lago_invoices_pull(*, max_pages: int = 50) -> int:
     """Beat: mirror Lago's invoices page by page (newest first), so a missed webhook is
     made good. Returns how many invoices were mirrored."""
-    from django.conf import settings
-
     if settings.BILLING_ENGINE != "lago" or not (settings.LAGO_API_URL and settings.LAGO_API_KEY):
         return 0
     mirrored, page = 0, 1
-    while page and page <= max_pages:
-        items, page = lago.invoices_page(page=page)
+    next_page: int | None = 1
+    while next_page and (page := next_page) <= max_pages:
+        items, next_page = lago.invoices_page(page=page)
         for remote in items:
             if lago_invoice_mirror(remote=remote) is not None:
                 mirrored += 1

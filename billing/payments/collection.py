@@ -127,10 +127,10 @@ def invoice_collect(*, invoice_id: str) -> str:
                 payment_attempt_settle(attempt_id=attempt.pk, result=found)
                 return "adopted"
             return _charge(attempt)
-        attempt = _start_attempt(invoice_id)
-        if isinstance(attempt, str):
-            return attempt
-        return _charge(attempt)
+        started = _start_attempt(invoice_id)
+        if isinstance(started, str):
+            return started
+        return _charge(started)
 
 
 def _needs_review(attempt: PaymentAttempt) -> None:
@@ -165,7 +165,7 @@ def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
             # The outbox is creating the Stripe customer: the sweep tries again soon.
             reason = B.CUSTOMER_NOT_IN_STRIPE
             retry_at = now + STALE_ATTEMPT
-        if reason:
+        if reason or method is None:
             invoice.payment_blocked_reason = reason
             invoice.next_payment_attempt_at = retry_at
             invoice.save(

@@ -82,8 +82,9 @@ def _message(exc: "stripe.StripeError") -> str:
     parts = [exc.__class__.__name__]
     if exc.code:
         parts.append(f"code={exc.code}")
-    if getattr(exc, "param", None):
-        parts.append(f"param={exc.param}")
+    param = getattr(exc, "param", None)
+    if param:
+        parts.append(f"param={param}")
     if getattr(exc, "http_status", None):
         parts.append(f"http={exc.http_status}")
     return " ".join(parts)
@@ -242,7 +243,7 @@ def _charge(obj: dict[str, Any]) -> StripeCharge:
 
 @_translate_errors
 def _retrieve(*, object_type: str, object_id: str) -> dict[str, Any]:
-    resources = {
+    resources: dict[str, Any] = {
         "customer": stripe.Customer,
         "payment_method": stripe.PaymentMethod,
         "payment_intent": stripe.PaymentIntent,
@@ -415,11 +416,12 @@ def payment_intent_create(
         )
     except stripe.CardError as exc:
         error = exc.error
-        intent = getattr(error, "payment_intent", None) if error is not None else None
-        if intent is None:
+        declined = getattr(error, "payment_intent", None) if error is not None else None
+        if declined is None:
             raise
-        intent = intent.to_dict() if hasattr(intent, "to_dict") else dict(intent)
-        result = payment_result(intent)
+        result = payment_result(
+            declined.to_dict() if hasattr(declined, "to_dict") else dict(declined)
+        )
         if result.status == "succeeded":  # pragma: no cover - Stripe never does this
             return result
         code = getattr(error, "decline_code", None) or exc.code or "card_declined"

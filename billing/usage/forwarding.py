@@ -11,12 +11,11 @@ same pending records and send them twice.
 """
 
 import logging
-from datetime import UTC
 
 from django.db import connection, transaction
 
 from billing.providers import lago
-from billing.providers.base import ProviderError, ProviderUnavailable
+from billing.providers.base import ProviderError, UsageEventData
 from billing.usage.models import UsageForwardingRun, UsageRecord
 from core.context import get_request_id
 from core.locks import advisory_lock
@@ -26,7 +25,6 @@ logger = logging.getLogger(__name__)
 # Published by name: the task module imports this one, not the other way round.
 PROCESS_TASK = "billing.usage.tasks.usage_forward"
 BATCHES_PER_RUN = 50
-ALREADY = "value_already_exist"
 LOCK = "usage:forward:lago"
 # Seconds to wait when another run holds the lock.
 BUSY_RETRY = 5.0
@@ -109,14 +107,14 @@ def usage_forwarding_sweep(*, limit: int = 1000) -> int:
     return FORWARDING.sweep(limit=limit)
 
 
-def _lago_event(record: UsageRecord) -> dict:
-    return {
-        "transaction_id": record.transaction_id,
-        "external_subscription_id": record.subscription.external_id,
-        "code": record.metric.code,
-        "timestamp": f"{record.timestamp.astimezone(UTC).timestamp():.3f}",
-        "properties": record.properties,
-    }
+def _lago_event(record: UsageRecord) -> UsageEventData:
+    return UsageEventData(
+        transaction_id=record.transaction_id,
+        external_subscription_id=record.subscription.external_id,
+        code=record.metric.code,
+        timestamp=record.timestamp,
+        properties=record.properties,
+    )
 
 
 def usage_forward_lago() -> bool:
@@ -135,16 +133,12 @@ def _forward_one_batch() -> bool:
     if not batch:
         return False
     while batch:
-        errors = lago.events_batch(events=[_lago_event(r) for r in batch])
-        if not errors:
+        outcome = lago.events_batch(events=[_lago_event(r) for r in batch])
+        if outcome.stored:
             _mark(batch, UsageRecord.LagoStatus.SENT)
             return True
-        refused = {int(index): detail for index, detail in errors.items()}
-        already = [r for i, r in enumerate(batch) if ALREADY in str(refused.get(i, ""))]
-        invalid = [r for i, r in enumerate(batch) if i in refused and r not in already]
-        if not already and not invalid:
-            # Errors that name none of the events sent: retry later rather than loop.
-            raise ProviderUnavailable("lago", f"unexpected batch errors: {str(errors)[:200]}")
+        already = [r for i, r in enumerate(batch) if i in outcome.already_held]
+        invalid = [r for i, r in enumerate(batch) if i in outcome.refused]
         _mark(already, UsageRecord.LagoStatus.SENT)
         _mark(invalid, UsageRecord.LagoStatus.REFUSED)
         for record in invalid:
@@ -152,7 +146,7 @@ def _forward_one_batch() -> bool:
                 "lago refused a usage event",
                 extra={
                     "transaction_id": record.transaction_id,
-                    "error": str(refused[batch.index(record)])[:300],
+                    "error": outcome.refused[batch.index(record)][:300],
                 },
             )
         batch = [r for r in batch if r not in already and r not in invalid]

@@ -44,10 +44,7 @@ WHOLE_OBJECTS = {
     ("UsageEventData", "properties"): "the customer's event properties, forwarded as sent",
 }
 # Public functions whose return may be untyped, and why.
-UNTYPED_RETURNS = {
-    "lago.events_batch": "Lago's per-index batch errors, read by billing/usage/forwarding.py; "
-    "to become a dataclass when that module (being rewritten) takes one",
-}
+UNTYPED_RETURNS: dict[str, str] = {}
 # Parameters that take untyped data, and why.
 UNTYPED_PARAMETERS = {
     "stripe.parse_event.payload": "a stored webhook body: this is the parser",
@@ -55,7 +52,6 @@ UNTYPED_PARAMETERS = {
     "stripe.mirror_data.data": "a whole Stripe object, for dj-stripe",
     "lago.parse_webhook.payload": "a stored webhook body: this is the parser",
     "lago.verify_webhook.headers": "a request's headers (any mapping)",
-    "lago.events_batch.events": "Lago-shaped dicts, until billing/usage sends UsageEventData",
 }
 
 

@@ -1,44 +1,44 @@
-"""Usage events built as UsageEventData reach Lago exactly as the dicts the usage forwarder
-builds today do, so it can switch to them without a change on the wire."""
+"""Usage events go to Lago as UsageEventData and come back as a BatchOutcome: Lago's
+wire format and its per-index errors stay inside billing/providers/lago."""
 
 from datetime import UTC, datetime
 
 from billing.providers import lago as lago_client
 
 
-def test_usage_event_data_is_sent_as_the_forwarder_s_dicts_are(lago):
-    moment = datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=UTC)
-    as_data = lago_client.UsageEventData(
-        transaction_id="t-data",
+def event(transaction_id: str, code: str = "tokens") -> lago_client.UsageEventData:
+    return lago_client.UsageEventData(
+        transaction_id=transaction_id,
         external_subscription_id="sub-1",
-        code="tokens",
-        timestamp=moment,
+        code=code,
+        timestamp=datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=UTC),
         properties={"tokens": 7},
     )
-    as_dict = {
-        "transaction_id": "t-dict",
-        "external_subscription_id": "sub-1",
-        "code": "tokens",
-        "timestamp": "1772368215.250",
-        "properties": {"tokens": 7},
-    }
 
-    assert lago_client.events_batch(events=[as_data, as_dict]) == {}
 
+def test_events_are_sent_in_lagos_shape(lago):
+    outcome = lago_client.events_batch(events=[event("t-1")])
+
+    assert outcome.stored
     (batch,) = [r["json"]["events"] for r in lago.requests]
-    assert batch[0] == {**as_dict, "transaction_id": "t-data"}
-    assert set(lago.events) == {"t-data", "t-dict"}
+    assert batch == [
+        {
+            "transaction_id": "t-1",
+            "external_subscription_id": "sub-1",
+            "code": "tokens",
+            # Unix seconds with milliseconds, as a string: what Lago parses.
+            "timestamp": "1772368215.250",
+            "properties": {"tokens": 7},
+        }
+    ]
+    assert set(lago.events) == {"t-1"}
 
 
-def test_a_duplicate_comes_back_as_lagos_per_index_errors(lago):
-    event = lago_client.UsageEventData(
-        transaction_id="t-1",
-        external_subscription_id="sub-1",
-        code="tokens",
-        timestamp=datetime(2026, 3, 1, tzinfo=UTC),
-    )
-    assert lago_client.events_batch(events=[event]) == {}
+def test_a_duplicate_is_reported_as_already_held_by_its_index(lago):
+    assert lago_client.events_batch(events=[event("t-1")]).stored
 
-    errors = lago_client.events_batch(events=[event])
+    outcome = lago_client.events_batch(events=[event("t-2"), event("t-1")])
 
-    assert errors == {"0": {"transaction_id": ["value_already_exist"]}}
+    # All or nothing: t-2 was not stored either, and is not reported as refused.
+    assert (outcome.stored, outcome.already_held, outcome.refused) == (False, {1}, {})
+    assert set(lago.events) == {"t-1"}

@@ -11,7 +11,7 @@ from billing.providers.base import UsageEventData
 from billing.providers.lago.catalog import metric_upsert, plan_upsert
 from billing.providers.lago.client import as_lago_time
 from billing.providers.lago.customers import customer_upsert
-from billing.providers.lago.events import BATCH_LIMIT, events_batch
+from billing.providers.lago.events import BATCH_LIMIT, BatchOutcome, events_batch
 from billing.providers.lago.invoices import (
     invoice_finalize,
     invoice_get,
@@ -30,6 +30,7 @@ from billing.providers.lago.webhooks import parse_webhook, verify_webhook
 
 __all__ = [
     "BATCH_LIMIT",
+    "BatchOutcome",
     # Here too for the usage forwarder, which sends these (dicts still pass, meanwhile).
     "UsageEventData",
     "as_lago_time",

@@ -1,34 +1,59 @@
 """Usage events to Lago: `POST /events/batch`, at most 100 at a time, all or nothing."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-from billing.providers.base import ProviderError, UsageEventData
+from billing.providers.base import ProviderError, ProviderUnavailable, UsageEventData
 from billing.providers.lago.client import request
 
 BATCH_LIMIT = 100  # Lago's documented maximum per /events/batch
 
 
-def events_batch(*, events: Sequence[UsageEventData | dict[str, Any]]) -> dict[str, dict]:
-    """Send up to 100 events. Returns {} when Lago stored them all, else Lago's per-index
-    errors (then Lago stored none: a batch is all or nothing).
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What Lago did with one batch. A batch is all or nothing: if any event was refused,
+    Lago stored none of them, and the ones it did not refuse must be sent again."""
 
-    Events already in Lago's shape (dicts) are sent as they are, until the usage forwarder
-    builds UsageEventData instead."""
-    payload = [event if isinstance(event, dict) else _event(event) for event in events]
+    # Indexes of events Lago already holds (`value_already_exist`): sent before, done.
+    already_held: frozenset[int] = frozenset()
+    # Indexes of events Lago refused for another reason, with Lago's words.
+    refused: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def stored(self) -> bool:
+        return not self.already_held and not self.refused
+
+
+ALREADY_HELD = "value_already_exist"
+
+
+def events_batch(*, events: Sequence[UsageEventData]) -> BatchOutcome:
+    """Send up to 100 events; what Lago made of them.
+
+    A 422 whose details name no event of the batch is not an answer about these events:
+    it is raised as ProviderUnavailable (retried later), never read as "all stored"."""
     try:
-        request("POST", "events/batch", body={"events": payload})
+        request("POST", "events/batch", body={"events": [_event(event) for event in events]})
     except ProviderError as exc:
-        details = getattr(exc, "details", None)
-        if (
-            exc.http_status == 422
-            and isinstance(details, dict)
-            and all(key.isdigit() for key in details)
-        ):
-            return details
-        raise
-    return {}
+        details = exc.details
+        if exc.http_status != 422 or not isinstance(details, dict):
+            raise
+        by_index = {
+            int(key): str(value)
+            for key, value in details.items()
+            if str(key).isdigit() and int(key) < len(events)
+        }
+        if not by_index:
+            raise ProviderUnavailable(
+                "lago", f"unexpected batch errors: {str(details)[:200]}"
+            ) from exc
+        return BatchOutcome(
+            already_held=frozenset(i for i, error in by_index.items() if ALREADY_HELD in error),
+            refused={i: error for i, error in by_index.items() if ALREADY_HELD not in error},
+        )
+    return BatchOutcome()
 
 
 def _event(event: UsageEventData) -> dict[str, Any]:
