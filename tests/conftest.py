@@ -1,39 +1,27 @@
 """Shared fixtures. Everything runs against the real PostgreSQL and Redis; providers are
-emulators started on 127.0.0.1: localstripe for Stripe, tests/fakes/lago.py for Lago."""
+emulators started on 127.0.0.1: localstripe for Stripe, tests/fakes/lago.py for Lago.
+
+Fixtures only: the functions and constants tests share live in tests/helpers/."""
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from django.conf import settings
 from rest_framework.test import APIClient
 
 from core.models import ApiKey
 
+# Helpers assert like tests do: rewrite their asserts too, for readable failures.
+pytest.register_assert_rewrite("tests.helpers")
+
+from tests.helpers.catalog import build_catalog  # noqa: E402
+from tests.helpers.providers import STRIPE_TEST_KEY, free_port, wait_for_http  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=0.5)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up within {timeout}s")
 
 
 @pytest.fixture(autouse=True)
@@ -108,9 +96,6 @@ def localstripe_server(tmp_path_factory):
         process.wait(timeout=10)
 
 
-STRIPE_TEST_KEY = "sk_test_" + "x" * 24
-
-
 @pytest.fixture
 def stripe_enabled(localstripe_server, settings):
     """Points the service at localstripe, as `make run` does."""
@@ -119,14 +104,6 @@ def stripe_enabled(localstripe_server, settings):
     settings.STRIPE_API_BASE = localstripe_server
     settings.STRIPE_ACCOUNT_ID = "acct_localstripe"
     return localstripe_server
-
-
-def stripe_get(base: str, path: str) -> dict:
-    response = requests.get(
-        f"{base}/v1/{path}", headers={"Authorization": f"Bearer {STRIPE_TEST_KEY}"}, timeout=5
-    )
-    response.raise_for_status()
-    return response.json()
 
 
 # --- Lago: the spec-validating fake ----------------------------------------------------
@@ -154,59 +131,6 @@ def lago(lago_server, settings):
     assert lago_server.violations == [], lago_server.violations
 
 
-def run_outbox() -> list[str]:
-    """Process every due outbox message now, as a worker would."""
-    from billing.sync.models import OutboxMessage
-    from billing.sync.outbox import outbox_process
-
-    due = OutboxMessage.objects.filter(status="pending").order_by("id").values_list("id", flat=True)
-    return [outbox_process(message_id=pk) for pk in list(due)]
-
-
-def drain_outbox(rounds: int = 5) -> None:
-    """Run the outbox until nothing is pending, not waiting for backoff delays."""
-    from django.utils import timezone
-
-    from billing.sync.models import OutboxMessage
-
-    for _ in range(rounds):
-        pending = OutboxMessage.objects.filter(status="pending")
-        if not pending.exists():
-            break
-        pending.update(available_at=timezone.now())
-        run_outbox()
-    if not OutboxMessage.objects.exclude(status__in=["done", "superseded"]).exists():
-        return
-    failed = list(
-        OutboxMessage.objects.exclude(status__in=["done", "superseded"]).values(
-            "action", "status", "last_error"
-        )
-    )
-    raise AssertionError(f"outbox did not drain: {failed}")
-
-
-def drain_usage_forwarding(rounds: int = 5) -> None:
-    """Run usage forwarding until no run is pending, not waiting for backoff delays."""
-    from django.utils import timezone
-
-    from billing.usage.forwarding import usage_forwarding_process
-    from billing.usage.models import UsageForwardingRun
-
-    for _ in range(rounds):
-        pending = UsageForwardingRun.objects.filter(status="pending")
-        if not pending.exists():
-            break
-        pending.update(available_at=timezone.now())
-        for pk in list(pending.values_list("id", flat=True)):
-            usage_forwarding_process(run_id=pk)
-    unfinished = list(
-        UsageForwardingRun.objects.exclude(status__in=["done", "superseded"]).values(
-            "status", "last_error"
-        )
-    )
-    assert unfinished == [], f"usage forwarding did not drain: {unfinished}"
-
-
 @pytest.fixture(autouse=True)
 def _empty_unmanaged_tables(request, django_db_blocker):
     """Django's flush after a transactional test skips unmanaged tables (the partitioned
@@ -225,67 +149,6 @@ def _empty_unmanaged_tables(request, django_db_blocker):
 
 
 # --- A catalog to subscribe to -------------------------------------------------------
-
-
 @pytest.fixture
 def catalog(client):
     build_catalog(client)
-
-
-def build_catalog(client) -> None:
-    """Two metrics, and plans of 49, 99 and 19 a month with a standard and a graduated
-    charge, and a customer paying in USD."""
-    assert (
-        client.post(
-            "/api/v1/billable_metrics/",
-            {"code": "api_calls", "name": "API calls", "aggregation": "count"},
-            format="json",
-        ).status_code
-        == 201
-    )
-    assert (
-        client.post(
-            "/api/v1/billable_metrics/",
-            {"code": "tokens", "name": "Tokens", "aggregation": "sum", "field_name": "tokens"},
-            format="json",
-        ).status_code
-        == 201
-    )
-    charges = [
-        {"metric": "api_calls", "model": "standard", "properties": {"amount": "0.002"}},
-        {
-            "metric": "tokens",
-            "model": "graduated",
-            "properties": {
-                "graduated_ranges": [
-                    {"from_value": 0, "to_value": 1000, "per_unit_amount": "0", "flat_amount": "0"},
-                    {
-                        "from_value": 1001,
-                        "to_value": None,
-                        "per_unit_amount": "0.0001",
-                        "flat_amount": "1",
-                    },
-                ]
-            },
-        },
-    ]
-    for code, amount in (("pro", 4900), ("business", 9900), ("starter", 1900)):
-        response = client.post(
-            "/api/v1/plans/",
-            {
-                "code": code,
-                "name": code.title(),
-                "interval": "monthly",
-                "amount_cents": amount,
-                "currency": "USD",
-                "charges": charges,
-            },
-            format="json",
-        )
-        assert response.status_code == 201, response.json()
-    assert (
-        client.post(
-            "/api/v1/customers/", {"external_id": "acme", "currency": "USD"}, format="json"
-        ).status_code
-        == 201
-    )

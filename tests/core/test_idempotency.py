@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from core.models import ApiKey, IdempotencyKey
 from customers.models import Customer
-from tests.concurrency import race
+from tests.helpers.concurrency import race
 
 URL = "/api/v1/customers/"
 

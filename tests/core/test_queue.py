@@ -16,7 +16,7 @@ from billing.usage.forwarding import FORWARDING
 from core.exceptions import Conflict, ProviderError, ProviderUnavailable
 from core.queue import WORKER_DIED, RetryQueue
 from core.retry import backoff_bounds
-from tests.concurrency import race
+from tests.helpers.concurrency import race
 
 Status = OutboxMessage.Status
 QUEUE = RetryQueue(

@@ -8,8 +8,9 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from customers.models import PaymentMethod
-from tests.concurrency import race
-from tests.conftest import STRIPE_TEST_KEY, run_outbox
+from tests.helpers.concurrency import race
+from tests.helpers.outbox import run_outbox
+from tests.helpers.providers import STRIPE_TEST_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -222,7 +223,7 @@ def test_admin_shows_cards_and_switches_the_default_through_stripe(
 
 
 def test_a_late_attached_event_does_not_revive_a_removed_card(client, customer, settings):
-    from tests.webhooks.signing import STRIPE_SECRET, dumps, stripe_event, stripe_signature
+    from tests.helpers.signing import STRIPE_SECRET, dumps, stripe_event, stripe_signature
     from webhooks.models import WebhookEvent
     from webhooks.services import webhook_event_process
 

@@ -9,7 +9,7 @@ import redis as redis_lib
 from celery.contrib.testing.worker import start_worker
 
 from config.celery import app as celery_app
-from tests.conftest import free_port
+from tests.helpers.providers import free_port
 
 
 class PrivateRedis:
@@ -81,13 +81,3 @@ def worker(broker, transactional_db):
         loglevel="WARNING",
     ) as running:
         yield running
-
-
-def wait_until(predicate, timeout: float = 15.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")

@@ -9,8 +9,7 @@ from billing.sync import outbox
 from billing.sync.models import OutboxMessage
 from core.logging import RequestIdFilter
 from customers.models import Customer
-from tests.conftest import stripe_get
-from tests.e2e.conftest import wait_until
+from tests.helpers.providers import stripe_get, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -5,8 +5,7 @@ import requests
 from djstripe import models as djstripe_models
 
 from customers.models import Customer, PaymentMethod
-from tests.conftest import STRIPE_TEST_KEY
-from tests.e2e.conftest import wait_until
+from tests.helpers.providers import STRIPE_TEST_KEY, wait_until
 from webhooks.models import WebhookEvent
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.invoicing.models import Invoice
 from billing.payments.models import PaymentAttempt
-from tests.invoicing.test_invoices import OCT_1, close_periods, generate, subscribe
+from tests.helpers.invoicing import OCT_1, close_periods, generate, subscribe
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import pytest
 
 from billing.invoicing.lago_mirror import lago_invoices_pull
 from billing.invoicing.models import Invoice
-from tests.conftest import drain_outbox
-from tests.invoicing.test_invoices import NOV_1, OCT_1, close_periods, subscribe
+from tests.helpers.invoicing import NOV_1, OCT_1, close_periods, subscribe
+from tests.helpers.outbox import drain_outbox
 
 pytestmark = pytest.mark.django_db
 

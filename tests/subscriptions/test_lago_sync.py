@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 
 from subscriptions.models import BillableMetric, Plan, Subscription
-from tests.conftest import drain_outbox
+from tests.helpers.outbox import drain_outbox, run_outbox
+from tests.helpers.signing import LAGO_HMAC_KEY, dumps, lago_hmac
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/subscriptions/"
@@ -88,7 +89,6 @@ def test_every_lifecycle_step_is_mirrored_in_lago(client, engine, catalog):
 
 def test_a_catalog_not_yet_in_lago_delays_the_subscription(client, engine, catalog):
     from billing.sync.models import OutboxMessage
-    from tests.conftest import run_outbox
 
     client.post(URL, {"external_id": "sub-1", "customer": "acme", "plan": "pro"}, format="json")
     subscription_message = OutboxMessage.objects.get(action="subscription.sync")
@@ -105,7 +105,6 @@ def test_a_catalog_not_yet_in_lago_delays_the_subscription(client, engine, catal
 def deliver_lago(client, webhook_type: str, subscription: dict) -> str:
     import uuid
 
-    from tests.webhooks.signing import dumps, lago_hmac
     from webhooks.models import WebhookEvent
     from webhooks.services import webhook_event_process
 
@@ -135,8 +134,6 @@ def deliver_lago(client, webhook_type: str, subscription: dict) -> str:
 
 @pytest.fixture
 def lago_webhooks(settings):
-    from tests.webhooks.signing import LAGO_HMAC_KEY
-
     settings.LAGO_WEBHOOK_HMAC_KEY = LAGO_HMAC_KEY
 
 

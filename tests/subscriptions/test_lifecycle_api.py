@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 from subscriptions import services
 from subscriptions.models import Subscription
 from subscriptions.tasks import subscriptions_advance
-from tests.concurrency import race
-from tests.conftest import build_catalog
+from tests.helpers.catalog import build_catalog
+from tests.helpers.concurrency import race
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/subscriptions/"

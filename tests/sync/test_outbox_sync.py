@@ -12,7 +12,7 @@ from billing.sync import outbox
 from billing.sync.models import OutboxMessage
 from customers import services
 from customers.models import Customer
-from tests.conftest import stripe_get
+from tests.helpers.providers import stripe_get
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,8 @@ from billing.usage import forwarding
 from billing.usage.forwarding import usage_forwarding_process
 from billing.usage.models import UsageForwardingRun, UsageRecord
 from core.locks import advisory_lock
-from tests.conftest import drain_outbox, drain_usage_forwarding
+from tests.helpers.outbox import drain_outbox
+from tests.helpers.usage import drain_usage_forwarding
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.usage.models import UsageRecord, UsageTransaction
-from tests.concurrency import race
-from tests.conftest import build_catalog
+from tests.helpers.catalog import build_catalog
+from tests.helpers.concurrency import race
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/usage/"

@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 
-from tests.webhooks.signing import LAGO_HMAC_KEY, STRIPE_SECRET, dumps, lago_hmac, stripe_signature
+from tests.helpers.signing import LAGO_HMAC_KEY, STRIPE_SECRET, dumps, lago_hmac, stripe_signature
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from tests.concurrency import race
-from tests.webhooks.signing import (
+from tests.helpers.concurrency import race
+from tests.helpers.signing import (
     dumps,
     lago_hmac,
     lago_jwt,

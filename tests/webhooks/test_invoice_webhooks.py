@@ -8,10 +8,11 @@ import requests
 from billing.invoicing.models import Invoice
 from billing.payments import collection
 from billing.payments.models import PaymentAttempt
-from tests.conftest import STRIPE_TEST_KEY, drain_outbox
-from tests.invoicing.test_invoices import NOV_1, OCT_1, close_periods, subscribe
-from tests.payments.test_collection import finalized_invoice, payment_intents
-from tests.webhooks.signing import stripe_event
+from tests.helpers.invoicing import NOV_1, OCT_1, close_periods, subscribe
+from tests.helpers.outbox import drain_outbox
+from tests.helpers.payments import finalized_invoice, payment_intents
+from tests.helpers.providers import STRIPE_TEST_KEY
+from tests.helpers.signing import stripe_event
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_event_process
 

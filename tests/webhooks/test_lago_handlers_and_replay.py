@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from customers import services
-from tests.webhooks.signing import dumps, lago_hmac
+from tests.helpers.signing import dumps, lago_hmac
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_event_process
 

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.webhooks.signing import stripe_event
+from tests.helpers.signing import stripe_event
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_event_process
 

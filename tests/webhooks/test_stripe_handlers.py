@@ -10,8 +10,9 @@ from billing.sync import outbox
 from billing.sync.models import OutboxMessage
 from customers import services
 from customers.models import PaymentMethod
-from tests.conftest import STRIPE_TEST_KEY, drain_outbox
-from tests.webhooks.signing import stripe_event
+from tests.helpers.outbox import drain_outbox
+from tests.helpers.providers import STRIPE_TEST_KEY
+from tests.helpers.signing import stripe_event
 from webhooks.models import ObjectVersion, WebhookEvent
 from webhooks.services import webhook_event_process, webhook_event_replay
 
