@@ -1,7 +1,8 @@
 """Shared fixtures. Everything runs against the real PostgreSQL and Redis; providers are
 emulators started on 127.0.0.1: localstripe for Stripe, tests/fakes/lago.py for Lago.
 
-Fixtures only: the functions and constants tests share live in tests/helpers/."""
+Fixtures only: the functions and constants tests share live in tests/helpers/ and the
+model factories in tests/factories.py (see tests/README.md)."""
 
 import contextlib
 import os
@@ -150,5 +151,6 @@ def _empty_unmanaged_tables(request, django_db_blocker):
 
 # --- A catalog to subscribe to -------------------------------------------------------
 @pytest.fixture
-def catalog(client):
-    build_catalog(client)
+def catalog(db):
+    """Two metrics, three plans and the customer "acme": see build_catalog."""
+    return build_catalog()

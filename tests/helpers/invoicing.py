@@ -1,5 +1,6 @@
 """Invoicing through the API, as the invoice tests drive it: subscribe, send usage, let the
-periods close, generate."""
+periods close, generate. For an invoice a test needs but does not check, use
+`tests.factories.InvoiceFactory` instead."""
 
 from datetime import UTC, datetime
 

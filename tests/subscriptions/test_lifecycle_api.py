@@ -284,7 +284,7 @@ VALID_STEPS = {
 def catalog_tx(api_key, transactional_db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-    build_catalog(client)
+    build_catalog()
     assert create(client).status_code == 201
 
 

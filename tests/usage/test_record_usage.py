@@ -136,7 +136,7 @@ def test_records_land_in_monthly_partitions():
 def test_ten_racing_clients_store_an_event_once(api_key):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-    build_catalog(client)
+    build_catalog()
     client.post(
         "/api/v1/subscriptions/",
         {"external_id": "sub-1", "customer": "acme", "plan": "pro"},
