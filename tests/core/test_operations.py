@@ -14,6 +14,7 @@ from core.logging import JsonFormatter, RequestIdFilter
 from core.models import ApiKey, hash_api_key
 from customers import services
 from customers.models import Customer
+from tests.factories import CustomerFactory
 
 
 @pytest.mark.django_db
@@ -110,7 +111,7 @@ def test_seed_demo_is_idempotent():
 
 @pytest.mark.django_db
 def test_rotate_encryption_keys(settings):
-    services.customer_create(external_id="c1", tax_id="SECRET-TAX", city="Paris")
+    CustomerFactory(external_id="c1", tax_id="SECRET-TAX", city="Paris")
     old_key = settings.FIELD_ENCRYPTION_KEYS[0]
     new_key = Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
@@ -132,7 +133,7 @@ def test_rotate_encryption_keys(settings):
 
 @pytest.mark.django_db
 def test_admin_pages_render_for_staff(admin_client):
-    services.customer_create(external_id="c1", name="Ada")
+    CustomerFactory(external_id="c1", name="Ada")
     assert admin_client.get("/admin/customers/customer/").status_code == 200
     customer = Customer.objects.get()
     assert admin_client.get(f"/admin/customers/customer/{customer.pk}/change/").status_code == 200
@@ -159,7 +160,7 @@ def test_admin_creates_and_revokes_api_keys(admin_client):
 
 @pytest.mark.django_db
 def test_admin_edits_go_through_the_services_and_are_audited(admin_client, monkeypatch):
-    customer = services.customer_create(external_id="c1", name="Ada")
+    customer = CustomerFactory(external_id="c1", name="Ada")
     calls = []
     real_update = services.customer_update
     monkeypatch.setattr(

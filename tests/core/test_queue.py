@@ -16,6 +16,7 @@ from billing.usage.forwarding import FORWARDING
 from core.exceptions import Conflict, ProviderError, ProviderUnavailable
 from core.queue import WORKER_DIED, RetryQueue
 from core.retry import backoff_bounds
+from tests.factories import OutboxMessageFactory
 from tests.helpers.concurrency import race
 
 Status = OutboxMessage.Status
@@ -43,7 +44,7 @@ def numbers(settings):
 
 
 def make_row(object_id: str | None = None, **fields) -> OutboxMessage:
-    return OutboxMessage.objects.create(
+    return OutboxMessageFactory(
         provider="lago",
         action="test.work",
         object_type="tests.thing",

@@ -8,6 +8,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from customers.models import PaymentMethod
+from tests.factories import CustomerFactory
 from tests.helpers.concurrency import race
 from tests.helpers.outbox import run_outbox
 from tests.helpers.providers import STRIPE_TEST_KEY
@@ -32,11 +33,10 @@ def api_default(client, external_id: str) -> str | None:
 
 
 @pytest.fixture
-def customer(client, stripe_enabled):
-    response = client.post("/api/v1/customers/", {"external_id": "pm-cus"}, format="json")
-    assert response.status_code == 201
+def customer(stripe_enabled):
+    customer = CustomerFactory(external_id="pm-cus")
     run_outbox()  # the worker creates the Stripe customer
-    return response.json()
+    return customer
 
 
 def add(client, pm: str, set_default: bool = False, external_id: str = "pm-cus"):
@@ -109,7 +109,7 @@ def test_refused_cards_and_foreign_methods_change_nothing(client, customer, stri
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["code"] == "resource_missing"
 
-    client.post("/api/v1/customers/", {"external_id": "other"}, format="json")
+    CustomerFactory(external_id="other")
     run_outbox()
     theirs = add(client, "pm_card_visa", external_id="other").json()
     foreign = add(client, theirs["stripe_payment_method_id"])
@@ -129,7 +129,7 @@ def test_stripe_outage_is_503_and_stores_nothing(client, customer, settings):
 
 
 def test_a_customer_not_yet_in_stripe_is_asked_to_retry(client, stripe_enabled):
-    client.post("/api/v1/customers/", {"external_id": "fresh"}, format="json")
+    CustomerFactory(external_id="fresh")
     response = add(client, "pm_card_visa", external_id="fresh")
     assert response.status_code == 409
     assert response.json()["errors"][0]["code"] == "stripe_customer_pending"
@@ -172,7 +172,7 @@ def test_no_card_data_in_logs_or_stored_rows(client, customer, caplog):
 def test_concurrent_set_default_calls_leave_both_sides_agreeing(api_key, stripe_enabled):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-    client.post("/api/v1/customers/", {"external_id": "race"}, format="json")
+    CustomerFactory(external_id="race")
     run_outbox()
     ids = [add(client, "pm_card_visa", external_id="race").json()["id"] for _ in range(3)]
 

@@ -3,7 +3,10 @@
 import requests
 
 from billing.invoicing.models import Invoice
-from tests.helpers.invoicing import OCT_1, close_periods, generate, subscribe
+from billing.invoicing.services import invoice_finalize
+from customers.services import payment_method_add
+from tests.factories import CustomerFactory, InvoiceFactory, PlanFactory, SubscriptionFactory
+from tests.helpers.invoicing import OCT_1
 from tests.helpers.outbox import drain_outbox
 from tests.helpers.providers import STRIPE_TEST_KEY
 
@@ -36,26 +39,18 @@ def declining_card(base: str) -> str:
     return response.json()["id"]
 
 
-def finalized_invoice(client, *, card: str | None) -> Invoice:
-    """A customer in Stripe (with `card` as default), a closed month and its invoice
-    finalized: collection is queued."""
-    assert (
-        client.post(
-            "/api/v1/customers/", {"external_id": "payer", "currency": "USD"}, format="json"
-        ).status_code
-        == 201
-    )
+def finalized_invoice(*, card: str | None) -> Invoice:
+    """A customer "payer" in Stripe (with `card` as its default), October on Pro (49.00)
+    and its invoice finalized by the service, so its collection is queued as after the
+    API's finalize. Needs Stripe enabled (the `stripe_enabled` fixture)."""
+    payer = CustomerFactory(external_id="payer", currency="USD")
     drain_outbox()  # the worker creates the Stripe customer
+    payer.refresh_from_db()
     if card:
-        response = client.post(
-            "/api/v1/customers/payer/payment_methods/",
-            {"stripe_payment_method_id": card, "set_default": True},
-            format="json",
-        )
-        assert response.status_code == 201, response.json()
-    subscribe(client, "sub-pay", "pro", OCT_1, customer="payer")
-    close_periods()
-    invoice_id = generate(client, "sub-pay")[1]["id"]
-    response = client.post(f"/api/v1/invoices/{invoice_id}/finalize/")
-    assert response.status_code == 200, response.json()
-    return Invoice.objects.get(pk=invoice_id)
+        payment_method_add(customer=payer, stripe_payment_method_id=card, set_default=True)
+    pro = PlanFactory(code="pro", name="Pro", amount_cents=4900, currency="USD")
+    subscription = SubscriptionFactory(
+        external_id="sub-pay", customer=payer, plan=pro, start_at=OCT_1
+    )
+    draft = InvoiceFactory(subscription=subscription)
+    return Invoice.objects.get(pk=invoice_finalize(invoice=draft).pk)

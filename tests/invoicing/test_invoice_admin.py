@@ -6,31 +6,31 @@ from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from billing.invoicing.models import Invoice
+from billing.invoicing.services import invoice_finalize
 from billing.payments.models import PaymentAttempt
-from tests.helpers.invoicing import OCT_1, close_periods, generate, subscribe
+from tests.factories import InvoiceFactory, PaymentAttemptFactory
+from tests.helpers.catalog import Catalog
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/invoicing/invoice/"
 
 
-def draft(client, external_id: str, plan: str = "pro") -> Invoice:
-    subscribe(client, external_id, plan, OCT_1)
-    close_periods()
-    code, body = generate(client, external_id)
-    assert code == 201, body
-    return Invoice.objects.get(pk=body["id"])
+def draft(catalog: Catalog, external_id: str, plan: str = "pro") -> Invoice:
+    """October's draft of a new subscription of acme's, with the lines generation gives
+    a month without usage (the plan's fee, then api_calls and tokens at 0)."""
+    return InvoiceFactory(
+        subscription__external_id=external_id,
+        subscription__customer=catalog.acme,
+        subscription__plan=getattr(catalog, plan),
+    )
 
 
-def finalized(client, external_id: str, plan: str = "pro") -> Invoice:
-    invoice = draft(client, external_id, plan)
-    response = client.post(f"/api/v1/invoices/{invoice.pk}/finalize/")
-    assert response.status_code == 200, response.json()
-    invoice.refresh_from_db()
-    return invoice
+def finalized(catalog: Catalog, external_id: str, plan: str = "pro") -> Invoice:
+    """The same, finalized by the service: numbered AIP-…, payment asked for."""
+    return Invoice.objects.get(pk=invoice_finalize(invoice=draft(catalog, external_id, plan)).pk)
 
 
 def act(admin_client, action: str, *invoices: Invoice, confirm: bool = True) -> str:
@@ -52,20 +52,14 @@ def staff(*codenames: str) -> Client:
     return browser
 
 
-def test_the_list_and_the_change_page_show_lines_attempts_and_why(admin_client, client, catalog):
-    invoice = finalized(client, "sub-show")
-    PaymentAttempt.objects.create(
+def test_the_list_and_the_change_page_show_lines_attempts_and_why(admin_client, catalog):
+    invoice = finalized(catalog, "sub-show")
+    PaymentAttemptFactory(
         invoice=invoice,
-        number=1,
         status=PaymentAttempt.Status.FAILED,
-        amount_cents=invoice.total_amount_cents,
-        currency=invoice.currency,
-        idempotency_key=f"invoice:{invoice.pk}:pay:1",
         stripe_payment_intent_id="pi_declined_1",
-        stripe_status="requires_payment_method",
         failure_code="card_declined",
         failure_message="Your card has insufficient funds.",
-        completed_at=timezone.now(),
     )
 
     listing = admin_client.get(f"{CHANGELIST}?status__exact=finalized")
@@ -109,8 +103,8 @@ def test_the_list_and_the_change_page_show_lines_attempts_and_why(admin_client, 
         assert response.status_code == 200 and "AIP-000001" in response.content.decode(), query
 
 
-def test_the_list_makes_the_same_queries_for_one_invoice_or_many(admin_client, client, catalog):
-    finalized(client, "sub-q0")
+def test_the_list_makes_the_same_queries_for_one_invoice_or_many(admin_client, catalog):
+    finalized(catalog, "sub-q0")
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
@@ -119,13 +113,13 @@ def test_the_list_makes_the_same_queries_for_one_invoice_or_many(admin_client, c
 
     one = queries()
     for name in ("sub-q1", "sub-q2", "sub-q3"):
-        finalized(client, name, plan="starter")
+        finalized(catalog, name, plan="starter")
 
     assert queries() == one
 
 
-def test_the_finalize_action_numbers_drafts_and_explains_refusals(admin_client, client, catalog):
-    first, second = draft(client, "sub-f1"), draft(client, "sub-f2")
+def test_the_finalize_action_numbers_drafts_and_explains_refusals(admin_client, catalog):
+    first, second = draft(catalog, "sub-f1"), draft(catalog, "sub-f2")
 
     confirm = act(admin_client, "finalize", first, confirm=False)
     first.refresh_from_db()
@@ -146,9 +140,9 @@ def test_the_finalize_action_numbers_drafts_and_explains_refusals(admin_client, 
     assert "not finalized" in again and "Cannot finalize invoice AIP-000001" in again
 
 
-def test_an_action_on_all_matching_invoices_keeps_the_filter(admin_client, client, catalog):
-    drafts = [draft(client, f"sub-all-{i}") for i in range(3)]
-    finalized(client, "sub-all-done", plan="starter")
+def test_an_action_on_all_matching_invoices_keeps_the_filter(admin_client, catalog):
+    drafts = [draft(catalog, f"sub-all-{i}") for i in range(3)]
+    finalized(catalog, "sub-all-done", plan="starter")
     url = f"{CHANGELIST}?status__exact=draft"
     selection = {"action": "finalize", "_selected_action": [str(drafts[0].pk)]}
 
@@ -162,10 +156,10 @@ def test_an_action_on_all_matching_invoices_keeps_the_filter(admin_client, clien
     assert not Invoice.objects.filter(status="draft").exists()
 
 
-def test_voiding_a_paid_invoice_is_refused_and_changes_nothing(admin_client, client, catalog):
-    paid = finalized(client, "sub-paid")
+def test_voiding_a_paid_invoice_is_refused_and_changes_nothing(admin_client, catalog):
+    paid = finalized(catalog, "sub-paid")
     Invoice.objects.filter(pk=paid.pk).update(payment_status="succeeded")
-    unpaid = draft(client, "sub-unpaid", plan="starter")
+    unpaid = draft(catalog, "sub-unpaid", plan="starter")
 
     body = act(admin_client, "void", paid, unpaid)
 
@@ -178,9 +172,9 @@ def test_voiding_a_paid_invoice_is_refused_and_changes_nothing(admin_client, cli
     assert unpaid.status == "voided" and "1 invoice(s) voided" in body
 
 
-def test_retry_payment_asks_for_payment_or_says_why_not(admin_client, client, catalog):
-    owed = finalized(client, "sub-owed")
-    still_draft = draft(client, "sub-draft", plan="starter")
+def test_retry_payment_asks_for_payment_or_says_why_not(admin_client, catalog):
+    owed = finalized(catalog, "sub-owed")
+    still_draft = draft(catalog, "sub-draft", plan="starter")
 
     body = act(admin_client, "retry_payment", owed, still_draft, confirm=False)
 
@@ -189,8 +183,8 @@ def test_retry_payment_asks_for_payment_or_says_why_not(admin_client, client, ca
     assert "not queued for payment: Cannot pay invoice" in body
 
 
-def test_the_pdf_is_a_pdf_for_staff_only(admin_client, client, catalog):
-    invoice = finalized(client, "sub-pdf")
+def test_the_pdf_is_a_pdf_for_staff_only(admin_client, catalog):
+    invoice = finalized(catalog, "sub-pdf")
     url = f"{CHANGELIST}{invoice.pk}/pdf/"
 
     response = admin_client.get(url)
@@ -214,8 +208,8 @@ def test_the_pdf_is_a_pdf_for_staff_only(admin_client, client, catalog):
     assert staff().get(url).status_code == 403  # staff, without the invoice permission
 
 
-def test_viewers_see_invoices_but_cannot_run_actions(client, catalog):
-    invoice = draft(client, "sub-view")
+def test_viewers_see_invoices_but_cannot_run_actions(catalog):
+    invoice = draft(catalog, "sub-view")
     viewer = staff("view_invoice")
 
     page = viewer.get(f"{CHANGELIST}{invoice.pk}/change/")

@@ -11,6 +11,12 @@ from django.db import IntegrityError, transaction
 from billing.invoicing.billing_run import billing_run
 from billing.invoicing.models import Invoice, InvoiceLine
 from subscriptions.models import SubscriptionPeriod
+from tests.factories import (
+    BillableMetricFactory,
+    ChargeFactory,
+    InvoiceFactory,
+    PlanFactory,
+)
 from tests.helpers.concurrency import race
 from tests.helpers.invoicing import (
     NOV_1,
@@ -97,65 +103,45 @@ def test_an_upgrade_prorates_both_plans_and_rates_usage_under_each(client, catal
 
 
 @pytest.fixture
-def models_plan(client, catalog):
-    metrics = [
-        {"code": "storage", "name": "Storage", "aggregation": "max", "field_name": "gb"},
-        {"code": "seats", "name": "Seats", "aggregation": "unique_count", "field_name": "user"},
-        {"code": "payments", "name": "Payments", "aggregation": "sum", "field_name": "amount"},
-    ]
-    for metric in metrics:
-        assert client.post("/api/v1/billable_metrics/", metric, format="json").status_code == 201
-    charges = [
-        {
-            "metric": "storage",
-            "model": "volume",
-            "properties": {
-                "volume_ranges": [
-                    {
-                        "from_value": 0,
-                        "to_value": 100,
-                        "per_unit_amount": "0.10",
-                        "flat_amount": "0",
-                    },
-                    {
-                        "from_value": 101,
-                        "to_value": None,
-                        "per_unit_amount": "0.05",
-                        "flat_amount": "5",
-                    },
-                ]
-            },
+def models_plan(catalog):
+    storage = BillableMetricFactory(code="storage", aggregation="max", field_name="gb")
+    seats = BillableMetricFactory(code="seats", aggregation="unique_count", field_name="user")
+    payments = BillableMetricFactory(code="payments", aggregation="sum", field_name="amount")
+    plan = PlanFactory(code="usage-only", name="Usage only", amount_cents=0, currency="USD")
+    ChargeFactory(
+        plan=plan,
+        metric=storage,
+        charge_model="volume",
+        properties={
+            "volume_ranges": [
+                {"from_value": 0, "to_value": 100, "per_unit_amount": "0.10", "flat_amount": "0"},
+                {
+                    "from_value": 101,
+                    "to_value": None,
+                    "per_unit_amount": "0.05",
+                    "flat_amount": "5",
+                },
+            ]
         },
-        {
-            "metric": "seats",
-            "model": "package",
-            "properties": {"amount": "5", "package_size": 10, "free_units": 5},
-        },
-        {
-            "metric": "payments",
-            "model": "percentage",
-            "properties": {
-                "rate": "2.5",
-                "fixed_amount": "0.10",
-                "free_units_per_events": 1,
-                "per_transaction_min_amount": "0.20",
-                "per_transaction_max_amount": "5",
-            },
-        },
-    ]
-    response = client.post(
-        "/api/v1/plans/",
-        {
-            "code": "usage-only",
-            "name": "Usage only",
-            "interval": "monthly",
-            "amount_cents": 0,
-            "currency": "USD",
-            "charges": charges,
-        },
-        format="json",
     )
-    assert response.status_code == 201, response.json()
+    ChargeFactory(
+        plan=plan,
+        metric=seats,
+        charge_model="package",
+        properties={"amount": "5", "package_size": 10, "free_units": 5},
+    )
+    ChargeFactory(
+        plan=plan,
+        metric=payments,
+        charge_model="percentage",
+        properties={
+            "rate": "2.5",
+            "fixed_amount": "0.10",
+            "free_units_per_events": 1,
+            "per_transaction_min_amount": "0.20",
+            "per_transaction_max_amount": "5",
+        },
+    )
 
 
 def test_volume_package_and_percentage_match_a_hand_computation(client, models_plan):
@@ -260,14 +246,10 @@ def test_finalize_numbers_sequentially_and_the_database_refuses_changes(client, 
     assert invoice.total_amount_cents == 4900 and invoice.lines.count() == 3
 
 
-def test_a_rolled_back_finalization_leaves_no_gap(client, catalog):
+def test_a_rolled_back_finalization_leaves_no_gap():
     from billing.invoicing.services import invoice_finalize
 
-    for name in ("x", "y"):
-        subscribe(client, f"sub-{name}", "pro", OCT_1)
-    close_periods()
-    x = Invoice.objects.get(pk=generate(client, "sub-x")[1]["id"])
-    y = Invoice.objects.get(pk=generate(client, "sub-y")[1]["id"])
+    x, y = InvoiceFactory(), InvoiceFactory()
 
     with pytest.raises(RuntimeError), transaction.atomic():
         invoice_finalize(invoice=x)
@@ -312,11 +294,10 @@ def test_void_and_list_filters(client, catalog):
     assert generate(client, "sub-v2")[0] == 201
 
 
-def test_the_pdf_is_a_pdf_with_the_number(client, catalog):
-    subscribe(client, "sub-pdf", "pro", OCT_1)
-    close_periods()
-    invoice_id = generate(client, "sub-pdf")[1]["id"]
-    client.post(f"/api/v1/invoices/{invoice_id}/finalize/")
+def test_the_pdf_is_a_pdf_with_the_number(client):
+    from billing.invoicing.services import invoice_finalize
+
+    invoice_id = invoice_finalize(invoice=InvoiceFactory()).pk
 
     response = client.get(f"/api/v1/invoices/{invoice_id}/pdf/", HTTP_ACCEPT="application/pdf")
     missing = client.get(
@@ -429,19 +410,7 @@ def test_a_termination_mid_period_is_prorated(client, catalog):
 
 def test_pay_in_advance_bills_ahead_and_credits_an_upgrade(client, catalog):
     for code, amount in (("advance", 3000), ("advance-plus", 6000)):
-        response = client.post(
-            "/api/v1/plans/",
-            {
-                "code": code,
-                "name": code.title(),
-                "interval": "monthly",
-                "amount_cents": amount,
-                "currency": "USD",
-                "pay_in_advance": True,
-            },
-            format="json",
-        )
-        assert response.status_code == 201, response.json()
+        PlanFactory(code=code, name=code.title(), amount_cents=amount, pay_in_advance=True)
     with time_machine.travel(datetime(2026, 10, 16, tzinfo=UTC), tick=False):
         subscribe(client, "sub-adv", "advance", datetime(2026, 10, 16, tzinfo=UTC))
     close_periods(datetime(2026, 11, 5, tzinfo=UTC))
@@ -519,19 +488,7 @@ def test_the_billing_run_waits_for_the_grace_period_and_issues_api_drafts(
 
 
 def test_a_prepaid_period_cut_short_credits_the_unused_time(client, catalog):
-    response = client.post(
-        "/api/v1/plans/",
-        {
-            "code": "advance",
-            "name": "Advance",
-            "interval": "monthly",
-            "amount_cents": 3000,
-            "currency": "USD",
-            "pay_in_advance": True,
-        },
-        format="json",
-    )
-    assert response.status_code == 201
+    PlanFactory(code="advance", name="Advance", amount_cents=3000, pay_in_advance=True)
     with time_machine.travel(OCT_1, tick=False):
         subscribe(client, "sub-cut", "advance", OCT_1)
     close_periods(datetime(2026, 11, 5, tzinfo=UTC))
@@ -555,13 +512,10 @@ def test_a_prepaid_period_cut_short_credits_the_unused_time(client, catalog):
     assert finalized["next_payment_attempt_at"] is None
 
 
-def test_a_line_cannot_be_moved_off_a_finalized_invoice(client, catalog):
-    subscribe(client, "sub-m1", "pro", OCT_1)
-    subscribe(client, "sub-m2", "pro", OCT_1)
-    close_periods()
-    issued = generate(client, "sub-m1")[1]["id"]
-    draft = generate(client, "sub-m2")[1]["id"]
-    client.post(f"/api/v1/invoices/{issued}/finalize/")
+def test_a_line_cannot_be_moved_off_a_finalized_invoice(catalog):
+    on_pro = {"subscription__customer": catalog.acme, "subscription__plan": catalog.pro}
+    issued = InvoiceFactory(**on_pro, finalized=True).pk  # its 3 lines, then issued
+    draft = InvoiceFactory(**on_pro).pk
 
     with pytest.raises(IntegrityError), transaction.atomic():
         InvoiceLine.objects.filter(invoice_id=issued).update(invoice_id=draft)

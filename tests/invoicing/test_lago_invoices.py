@@ -6,23 +6,25 @@ import pytest
 
 from billing.invoicing.lago_mirror import lago_invoices_pull
 from billing.invoicing.models import Invoice
-from tests.helpers.invoicing import NOV_1, OCT_1, close_periods, subscribe
+from customers.services import payment_method_add
+from tests.factories import SubscriptionFactory
+from tests.helpers.invoicing import NOV_1, OCT_1, close_periods
 from tests.helpers.outbox import drain_outbox
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def lago_engine(settings, lago, stripe_enabled, client, catalog):
+def lago_engine(settings, lago, stripe_enabled, catalog):
     settings.BILLING_ENGINE = "lago"
     drain_outbox()  # catalog and customer reach Lago (and Stripe)
-    response = client.post(
-        "/api/v1/customers/acme/payment_methods/",
-        {"stripe_payment_method_id": "pm_card_visa", "set_default": True},
-        format="json",
+    catalog.acme.refresh_from_db()
+    payment_method_add(
+        customer=catalog.acme, stripe_payment_method_id="pm_card_visa", set_default=True
     )
-    assert response.status_code == 201, response.json()
-    subscribe(client, "sub-lago", "pro", OCT_1)
+    SubscriptionFactory(
+        external_id="sub-lago", customer=catalog.acme, plan=catalog.pro, start_at=OCT_1
+    )
     drain_outbox()
     close_periods()
     drain_outbox()

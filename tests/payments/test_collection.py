@@ -10,6 +10,7 @@ from django.utils import timezone
 from billing.invoicing.models import Invoice
 from billing.payments import collection
 from billing.payments.models import PaymentAttempt
+from tests.factories import PaymentAttemptFactory
 from tests.helpers.concurrency import race
 from tests.helpers.outbox import drain_outbox, run_outbox
 from tests.helpers.payments import declining_card, finalized_invoice, payment_intents
@@ -26,10 +27,8 @@ def stripe_customer(db):
 
 
 @pytest.mark.django_db
-def test_a_finalized_invoice_is_paid_with_the_default_card(
-    client, catalog, stripe_enabled, stripe_customer
-):
-    invoice = finalized_invoice(client, card="pm_card_visa")
+def test_a_finalized_invoice_is_paid_with_the_default_card(client, stripe_enabled, stripe_customer):
+    invoice = finalized_invoice(card="pm_card_visa")
 
     drain_outbox()
 
@@ -52,8 +51,8 @@ def test_a_finalized_invoice_is_paid_with_the_default_card(
 
 
 @pytest.mark.django_db
-def test_collection_run_twice_charges_once(client, catalog, stripe_enabled, stripe_customer):
-    invoice = finalized_invoice(client, card="pm_card_visa")
+def test_collection_run_twice_charges_once(stripe_enabled, stripe_customer):
+    invoice = finalized_invoice(card="pm_card_visa")
 
     first = collection.invoice_collect(invoice_id=str(invoice.pk))
     second = collection.invoice_collect(invoice_id=str(invoice.pk))
@@ -65,8 +64,8 @@ def test_collection_run_twice_charges_once(client, catalog, stripe_enabled, stri
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_collections_charge_once(client, catalog, stripe_enabled, stripe_customer):
-    invoice = finalized_invoice(client, card="pm_card_visa")
+def test_concurrent_collections_charge_once(stripe_enabled, stripe_customer):
+    invoice = finalized_invoice(card="pm_card_visa")
 
     results = race([lambda: collection.invoice_collect(invoice_id=str(invoice.pk))] * 6)
     drain_outbox()
@@ -79,9 +78,9 @@ def test_concurrent_collections_charge_once(client, catalog, stripe_enabled, str
 
 @pytest.mark.django_db
 def test_a_crash_between_stripe_and_our_commit_does_not_charge_again(
-    client, catalog, stripe_enabled, stripe_customer, monkeypatch
+    stripe_enabled, stripe_customer, monkeypatch
 ):
-    invoice = finalized_invoice(client, card="pm_card_visa")
+    invoice = finalized_invoice(card="pm_card_visa")
     settle = collection.payment_attempt_settle
 
     def crash(**kwargs):
@@ -108,10 +107,10 @@ def test_a_crash_between_stripe_and_our_commit_does_not_charge_again(
 
 @pytest.mark.django_db
 def test_a_declining_card_is_retried_on_schedule_then_the_invoice_fails(
-    client, catalog, stripe_enabled, stripe_customer, settings
+    client, stripe_enabled, stripe_customer, settings
 ):
     settings.DUNNING_SCHEDULE_DAYS = [1, 3, 7]
-    invoice = finalized_invoice(client, card=declining_card(stripe_enabled))
+    invoice = finalized_invoice(card=declining_card(stripe_enabled))
     drain_outbox()
     invoice.refresh_from_db()
     first = invoice.attempts.get()
@@ -161,9 +160,9 @@ def test_a_declining_card_is_retried_on_schedule_then_the_invoice_fails(
 
 @pytest.mark.django_db
 def test_no_default_card_leaves_the_invoice_pending_until_one_is_set(
-    client, catalog, stripe_enabled, stripe_customer
+    client, stripe_enabled, stripe_customer
 ):
-    invoice = finalized_invoice(client, card=None)
+    invoice = finalized_invoice(card=None)
     drain_outbox()
     invoice.refresh_from_db()
     assert invoice.payment_status == "pending"
@@ -184,18 +183,12 @@ def test_no_default_card_leaves_the_invoice_pending_until_one_is_set(
 
 
 @pytest.mark.django_db
-def test_a_settled_attempt_is_not_reversed_by_a_later_failure(client, catalog, stripe_enabled):
+def test_a_settled_attempt_is_not_reversed_by_a_later_failure(stripe_enabled):
     from billing.providers.stripe import payment_result
 
-    invoice = finalized_invoice(client, card="pm_card_visa")
-    attempt = PaymentAttempt.objects.create(
-        invoice=invoice,
-        number=1,
-        status="processing",
-        amount_cents=4900,
-        currency="USD",
-        idempotency_key=f"invoice:{invoice.pk}:pay:1",
-    )
+    invoice = finalized_invoice(card="pm_card_visa")
+    attempt = PaymentAttemptFactory(invoice=invoice, number=1, processing=True)
+    assert (attempt.amount_cents, attempt.currency) == (4900, "USD")
     Invoice.objects.filter(pk=invoice.pk).update(next_payment_attempt_at=None)
     intent = {
         "id": "pi_from_webhook",
@@ -218,9 +211,9 @@ def test_a_settled_attempt_is_not_reversed_by_a_later_failure(client, catalog, s
 
 @pytest.mark.django_db
 def test_an_attempt_stripe_was_still_processing_is_refreshed_not_recharged(
-    client, catalog, stripe_enabled, stripe_customer
+    stripe_enabled, stripe_customer
 ):
-    invoice = finalized_invoice(client, card="pm_card_visa")
+    invoice = finalized_invoice(card="pm_card_visa")
     drain_outbox()
     attempt = invoice.attempts.get()
     # As if Stripe had answered `processing` and no webhook had come since.
@@ -240,22 +233,15 @@ def test_an_attempt_stripe_was_still_processing_is_refreshed_not_recharged(
 
 @pytest.mark.django_db
 def test_a_success_after_a_recorded_failure_pays_the_invoice_or_flags_a_refund(
-    client, catalog, stripe_enabled
+    stripe_enabled,
 ):
     from billing.providers.base import PaymentResult
 
-    invoice = finalized_invoice(client, card=None)
+    invoice = finalized_invoice(card=None)
     Invoice.objects.filter(pk=invoice.pk).update(next_payment_attempt_at=None)
 
     def attempt(number: int) -> PaymentAttempt:
-        return PaymentAttempt.objects.create(
-            invoice=invoice,
-            number=number,
-            status="processing",
-            amount_cents=4900,
-            currency="USD",
-            idempotency_key=f"invoice:{invoice.pk}:pay:{number}",
-        )
+        return PaymentAttemptFactory(invoice=invoice, number=number, processing=True)
 
     def result(pi: str, status: str) -> PaymentResult:
         return PaymentResult(id=pi, status=status, amount=4900, currency="USD")
@@ -290,10 +276,8 @@ def test_unknown_outcomes_are_not_failures():
 
 
 @pytest.mark.django_db
-def test_removing_the_last_card_with_open_invoices_is_allowed_but_flagged(
-    client, catalog, stripe_enabled
-):
-    invoice = finalized_invoice(client, card=declining_card(stripe_enabled))
+def test_removing_the_last_card_with_open_invoices_is_allowed_but_flagged(client, stripe_enabled):
+    invoice = finalized_invoice(card=declining_card(stripe_enabled))
     drain_outbox()  # the decline leaves the invoice open, retrying
     method = client.get("/api/v1/customers/payer/payment_methods/").json()["results"][0]
 
@@ -307,11 +291,11 @@ def test_removing_the_last_card_with_open_invoices_is_allowed_but_flagged(
 
 @pytest.mark.django_db
 def test_an_unknown_outcome_for_an_unlinked_customer_goes_to_staff_once(
-    client, catalog, stripe_enabled, monkeypatch
+    stripe_enabled, monkeypatch
 ):
     from customers.models import Customer
 
-    invoice = finalized_invoice(client, card="pm_card_visa")
+    invoice = finalized_invoice(card="pm_card_visa")
     monkeypatch.setattr(
         collection, "payment_attempt_settle", lambda **kw: (_ for _ in ()).throw(SystemExit)
     )

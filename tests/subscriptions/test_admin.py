@@ -1,17 +1,13 @@
 import pytest
 
-from subscriptions.models import Plan, Subscription
+from subscriptions.models import Plan
+from tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_staff_run_the_lifecycle_from_the_admin(admin_client, client, catalog):
-    client.post(
-        "/api/v1/subscriptions/",
-        {"external_id": "sub-1", "customer": "acme", "plan": "pro"},
-        format="json",
-    )
-    sub = Subscription.objects.get()
+def test_staff_run_the_lifecycle_from_the_admin(admin_client, catalog):
+    sub = SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=catalog.pro)
     listing = admin_client.get("/admin/subscriptions/subscription/?status__exact=active")
     assert listing.status_code == 200 and "sub-1" in listing.content.decode()
     assert (

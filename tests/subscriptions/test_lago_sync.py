@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from subscriptions.models import BillableMetric, Plan, Subscription
+from tests.factories import SubscriptionFactory
 from tests.helpers.outbox import drain_outbox, run_outbox
 from tests.helpers.signing import LAGO_HMAC_KEY, dumps, lago_hmac
 
@@ -87,10 +88,10 @@ def test_every_lifecycle_step_is_mirrored_in_lago(client, engine, catalog):
     assert [q["on_termination_invoice"] for q in deletes] == [["skip"], ["generate"]]
 
 
-def test_a_catalog_not_yet_in_lago_delays_the_subscription(client, engine, catalog):
+def test_a_catalog_not_yet_in_lago_delays_the_subscription(engine, catalog):
     from billing.sync.models import OutboxMessage
 
-    client.post(URL, {"external_id": "sub-1", "customer": "acme", "plan": "pro"}, format="json")
+    SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=catalog.pro)
     subscription_message = OutboxMessage.objects.get(action="subscription.sync")
     from billing.sync.outbox import outbox_process
 
@@ -138,7 +139,7 @@ def lago_webhooks(settings):
 
 
 def test_lago_ending_a_subscription_on_its_own_is_followed(client, engine, catalog, lago_webhooks):
-    client.post(URL, {"external_id": "sub-1", "customer": "acme", "plan": "pro"}, format="json")
+    SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=catalog.pro)
     drain_outbox()
     record = lago_view(engine, "sub-1")
     record.update(status="terminated", terminated_at="2030-01-01T00:00:00Z")  # ended in Lago
@@ -150,7 +151,7 @@ def test_lago_ending_a_subscription_on_its_own_is_followed(client, engine, catal
 def test_lago_ending_the_old_record_of_a_plan_change_is_not_an_ending(
     client, engine, catalog, lago_webhooks
 ):
-    client.post(URL, {"external_id": "sub-1", "customer": "acme", "plan": "pro"}, format="json")
+    SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=catalog.pro)
     drain_outbox()
     old = dict(lago_view(engine, "sub-1"))
     client.patch(f"{URL}sub-1/", {"plan": "business"}, format="json")

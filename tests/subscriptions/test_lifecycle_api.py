@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from subscriptions import services
 from subscriptions.models import Subscription
 from subscriptions.tasks import subscriptions_advance
+from tests.factories import CustomerFactory
 from tests.helpers.catalog import build_catalog
 from tests.helpers.concurrency import race
 
@@ -156,7 +157,7 @@ def test_bad_subscription_input_is_400(client, catalog, fields, code):
 
 
 def test_currency_mismatch_and_duplicates_are_409(client, catalog):
-    client.post("/api/v1/customers/", {"external_id": "eu", "currency": "EUR"}, format="json")
+    CustomerFactory(external_id="eu", currency="EUR")
     response = create(client, customer="eu")
     assert (
         response.status_code == 409 and response.json()["errors"][0]["code"] == "currency_mismatch"

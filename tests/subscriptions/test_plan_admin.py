@@ -2,6 +2,7 @@ import pytest
 
 from subscriptions.admin import ChargeForm, ChargeInline, FrozenChargeInline
 from subscriptions.models import BillableMetric, Plan
+from tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -14,17 +15,12 @@ def _charge_inlines(page):
     ]
 
 
-def test_a_plan_in_use_shows_its_charges_read_only(admin_client, client, catalog):
+def test_a_plan_in_use_shows_its_charges_read_only(admin_client, catalog):
     plan = Plan.objects.get(code="pro")
     (editable,) = _charge_inlines(admin_client.get(f"/admin/subscriptions/plan/{plan.pk}/change/"))
     assert type(editable) is ChargeInline
 
-    created = client.post(
-        "/api/v1/subscriptions/",
-        {"external_id": "sub-1", "customer": "acme", "plan": "pro"},
-        format="json",
-    )
-    assert created.status_code == 201
+    SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=plan)
     page = admin_client.get(f"/admin/subscriptions/plan/{plan.pk}/change/")
     assert page.status_code == 200
     (frozen,) = _charge_inlines(page)

@@ -12,6 +12,7 @@ from billing.sync import outbox
 from billing.sync.models import OutboxMessage
 from customers import services
 from customers.models import Customer
+from tests.factories import CustomerFactory
 from tests.helpers.providers import stripe_get
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def make_customer(**fields) -> Customer:
         "city": "Springfield",
         "tax_id": "US-1",
     }
-    return services.customer_create(**{**defaults, **fields})
+    return CustomerFactory(**{**defaults, **fields})
 
 
 def message_for(customer: Customer, provider: str) -> OutboxMessage:

@@ -6,6 +6,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from tests.factories import (
+    BillableMetricFactory,
+    ChargeFactory,
+    CustomerFactory,
+    PlanFactory,
+    SubscriptionFactory,
+)
+
 pytestmark = pytest.mark.django_db
 
 METRICS = [
@@ -18,62 +26,46 @@ METRICS = [
 
 
 @pytest.fixture
-def metered(client):
+def metered(db):
+    """A subscription started two hours ago, anniversary-billed, on a plan with a charge on
+    each metric: 0.50 a unit, but a graduated price on tokens."""
+    plan = PlanFactory(code="metered", name="Metered", amount_cents=0, currency="USD")
     for code, aggregation, field_name in METRICS:
-        response = client.post(
-            "/api/v1/billable_metrics/",
-            {"code": code, "name": code, "aggregation": aggregation, "field_name": field_name},
-            format="json",
+        metric = BillableMetricFactory(
+            code=code, name=code, aggregation=aggregation, field_name=field_name
         )
-        assert response.status_code == 201, response.json()
-    charges = [
-        {"metric": code, "model": "standard", "properties": {"amount": "0.5"}}
-        for code, _, _ in METRICS
-    ]
-    charges[1] = {
-        "metric": "tokens",
-        "model": "graduated",
-        "properties": {
-            "graduated_ranges": [
-                {"from_value": 0, "to_value": 100, "per_unit_amount": "0", "flat_amount": "0"},
-                {
-                    "from_value": 101,
-                    "to_value": None,
-                    "per_unit_amount": "0.01",
-                    "flat_amount": "1",
+        if code == "tokens":
+            ChargeFactory(
+                plan=plan,
+                metric=metric,
+                charge_model="graduated",
+                properties={
+                    "graduated_ranges": [
+                        {
+                            "from_value": 0,
+                            "to_value": 100,
+                            "per_unit_amount": "0",
+                            "flat_amount": "0",
+                        },
+                        {
+                            "from_value": 101,
+                            "to_value": None,
+                            "per_unit_amount": "0.01",
+                            "flat_amount": "1",
+                        },
+                    ]
                 },
-            ]
-        },
-    }
-    assert (
-        client.post(
-            "/api/v1/plans/",
-            {
-                "code": "metered",
-                "name": "Metered",
-                "interval": "monthly",
-                "amount_cents": 0,
-                "currency": "USD",
-                "charges": charges,
-            },
-            format="json",
-        ).status_code
-        == 201
-    )
-    client.post("/api/v1/customers/", {"external_id": "acme"}, format="json")
+            )
+        else:
+            ChargeFactory(plan=plan, metric=metric, properties={"amount": "0.5"})
     start = timezone.now() - timedelta(hours=2)
-    response = client.post(
-        "/api/v1/subscriptions/",
-        {
-            "external_id": "sub-1",
-            "customer": "acme",
-            "plan": "metered",
-            "billing_time": "anniversary",
-            "start_at": start.isoformat(),
-        },
-        format="json",
+    SubscriptionFactory(
+        external_id="sub-1",
+        customer=CustomerFactory(external_id="acme"),
+        plan=plan,
+        billing_time="anniversary",
+        start_at=start,
     )
-    assert response.status_code == 201
     return start
 
 

@@ -14,6 +14,7 @@ from billing.usage import forwarding
 from billing.usage.forwarding import usage_forwarding_process
 from billing.usage.models import UsageForwardingRun, UsageRecord
 from core.locks import advisory_lock
+from tests.factories import SubscriptionFactory
 from tests.helpers.outbox import drain_outbox
 from tests.helpers.usage import drain_usage_forwarding
 
@@ -21,14 +22,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def engine(lago, settings, client, catalog):
+def engine(lago, settings, catalog):
     settings.BILLING_ENGINE = "lago"
-    response = client.post(
-        "/api/v1/subscriptions/",
-        {"external_id": "sub-1", "customer": "acme", "plan": "pro"},
-        format="json",
-    )
-    assert response.status_code == 201
+    SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=catalog.pro)
     drain_outbox()
     return lago
 
@@ -91,11 +87,7 @@ def test_events_lago_already_holds_do_not_block_the_rest(client, engine):
 
 
 def test_the_local_engine_forwards_nothing(client, lago, catalog):
-    client.post(
-        "/api/v1/subscriptions/",
-        {"external_id": "sub-1", "customer": "acme", "plan": "pro"},
-        format="json",
-    )
+    SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=catalog.pro)
     drain_outbox()
     send(client, 3)
     drain_usage_forwarding()

@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.usage.models import UsageRecord, UsageTransaction
+from tests.factories import SubscriptionFactory
 from tests.helpers.catalog import build_catalog
 from tests.helpers.concurrency import race
 
@@ -16,13 +17,8 @@ URL = "/api/v1/usage/"
 
 
 @pytest.fixture
-def subscribed(client, catalog):
-    response = client.post(
-        "/api/v1/subscriptions/",
-        {"external_id": "sub-1", "customer": "acme", "plan": "pro"},
-        format="json",
-    )
-    assert response.status_code == 201
+def subscribed(catalog):
+    return SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=catalog.pro)
 
 
 def event(tid="t-1", **fields):
@@ -136,12 +132,8 @@ def test_records_land_in_monthly_partitions():
 def test_ten_racing_clients_store_an_event_once(api_key):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-    build_catalog()
-    client.post(
-        "/api/v1/subscriptions/",
-        {"external_id": "sub-1", "customer": "acme", "plan": "pro"},
-        format="json",
-    )
+    catalog = build_catalog()
+    SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=catalog.pro)
 
     def send(tid, properties) -> int:
         racer = APIClient()

@@ -8,7 +8,8 @@ import requests
 from billing.invoicing.models import Invoice
 from billing.payments import collection
 from billing.payments.models import PaymentAttempt
-from tests.helpers.invoicing import NOV_1, OCT_1, close_periods, subscribe
+from tests.factories import SubscriptionFactory
+from tests.helpers.invoicing import NOV_1, OCT_1, close_periods
 from tests.helpers.outbox import drain_outbox
 from tests.helpers.payments import finalized_invoice, payment_intents
 from tests.helpers.providers import STRIPE_TEST_KEY
@@ -25,9 +26,9 @@ def process_latest() -> None:
 
 
 def test_a_payment_webhook_settles_an_attempt_its_worker_never_recorded(
-    client, catalog, stripe_enabled, post_stripe, monkeypatch
+    stripe_enabled, post_stripe, monkeypatch
 ):
-    invoice = finalized_invoice(client, card="pm_card_visa")
+    invoice = finalized_invoice(card="pm_card_visa")
     settle = collection.payment_attempt_settle
     monkeypatch.setattr(
         collection, "payment_attempt_settle", lambda **kw: (_ for _ in ()).throw(SystemExit)
@@ -56,12 +57,14 @@ def test_a_payment_webhook_settles_an_attempt_its_worker_never_recorded(
 
 
 def test_lago_invoice_webhook_is_mirrored_when_lago_is_the_engine(
-    settings, lago, stripe_enabled, client, catalog, post_lago
+    settings, lago, stripe_enabled, catalog, post_lago
 ):
     # (Lago and Stripe are configured before the catalog is created, so it reaches them.)
     settings.BILLING_ENGINE = "lago"
     drain_outbox()
-    subscribe(client, "sub-hook", "pro", OCT_1)
+    SubscriptionFactory(
+        external_id="sub-hook", customer=catalog.acme, plan=catalog.pro, start_at=OCT_1
+    )
     drain_outbox()
     close_periods()
     issued = lago.issue_invoice(
@@ -94,10 +97,8 @@ def test_lago_invoice_webhook_is_mirrored_when_lago_is_the_engine(
     assert invoice.payment_blocked_reason == "no_default_card"
 
 
-def test_a_full_refund_in_stripe_marks_the_invoice_refunded(
-    client, catalog, stripe_enabled, post_stripe
-):
-    invoice = finalized_invoice(client, card="pm_card_visa")
+def test_a_full_refund_in_stripe_marks_the_invoice_refunded(client, stripe_enabled, post_stripe):
+    invoice = finalized_invoice(card="pm_card_visa")
     drain_outbox()
     invoice.refresh_from_db()
     assert invoice.payment_status == "succeeded"

@@ -8,8 +8,8 @@ from djstripe import models as djstripe_models
 
 from billing.sync import outbox
 from billing.sync.models import OutboxMessage
-from customers import services
 from customers.models import PaymentMethod
+from tests.factories import CustomerFactory
 from tests.helpers.outbox import drain_outbox
 from tests.helpers.providers import STRIPE_TEST_KEY
 from tests.helpers.signing import stripe_event
@@ -33,7 +33,7 @@ def stripe_post(base: str, path: str, **data) -> dict:
 @pytest.fixture
 def stripe_world(stripe_enabled):
     """A synced customer with a card and a paid PaymentIntent, as localstripe holds them."""
-    customer = services.customer_create(external_id="acme", name="Acme", email="a@acme.test")
+    customer = CustomerFactory(external_id="acme", name="Acme", email="a@acme.test")
     message = OutboxMessage.objects.get(object_id=str(customer.pk), provider="stripe")
     assert outbox.outbox_process(message_id=message.pk) == "done"
     customer.refresh_from_db()
