@@ -8,6 +8,7 @@ Nothing escapes as a server error, and a long selection is summed up, not listed
 
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 from django.contrib import messages
@@ -35,19 +36,22 @@ def run_each(
     noun: str = "",
     refused: str | None = None,
     describe: Callable[[Row], str] = str,
+    atomic: bool = True,
 ) -> list[tuple[Row, Any]]:
     """`service(row)` on each row; reports each refusal and one summary of successes
     ("3 invoice(s) finalized: …", named by the service's result when it returns the row
     changed, e.g. an invoice that now has its number).
 
     Returns the (row, result) pairs that succeeded, for callers with more to say.
+    `atomic=False` is for services that must run outside any transaction (they call a
+    provider between their own transactions, e.g. webhook processing).
     """
     succeeded: list[tuple[Row, Any]] = []
     not_done = refused or f"not {done}"
     failures = 0
     for row in rows:
         try:
-            with transaction.atomic():
+            with transaction.atomic() if atomic else nullcontext():
                 result = service(row)
         except (DomainError, ValidationError) as exc:
             reason = error_message(exc)

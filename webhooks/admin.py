@@ -73,6 +73,9 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             done="replayed",
             noun="event(s)",
             describe=lambda event: f"{event.provider} {event.type} {event.event_id}",
+            # Processing reads the provider before its own transaction, under locks held
+            # until that commits: it must not run inside one of ours.
+            atomic=False,
         )
         results: dict[str, int] = {}
         for _, outcome in replayed:

@@ -18,7 +18,7 @@ from billing.invoicing import services as invoices
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.rating import rate_period
 from billing.providers import lago
-from billing.providers.base import LagoFee, LagoInvoice
+from billing.providers.base import LagoFee, LagoInvoice, ProviderUnavailable
 from billing.sync.outbox import object_type_of, outbox_record, register
 from core.exceptions import Conflict, UnprocessableEntity
 from customers.models import Customer
@@ -336,5 +336,16 @@ def lago_invoice_void(*, invoice: Invoice) -> Invoice:
     # holding the invoice's row: a collector waits, and if Lago refuses or is unreachable
     # nothing changed here. One of the README's request-path provider calls.
     return invoices.invoice_void(
-        invoice=invoice, remote_void=lambda: lago.invoice_void(lago_id=str(invoice.lago_id))
+        invoice=invoice, remote_void=lambda: _void_in_lago(str(invoice.lago_id))
     )
+
+
+def _void_in_lago(lago_id: str) -> None:
+    try:
+        lago.invoice_void(lago_id=lago_id)
+    except ProviderUnavailable:
+        # The void may have happened with its answer lost: ask Lago before giving up, so
+        # an invoice Lago has voided is not left collectable here. If Lago cannot say,
+        # the caller gets 503 and the invoice.voided webhook (or the pull) applies it.
+        if lago.invoice_get(lago_id=lago_id).status != "voided":
+            raise

@@ -272,6 +272,8 @@ def payment_attempt_settle(*, attempt_id, result: PaymentResult) -> PaymentAttem
             attempt.save()
             return attempt
         attempt.completed_at = now
+        # Settled by Stripe's own answer: nothing is left for staff to check.
+        attempt.needs_review = False
         if result.succeeded:
             attempt.status = A.SUCCEEDED
             _record_payment(invoice, attempt, now)

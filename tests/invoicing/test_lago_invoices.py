@@ -188,3 +188,24 @@ def test_a_void_reaches_lago_before_it_is_applied_here(lago_engine, client, sett
     assert voided.status_code == 200, voided.json()
     assert voided.json()["status"] == "voided"
     assert lago_engine.invoices[issued["lago_id"]]["status"] == "voided"
+
+
+def test_a_void_whose_answer_is_lost_is_confirmed_by_asking_lago(lago_engine, client):
+    """Lago voided the invoice but its answer never came (here: a 500 in front of it).
+    Rolling back would leave a voided invoice collectable here, so Lago is asked."""
+    issued = lago_engine.issue_invoice(
+        external_subscription_id="sub-lago",
+        charges_from=OCT_1,
+        charges_to=NOV_1,
+        fees_amount_cents=4900,
+    )
+    lago_invoices_pull()
+    invoice = Invoice.objects.get(lago_id=issued["lago_id"])
+    lago_engine.invoices[issued["lago_id"]]["status"] = "voided"  # done at Lago...
+    lago_engine.fail_next(path_prefix=f"/api/v1/invoices/{issued['lago_id']}/void")  # ...unsaid
+
+    voided = client.post(f"/api/v1/invoices/{invoice.pk}/void/")
+
+    assert voided.status_code == 200, voided.json()
+    invoice.refresh_from_db()
+    assert invoice.status == "voided" and invoice.next_payment_attempt_at is None

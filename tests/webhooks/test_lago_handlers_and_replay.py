@@ -154,3 +154,40 @@ def test_replay_leaves_an_event_a_live_worker_holds_until_that_worker_is_presume
     assert "Replayed 1 event(s): 1 processed." in out.getvalue()
     event.refresh_from_db()
     assert event.status == "processed" and event.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_replay_fetches_outside_any_transaction(admin_client, monkeypatch):
+    """A handler's fetch reads the provider under locks held until its apply commits: run
+    inside the admin's own transaction, that apply would commit only after the locks are
+    gone. The replay action runs each event with no transaction of its own."""
+    from contextlib import contextmanager
+
+    from django.db import connection
+
+    from webhooks.handlers import lago as lago_handlers
+    from webhooks.handlers.base import FetchThenApply, Outcome
+
+    seen: list[bool] = []
+
+    @contextmanager
+    def fetch(payload):
+        seen.append(connection.in_atomic_block)
+        yield None
+
+    handler = FetchThenApply(fetch=fetch, apply=lambda event, payload, fetched: Outcome())
+    monkeypatch.setitem(lago_handlers.HANDLERS, "customer.updated", handler)
+    event = WebhookEventFactory(
+        provider="lago",
+        payload=lago_customer(str(uuid.uuid4()), "2026-02-01T00:00:00Z"),
+        processed=True,
+    )
+
+    response = admin_client.post(
+        "/admin/webhooks/webhookevent/",
+        {"action": "replay", "_selected_action": [str(event.pk)]},
+        follow=True,
+    )
+
+    assert "Replayed 1 event(s)" in response.content.decode()
+    assert seen == [False]
