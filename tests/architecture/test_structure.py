@@ -63,3 +63,43 @@ def test_billing_holds_apps_not_modules():
         if path.name not in ("__init__.py", "apps.py")
     )
     assert loose == []
+
+
+def test_no_import_cycle_between_project_modules():
+    """Not between packages only (import-linter's contracts) but module by module, with
+    imports inside functions counted: every strongly connected set is a single module."""
+    import grimp
+
+    graph = grimp.build_graph(*PROJECT)
+    modules = {m for m in graph.modules if ".migrations" not in m}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module) & modules:
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(modules):
+        if module not in index:
+            visit(module)
+    assert cycles == []
