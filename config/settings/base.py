@@ -143,6 +143,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Per API key (core/throttling.py), at API_THROTTLE_RATE below.
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ApiKeyRateThrottle"],
     "COERCE_DECIMAL_TO_STRING": True,
 }
 DRF_STANDARDIZED_ERRORS = {
@@ -183,6 +185,9 @@ SPECTACULAR_SETTINGS = {
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # A claim older than this belongs to a request that died; a retry may take it over.
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=120)
+# Requests per API key ("N/second", "N/minute", "N/hour"; "off" disables): a ceiling
+# against a runaway caller, high enough that no normal service (nor the benchmarks) meets it.
+API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="60000/minute")
 
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
