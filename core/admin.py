@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
-from core.admin_mixins import ReadOnlyAdminMixin
+from core.admin_mixins import ReadOnlyAdminMixin, has_model_permission
 from core.models import ApiKey, IdempotencyKey
 
 
@@ -14,18 +16,48 @@ class ApiKeyAdmin(admin.ModelAdmin):
     fields = ["name", "read_only", "prefix", "last_used_at", "created_at", "revoked_at"]
     actions = ["revoke"]
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            # Fixed at creation: a change permission must not turn a reader into a writer
+            # (a key that should write is a new key). The hash is never a form field.
+            fields.append("read_only")
+        return fields
+
     @admin.display(boolean=True)
     def is_active(self, obj: ApiKey) -> bool:
         return obj.is_active
 
     def save_model(self, request, obj, form, change):
-        raw_key = None if change else obj.set_new_key()
+        if not change:
+            # Kept on this request only, for response_add: only the hash is stored.
+            request.new_api_key = obj.set_new_key()
         super().save_model(request, obj, form, change)
-        if raw_key:
-            # The only time the key is visible: it is not stored, only its hash.
-            messages.warning(request, f"New API key for '{obj.name}': {raw_key} (copy it now)")
 
-    @admin.action(description="Revoke selected keys")
+    def response_add(self, request, obj, post_url_continue=None):
+        raw_key = getattr(request, "new_api_key", None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        # The only time the key is visible, on this page itself: not through
+        # django.contrib.messages, whose cookie would carry it to the next request.
+        response = TemplateResponse(
+            request,
+            "admin/core/apikey/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "API key created",
+                "opts": self.model._meta,
+                "key": obj,
+                "raw_key": raw_key,
+            },
+        )
+        add_never_cache_headers(response)
+        return response
+
+    def has_revoke_permission(self, request) -> bool:
+        return has_model_permission(request, ApiKey, "revoke_apikey")
+
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         messages.success(request, f"Revoked {count} key(s).")

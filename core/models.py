@@ -38,6 +38,7 @@ class ApiKey(TimestampedModel):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [("revoke_apikey", "Can revoke API key")]
         verbose_name = "API key"
         ordering = ["name", "-created_at"]
 

@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from core.admin_actions import run_each
+from core.admin_mixins import has_model_permission
 from core.queue import RetryQueue
 
 # Choices of the filter: a sync is usually done in seconds; an outage keeps it for hours.
@@ -71,7 +72,12 @@ class QueueAdminMixin:
     def short_error(self, obj) -> str:
         return obj.last_error[:120]
 
-    @admin.action(description="Retry now")
+    def has_retry_permission(self, request) -> bool:
+        # `retry_<model>` in the queue model's Meta: a retry calls the provider again.
+        model = self.queue.model
+        return has_model_permission(request, model, f"retry_{model._meta.model_name}")
+
+    @admin.action(description="Retry now", permissions=["retry"])
     def retry(self, request, queryset):
         run_each(
             request,

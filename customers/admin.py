@@ -6,7 +6,7 @@ from django.utils.html import format_html, format_html_join
 
 from billing.sync.selectors import sync_states
 from core.admin_actions import run_each
-from core.admin_mixins import ReadOnlyAdminMixin
+from core.admin_mixins import ReadOnlyAdminMixin, has_model_permission
 from customers import services
 from customers.models import Customer, PaymentMethod
 
@@ -164,6 +164,10 @@ class PaymentMethodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = [f.name for f in PaymentMethod._meta.fields]
     actions = ["set_default", "remove"]
 
+    def has_manage_permission(self, request) -> bool:
+        # Both actions change the card in Stripe: viewing cards is not enough.
+        return has_model_permission(request, PaymentMethod, "manage_payment_method")
+
     def _each(self, request, queryset, service, done: str) -> None:
         succeeded = run_each(
             request,
@@ -181,10 +185,12 @@ class PaymentMethodAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "collected until a new default card is added.",
                 )
 
-    @admin.action(description="Set as the customer's default (in Stripe too)")
+    @admin.action(
+        description="Set as the customer's default (in Stripe too)", permissions=["manage"]
+    )
     def set_default(self, request, queryset):
         self._each(request, queryset, services.payment_method_set_default, "now the default")
 
-    @admin.action(description="Remove (detach in Stripe)")
+    @admin.action(description="Remove (detach in Stripe)", permissions=["manage"])
     def remove(self, request, queryset):
         self._each(request, queryset, services.payment_method_remove, "removed")

@@ -69,6 +69,9 @@ class PaymentMethod(TimestampedModel):
     detached_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [
+            ("manage_payment_method", "Can set default or remove (detach) payment method")
+        ]
         ordering = ["-created_at"]
         constraints = [
             # At most one default per customer, enforced by the database itself.

@@ -158,7 +158,9 @@ def path(dotted: str) -> None:
 def setting_paths(value, where: str) -> Iterator[tuple[str, str]]:
     """Strings in the settings that name an importable package's module or attribute."""
     if isinstance(value, str):
-        if DOTTED.match(value):
+        # A lazy translation (django-axes' lockout messages) passes for a str but is text,
+        # never a path, and re.match refuses it.
+        if type(value) is str and DOTTED.match(value):
             top = value.split(".")[0].split(":")[0]
             if importlib.util.find_spec(top) is not None:
                 yield where, value

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import render
 
 from core.admin_actions import run_each
+from core.admin_mixins import has_model_permission
 from subscriptions import services
 from subscriptions.charges import validate_properties
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription, SubscriptionPhase
@@ -148,7 +149,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
             refused="not done",
         )
 
-    @admin.action(description="Cancel at period end")
+    @admin.action(description="Cancel at period end", permissions=["cancel"])
     def cancel_at_period_end_action(self, request, queryset):
         self._each(
             request,
@@ -158,17 +159,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
             at_period_end=True,
         )
 
-    @admin.action(description="Cancel now (terminate)")
+    @admin.action(description="Cancel now (terminate)", permissions=["cancel"])
     def terminate_now(self, request, queryset):
         self._each(
             request, queryset, services.subscription_cancel, "terminated", at_period_end=False
         )
 
-    @admin.action(description="Reactivate")
+    @admin.action(description="Reactivate", permissions=["reactivate"])
     def reactivate(self, request, queryset):
         self._each(request, queryset, services.subscription_reactivate, "reactivated")
 
-    @admin.action(description="Change plan…")
+    @admin.action(description="Change plan…", permissions=["change_plan"])
     def change_plan(self, request, queryset):
         form = ChangePlanForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -191,6 +192,18 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 **self.admin_site.each_context(request),
             },
         )
+
+    # Each action needs its own permission: Django drops an action the user may not run
+    # from the list and refuses it when posted anyway (the plan form posts back through the
+    # same action, so it is refused too).
+    def has_cancel_permission(self, request) -> bool:
+        return has_model_permission(request, Subscription, "cancel_subscription")
+
+    def has_reactivate_permission(self, request) -> bool:
+        return has_model_permission(request, Subscription, "reactivate_subscription")
+
+    def has_change_plan_permission(self, request) -> bool:
+        return has_model_permission(request, Subscription, "change_subscription_plan")
 
     def has_add_permission(self, request) -> bool:
         # Subscriptions are created by the calling services through the API.

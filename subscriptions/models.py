@@ -149,6 +149,11 @@ class Subscription(TimestampedModel):
     lago_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
+        permissions = [
+            ("cancel_subscription", "Can cancel or terminate subscription"),
+            ("change_subscription_plan", "Can change the plan of subscription"),
+            ("reactivate_subscription", "Can reactivate subscription"),
+        ]
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="subscription_list_cursor"),

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from core.admin_actions import run_each
-from core.admin_mixins import ReadOnlyAdminMixin
+from core.admin_mixins import ReadOnlyAdminMixin, has_model_permission
 from core.queue_admin import UnfinishedForFilter
 from webhooks.models import ObjectVersion, UsageEventError, WebhookEvent
 from webhooks.services import WEBHOOKS, webhook_event_replay
@@ -52,6 +52,10 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    def has_replay_permission(self, request) -> bool:
+        # A replay applies the event again (a card, a payment, an invoice status).
+        return has_model_permission(request, WebhookEvent, "replay_webhookevent")
+
     @admin.display(description="Last error")
     def short_error(self, obj: WebhookEvent) -> str:
         return obj.last_error[:100]
@@ -64,7 +68,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             pretty = obj.body
         return format_html('<pre style="white-space: pre-wrap; max-height: 40em">{}</pre>', pretty)
 
-    @admin.action(description="Replay processing from the stored body")
+    @admin.action(description="Replay processing from the stored body", permissions=["replay"])
     def replay(self, request, queryset):
         replayed = run_each(
             request,

@@ -58,6 +58,7 @@ class WebhookEvent(TimestampedModel, QueueRow):
     )
 
     class Meta:
+        permissions = [("replay_webhookevent", "Can replay webhook event")]
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(fields=["provider", "event_id"], name="webhook_event_once"),

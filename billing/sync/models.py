@@ -36,6 +36,7 @@ class OutboxMessage(QueueRow):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        permissions = [("retry_outboxmessage", "Can retry outbox message")]
         db_table = "billing_outboxmessage"
         constraints = [
             models.UniqueConstraint(

@@ -86,6 +86,7 @@ class UsageForwardingRun(QueueRow):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        permissions = [("retry_usageforwardingrun", "Can retry usage forwarding run")]
         constraints = [
             models.UniqueConstraint(
                 fields=["status"],

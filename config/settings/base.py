@@ -1,6 +1,7 @@
 """Settings shared by every environment. Values come from the environment only."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
+    "axes",
     "core",
     # Lowest layer first (README, "Architecture"); `billing` keeps the pre-split history.
     "billing",
@@ -68,7 +70,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.audit.AuditContextMiddleware",
+    # Last, as django-axes requires: answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Brute-force protection of the admin login (django-axes): AXES_FAILURE_LIMIT wrong
+# passwords for one username from one address lock that pair out for AXES_COOLOFF_HOURS
+# (the right password included); other staff, and the same user elsewhere, can still log
+# in. Attempts are kept in the database (Admin → Axes), so a Redis flush or outage does
+# not reset them; `manage.py axes_reset_username NAME` lifts a lockout early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(hours=env.float("AXES_COOLOFF_HOURS", default=1.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -143,6 +162,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Per API key (core/throttling.py), at API_THROTTLE_RATE below.
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ApiKeyRateThrottle"],
     "COERCE_DECIMAL_TO_STRING": True,
 }
 DRF_STANDARDIZED_ERRORS = {
@@ -183,6 +204,9 @@ SPECTACULAR_SETTINGS = {
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # A claim older than this belongs to a request that died; a retry may take it over.
 IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=120)
+# Requests per API key ("N/second", "N/minute", "N/hour"; "off" disables): a ceiling
+# against a runaway caller, high enough that no normal service (nor the benchmarks) meets it.
+API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="60000/minute")
 
 # --- Celery ----------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)

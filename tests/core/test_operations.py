@@ -148,8 +148,15 @@ def test_admin_creates_and_revokes_api_keys(admin_client):
     )
     assert response.status_code == 200
     key = ApiKey.objects.get(name="reports")
-    shown = [str(m) for m in response.context["messages"]]
-    assert any(key.prefix in m for m in shown)
+    # Shown once, on the response page itself: never in the messages cookie or session.
+    raw = response.context["raw_key"]
+    assert raw.startswith(key.prefix) and key.key_hash == hash_api_key(raw)
+    assert raw in response.content.decode()
+    assert response["Cache-Control"].count("no-store") == 1
+    assert all(raw not in morsel.value for morsel in response.cookies.values())
+    assert all(raw not in morsel.value for morsel in admin_client.cookies.values())
+    assert raw not in str(dict(admin_client.session))
+    assert not [str(m) for m in response.context["messages"]]
     admin_client.post(
         "/admin/core/apikey/",
         {"action": "revoke", "_selected_action": [str(key.pk)]},

@@ -1,0 +1,44 @@
+"""Per API key throttling: past its rate a key is answered 429 in the one error shape,
+with Retry-After; other keys, webhooks and health checks are not counted."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from core.models import ApiKey
+from core.throttling import parse_rate
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/customers/"
+
+
+def test_a_key_past_its_rate_gets_429_with_retry_after(client, settings):
+    settings.API_THROTTLE_RATE = "3/minute"
+
+    answers = [client.get(URL) for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    body = refused.json()
+    assert body["type"] == "client_error"
+    assert body["errors"][0]["code"] == "throttled"
+
+    # Another key has its own count.
+    _, raw = ApiKey.generate(name="other-service")
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert other.get(URL).status_code == 200
+
+    # Neither health checks nor webhooks are counted per key.
+    for _ in range(5):
+        assert client.get("/health/live/").status_code == 200
+
+
+def test_the_default_rate_leaves_the_suite_and_the_benchmarks_alone(client, settings):
+    assert parse_rate(settings.API_THROTTLE_RATE) == (60000, 60)
+    assert parse_rate("off") is None and parse_rate("100/second") == (100, 1)
+    settings.API_THROTTLE_RATE = "off"
+    assert all(client.get(URL).status_code == 200 for _ in range(3))
+    with pytest.raises(ValueError):
+        parse_rate("10/fortnight")
