@@ -259,7 +259,9 @@ def test_one_worker_per_object_at_a_time(lago):
 
     thread = threading.Thread(target=other_worker)
     thread.start()
-    held.wait(5)
+    # A loaded machine may take seconds to open the other worker's connection: wait for
+    # its lock for real, rather than racing it.
+    assert held.wait(60), "the other worker never took the lock"
     try:
         assert run(message) == "busy"
     finally:
