@@ -149,7 +149,7 @@ def test_a_stale_claim_is_taken_over_only_if_its_owner_is_gone(api_key, settings
 
     owner = threading.Thread(target=owner_still_working)
     owner.start()
-    holding.wait(5)
+    assert holding.wait(60), "the owner never locked its claim"
     try:
         busy = post(client, {"external_id": "slow"}, "slow-key")
         assert busy.status_code == 409

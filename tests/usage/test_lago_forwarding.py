@@ -174,7 +174,7 @@ def test_one_run_sends_at_a_time(client, engine):
 
     thread = threading.Thread(target=other_run)
     thread.start()
-    held.wait(5)
+    assert held.wait(60), "the other run never took the lock"
     try:
         assert process_pending() == ["busy"]
     finally:
