@@ -144,7 +144,7 @@ def test_a_stale_claim_is_taken_over_only_if_its_owner_is_gone(api_key, settings
         with transaction.atomic():
             IdempotencyKey.objects.select_for_update().get(pk=claim.pk)
             holding.set()
-            release.wait(10)
+            release.wait(60)
         connection.close()
 
     owner = threading.Thread(target=owner_still_working)

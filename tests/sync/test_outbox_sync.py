@@ -253,7 +253,7 @@ def test_one_worker_per_object_at_a_time(lago):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
             held.set()
-            release.wait(10)
+            release.wait(60)
             cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
         connection.close()
 

@@ -169,7 +169,7 @@ def test_one_run_sends_at_a_time(client, engine):
     def other_run():
         with advisory_lock(forwarding.LOCK):
             held.set()
-            release.wait(10)
+            release.wait(60)
         connection.close()
 
     thread = threading.Thread(target=other_run)
