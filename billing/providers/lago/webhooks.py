@@ -49,7 +49,7 @@ def verify_webhook(*, payload: bytes, headers: Any) -> SignedWebhook:
         raise WebhookSignatureError(f"unsupported X-Lago-Signature-Algorithm {algorithm!r}")
     try:
         body = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise WebhookSignatureError("signed body is not JSON") from exc
     webhook_type = body.get("webhook_type") if isinstance(body, dict) else None
     if not isinstance(webhook_type, str) or not webhook_type:
