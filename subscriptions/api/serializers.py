@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from billing.sync.api import SyncProviderSerializer, sync_state_of
 from core.iso import CURRENCIES
-from core.validators import json_storable
+from core.validators import external_id_field, json_storable
 from customers.models import Customer
 from subscriptions.charges import validate_properties
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription
@@ -117,7 +117,7 @@ class PlanSerializer(_SyncedSerializer):
 
 
 class SubscriptionSerializer(_SyncedSerializer):
-    external_id = serializers.RegexField(r"^[^/]+$", max_length=255)
+    external_id = external_id_field()
     customer = serializers.SlugRelatedField(
         slug_field="external_id", queryset=Customer.objects.all()
     )

@@ -178,3 +178,30 @@ def test_a_signed_lago_webhook_with_an_invalid_date_is_not_a_500(
     )
 
     assert response.status_code < 500, response.content[:300]
+
+
+# --- external_id alphabet ---------------------------------------------------------------
+@pytest.mark.parametrize("external_id", ["victim?x", "a b", "a/b", "../x", "-x", "a#b", "a%00"])
+def test_an_external_id_outside_the_alphabet_is_refused(client, catalog, external_id):
+    customer = client.post(
+        "/api/v1/customers/", {"external_id": external_id, "currency": "USD"}, format="json"
+    )
+    subscription = client.post(
+        "/api/v1/subscriptions/",
+        {"external_id": external_id, "customer": "acme", "plan": "pro"},
+        format="json",
+    )
+
+    for response in (customer, subscription):
+        body = assert_error_shape(response, 400)
+        assert body["errors"][0]["attr"] == "external_id"
+
+
+@pytest.mark.parametrize("external_id", ["acme", "cus_1:a@b.c-d", "0", "x" * 255])
+def test_an_external_id_in_the_alphabet_is_accepted(client, external_id):
+    response = client.post(
+        "/api/v1/customers/", {"external_id": external_id, "currency": "USD"}, format="json"
+    )
+
+    assert response.status_code == 201, response.json()
+    assert client.get(f"/api/v1/customers/{external_id}/").status_code == 200
