@@ -26,11 +26,20 @@ class JSONParser(parsers.JSONParser):
             raise PayloadTooLarge()
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(raw.decode(encoding), parse_constant=_refuse_constant)
+            data = json.loads(raw.decode(encoding), parse_constant=_refuse_constant)
+            # A lone surrogate escape (`"\ud800"`) parses into a str that is not Unicode
+            # text: it can be neither stored nor echoed back in an error (both failed, as
+            # 500s). Encoding once finds any, at the cost of one pass over the body.
+            json.dumps(data, ensure_ascii=False).encode()
         except RecursionError as exc:
             raise exceptions.ParseError("JSON parse error - nested too deeply.") from exc
+        except UnicodeEncodeError as exc:
+            raise exceptions.ParseError(
+                "JSON parse error - a string is not valid Unicode."
+            ) from exc
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
+        return data
 
 
 def _refuse_constant(name: str) -> Any:

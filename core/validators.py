@@ -30,3 +30,13 @@ def external_id_field(**kwargs: Any) -> serializers.RegexField:
         help_text=EXTERNAL_ID_RULE,
         **kwargs,
     )
+
+
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's, but a slug with NUL is "no such object" rather than a database error
+    (PostgreSQL text cannot hold NUL; DRF's CharField refuses it, its relations do not)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value="(contains NUL)")
+        return super().to_internal_value(data)

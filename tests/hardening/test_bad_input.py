@@ -205,3 +205,23 @@ def test_an_external_id_in_the_alphabet_is_accepted(client, external_id):
 
     assert response.status_code == 201, response.json()
     assert client.get(f"/api/v1/customers/{external_id}/").status_code == 200
+
+
+# --- Found by the fuzz test (test_fuzz.py) ---------------------------------------------
+def test_a_lone_surrogate_in_a_json_string_is_a_400(client, catalog):
+    body = '{"external_id": "s1", "customer": "\\ud800", "plan": "pro"}'
+
+    response = client.post("/api/v1/subscriptions/", body, content_type="application/json")
+
+    assert_error_shape(response, 400)
+
+
+def test_nul_in_a_reference_to_another_object_is_a_field_error(client, catalog):
+    response = client.post(
+        "/api/v1/subscriptions/",
+        {"external_id": "s1", "customer": "a\x00b", "plan": "pro"},
+        format="json",
+    )
+
+    body = assert_error_shape(response, 400)
+    assert body["errors"][0]["attr"] == "customer"
