@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.defaults import page_not_found, server_error
+from django.views.defaults import bad_request, page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions
 from rest_framework.views import APIView
@@ -47,11 +47,24 @@ def _not_found(request, exception=None):
     return page_not_found(request, exception)
 
 
+def _machine_facing(request) -> bool:
+    return request.path.startswith(("/api/", "/webhooks/"))
+
+
+def _bad_request(request, exception=None):
+    """Django's own refusals (a disallowed Host, a SuspiciousOperation) in the error shape
+    for API and webhook callers."""
+    if _machine_facing(request):
+        return error_response(400, "bad_request", "The request cannot be read.")
+    return bad_request(request, exception)
+
+
 def _server_error(request):
     if request.path.startswith("/api/"):
         return error_response(500, "error", "A server error occurred.", kind="server_error")
     return server_error(request)
 
 
+handler400 = _bad_request
 handler404 = _not_found
 handler500 = _server_error

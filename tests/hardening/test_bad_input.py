@@ -225,3 +225,24 @@ def test_nul_in_a_reference_to_another_object_is_a_field_error(client, catalog):
 
     body = assert_error_shape(response, 400)
     assert body["errors"][0]["attr"] == "customer"
+
+
+def test_a_signed_webhook_nested_100000_deep_is_a_400(anonymous_client, webhook_secrets):
+    body = ("[" * 100_000 + "]" * 100_000).encode()
+
+    response = anonymous_client.post(
+        "/webhooks/stripe/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=stripe_signature(body),
+    )
+
+    assert_error_shape(response, 400)
+
+
+def test_djangos_own_refusals_use_the_error_shape_for_api_callers(anonymous_client, settings):
+    # A disallowed Host is refused by Django before any view: handler400 answers.
+    settings.ALLOWED_HOSTS = ["testserver"]
+    response = anonymous_client.get("/api/v1/customers/", HTTP_HOST="evil.example")
+
+    assert_error_shape(response, 400)
