@@ -25,6 +25,7 @@ from billing.providers.base import (
     SignedWebhook,
     StripeCharge,
     StripeEvent,
+    WebhookPayloadError,
     WebhookSignatureError,
 )
 
@@ -188,13 +189,13 @@ def verify_webhook(*, payload: bytes, signature_header: str) -> SignedWebhook:
         try:
             event = json.loads(payload)
         except (ValueError, RecursionError) as exc:
-            raise WebhookSignatureError("signed body is not JSON") from exc
+            raise WebhookPayloadError("signed body is not JSON") from exc
         event_id = event.get("id") if isinstance(event, dict) else None
         event_type = event.get("type") if isinstance(event, dict) else None
         if not (
             isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type
         ):
-            raise WebhookSignatureError("signed body is not a Stripe event")
+            raise WebhookPayloadError("signed body is not a Stripe event")
         return SignedWebhook(event_id=event_id, event_type=event_type, payload=event)
     raise WebhookSignatureError(reason)
 
