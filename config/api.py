@@ -1,7 +1,12 @@
 """The one router of the API: every viewset is registered here, under /api/v1/."""
 
-from django.urls import re_path
+from django.urls import path, re_path
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
+from rest_framework.views import APIView
 
 from billing.invoicing.api.usage import SubscriptionUsageViewSet
 from billing.payments.api.views import InvoiceViewSet
@@ -23,7 +28,26 @@ router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("usage", UsageViewSet, basename="usage")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 
+
+class ApiIndex(APIView):
+    """GET /api/v1/: the resources of this version, each with its URL (key required, like
+    every /api/ route). Written out rather than DRF's root view, whose browsable-API
+    conventions (format suffixes, HTML) this API does not use."""
+
+    @extend_schema(
+        operation_id="ApiIndex",
+        responses=inline_serializer(
+            "ApiIndex", {"resources": serializers.DictField(child=serializers.URLField())}
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        base = request.build_absolute_uri("/api/v1/")
+        resources = {prefix: f"{base}{prefix}/" for prefix, _, _ in router.registry}
+        return Response({"resources": resources})
+
+
 urlpatterns = [
+    path("", ApiIndex.as_view(), name="api-index"),
     re_path(
         r"^subscriptions/(?P<external_id>[^/]+)/usage/$",
         SubscriptionUsageViewSet.as_view({"get": "retrieve"}),

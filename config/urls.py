@@ -1,14 +1,27 @@
 from django.contrib import admin
-from django.http import JsonResponse
-from django.urls import include, path
-from django.views.defaults import page_not_found, server_error
+from django.urls import include, path, re_path
+from django.views.defaults import bad_request, page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import exceptions
+from rest_framework.views import APIView
 
 from core import health, metrics
+from core.responses import error_response
 from webhooks import views as webhooks
 
 admin.site.site_header = "Billing back office"
 admin.site.site_title = "Billing"
+
+
+class _ApiNotFound(APIView):
+    """Authenticated like every /api/ route (401 without a key), then 404."""
+
+    schema = None  # not an operation: kept out of the OpenAPI schema
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise exceptions.NotFound()
+
 
 urlpatterns = [
     path("api/v1/", include("config.api")),
@@ -20,33 +33,38 @@ urlpatterns = [
     path("health/ready/", health.ready, name="health-ready"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    # Last: any other /api/ path is the API's 404 in its error shape. A route, not only
+    # handler404, because with DEBUG on Django answers an unmatched URL with its HTML page
+    # listing every pattern, and handler404 is never called.
+    re_path(r"^api/", _ApiNotFound.as_view(), name="api-404"),
 ]
 
 
 def _not_found(request, exception=None):
     """API callers get the one error shape; people browsing get Django's page."""
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {
-                "type": "client_error",
-                "errors": [{"code": "not_found", "detail": "Not found.", "attr": None}],
-            },
-            status=404,
-        )
+        return error_response(404, "not_found", "Not found.")
     return page_not_found(request, exception)
+
+
+def _machine_facing(request) -> bool:
+    return request.path.startswith(("/api/", "/webhooks/"))
+
+
+def _bad_request(request, exception=None):
+    """Django's own refusals (a disallowed Host, a SuspiciousOperation) in the error shape
+    for API and webhook callers."""
+    if _machine_facing(request):
+        return error_response(400, "bad_request", "The request cannot be read.")
+    return bad_request(request, exception)
 
 
 def _server_error(request):
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {
-                "type": "server_error",
-                "errors": [{"code": "error", "detail": "A server error occurred.", "attr": None}],
-            },
-            status=500,
-        )
+        return error_response(500, "error", "A server error occurred.", kind="server_error")
     return server_error(request)
 
 
+handler400 = _bad_request
 handler404 = _not_found
 handler500 = _server_error

@@ -9,21 +9,17 @@ from django.views.decorators.http import require_POST
 
 from billing.providers import lago, stripe
 from billing.providers.base import SignedWebhook, WebhookSignatureError
+from core.responses import error_response
 from webhooks.services import webhook_event_receive
 
 logger = logging.getLogger(__name__)
 
 
-def _rejected(provider: str, reason: str) -> JsonResponse:
+def _rejected(provider: str, error: WebhookSignatureError) -> JsonResponse:
     # The body is never logged: it is unauthenticated and may carry personal data.
+    reason = str(error)
     logger.warning("webhook rejected", extra={"provider": provider, "reason": reason})
-    return JsonResponse(
-        {
-            "type": "client_error",
-            "errors": [{"code": "invalid_signature", "detail": reason, "attr": None}],
-        },
-        status=400,
-    )
+    return error_response(400, error.code, reason)
 
 
 def _store(provider: str, signed: SignedWebhook, request) -> JsonResponse:
@@ -46,7 +42,7 @@ def stripe_webhook(request):
             payload=request.body, signature_header=request.headers.get("Stripe-Signature", "")
         )
     except WebhookSignatureError as exc:
-        return _rejected("stripe", str(exc))
+        return _rejected("stripe", exc)
     return _store("stripe", signed, request)
 
 
@@ -56,5 +52,5 @@ def lago_webhook(request):
     try:
         signed = lago.verify_webhook(payload=request.body, headers=request.headers)
     except WebhookSignatureError as exc:
-        return _rejected("lago", str(exc))
+        return _rejected("lago", exc)
     return _store("lago", signed, request)

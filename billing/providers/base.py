@@ -44,6 +44,15 @@ class RemoteObject:
 class WebhookSignatureError(Exception):
     """A webhook whose signature is missing, wrong or stale: nothing in it may be trusted."""
 
+    code = "invalid_signature"
+
+
+class WebhookPayloadError(WebhookSignatureError):
+    """Signed, but not a webhook we can key (not JSON, no string id or type): refused like
+    a bad signature, under its own code so the sender is not told its signature is wrong."""
+
+    code = "invalid_payload"
+
 
 @dataclass(frozen=True)
 class SignedWebhook:

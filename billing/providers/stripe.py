@@ -25,6 +25,7 @@ from billing.providers.base import (
     SignedWebhook,
     StripeCharge,
     StripeEvent,
+    WebhookPayloadError,
     WebhookSignatureError,
 )
 
@@ -187,14 +188,14 @@ def verify_webhook(*, payload: bytes, signature_header: str) -> SignedWebhook:
             continue
         try:
             event = json.loads(payload)
-        except ValueError as exc:
-            raise WebhookSignatureError("signed body is not JSON") from exc
+        except (ValueError, RecursionError) as exc:
+            raise WebhookPayloadError("signed body is not JSON") from exc
         event_id = event.get("id") if isinstance(event, dict) else None
         event_type = event.get("type") if isinstance(event, dict) else None
         if not (
             isinstance(event_id, str) and event_id and isinstance(event_type, str) and event_type
         ):
-            raise WebhookSignatureError("signed body is not a Stripe event")
+            raise WebhookPayloadError("signed body is not a Stripe event")
         return SignedWebhook(event_id=event_id, event_type=event_type, payload=event)
     raise WebhookSignatureError(reason)
 
@@ -214,7 +215,7 @@ def parse_event(payload: Any) -> StripeEvent:
     return StripeEvent(
         id=event_id,
         type=event_type,
-        created=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
+        created=_moment(created),
         object_type=object_type,
         object_id=str(obj["id"]),
         customer_id=_id_of(obj.get("id") if object_type == "customer" else obj.get("customer")),
@@ -222,6 +223,17 @@ def parse_event(payload: Any) -> StripeEvent:
         payment_intent=payment_result(obj) if object_type == "payment_intent" else None,
         charge=_charge(obj) if object_type == "charge" else None,
     )
+
+
+def _moment(value: Any) -> datetime | None:
+    """A Unix time as Stripe sends it; None when it is not one (a signed 10**20 is
+    out of datetime's range: unreadable, not a server error)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _id_of(value: Any) -> str | None:

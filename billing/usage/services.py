@@ -366,7 +366,7 @@ def parse_event(raw: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
             event[name] = value
     timestamp = raw.get("timestamp")
     if timestamp is not None:
-        parsed = parse_datetime(timestamp) if isinstance(timestamp, str) else None
+        parsed = _datetime_of(timestamp)
         if parsed is None:
             errors.append(_error("invalid", "An ISO 8601 date-time is required.", "timestamp"))
         else:
@@ -379,3 +379,14 @@ def parse_event(raw: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     else:
         event["properties"] = properties
     return (None, errors) if errors else (event, [])
+
+
+def _datetime_of(value: Any) -> datetime | None:
+    """An ISO 8601 date-time, or None. Django's parser raises ValueError on a well-formed
+    but impossible date (Feb 30, month 13): that is the caller's error, not ours."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from billing.sync.api import SyncProviderSerializer, sync_state_of
 from core.iso import COUNTRIES, CURRENCIES
-from core.validators import json_storable
+from core.validators import external_id_field, json_storable
 from customers.models import Customer, PaymentMethod
 from customers.services import UPDATABLE_FIELDS
 
@@ -16,7 +16,7 @@ class SyncSerializer(serializers.Serializer):
 
 
 class CustomerSerializer(serializers.ModelSerializer):
-    external_id = serializers.CharField(max_length=255)
+    external_id = external_id_field()
     email = serializers.EmailField(required=False, allow_blank=True, allow_null=True)
     currency = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     country = serializers.CharField(required=False, allow_blank=True, allow_null=True)
@@ -57,12 +57,6 @@ class CustomerSerializer(serializers.ModelSerializer):
             # external_id is the customer's address in our API: fixed once created.
             fields["external_id"].read_only = True
         return fields
-
-    def validate_external_id(self, value: str) -> str:
-        value = value.strip()
-        if not value or "/" in value:
-            raise serializers.ValidationError("Must be non-empty and contain no '/'.")
-        return value
 
     def validate_currency(self, value: str | None) -> str:
         value = (value or "").upper()

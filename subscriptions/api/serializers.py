@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from billing.sync.api import SyncProviderSerializer, sync_state_of
 from core.iso import CURRENCIES
-from core.validators import json_storable
+from core.validators import SlugRelatedField, external_id_field, json_storable
 from customers.models import Customer
 from subscriptions.charges import validate_properties
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription
@@ -58,7 +58,7 @@ class BillableMetricSerializer(_SyncedSerializer):
 
 
 class ChargeSerializer(serializers.ModelSerializer):
-    metric = serializers.SlugRelatedField(slug_field="code", queryset=BillableMetric.objects.all())
+    metric = SlugRelatedField(slug_field="code", queryset=BillableMetric.objects.all())
     model = serializers.ChoiceField(source="charge_model", choices=Charge.Model.choices)
     properties = serializers.DictField(validators=[json_storable])
 
@@ -117,11 +117,9 @@ class PlanSerializer(_SyncedSerializer):
 
 
 class SubscriptionSerializer(_SyncedSerializer):
-    external_id = serializers.RegexField(r"^[^/]+$", max_length=255)
-    customer = serializers.SlugRelatedField(
-        slug_field="external_id", queryset=Customer.objects.all()
-    )
-    plan = serializers.SlugRelatedField(slug_field="code", queryset=Plan.objects.all())
+    external_id = external_id_field()
+    customer = SlugRelatedField(slug_field="external_id", queryset=Customer.objects.all())
+    plan = SlugRelatedField(slug_field="code", queryset=Plan.objects.all())
     next_plan = serializers.SlugRelatedField(slug_field="code", read_only=True)
     overrides = serializers.DictField(required=False, validators=[json_storable])
     amount_cents = serializers.IntegerField(read_only=True)
@@ -177,9 +175,7 @@ class SubscriptionSerializer(_SyncedSerializer):
 
 
 class SubscriptionUpdateSerializer(serializers.Serializer):
-    plan = serializers.SlugRelatedField(
-        slug_field="code", queryset=Plan.objects.all(), required=False
-    )
+    plan = SlugRelatedField(slug_field="code", queryset=Plan.objects.all(), required=False)
     overrides = serializers.DictField(required=False, validators=[json_storable])
     name = serializers.CharField(required=False, allow_blank=True, max_length=255)
 

@@ -10,7 +10,7 @@ from billing.providers.base import (
     PlanData,
     ProviderError,
 )
-from billing.providers.lago.client import lago_id_of, object_in, request, text_of
+from billing.providers.lago.client import lago_id_of, object_in, request, segment, text_of
 
 AGGREGATIONS = {
     "count": "count_agg",
@@ -74,11 +74,11 @@ def _upsert(
     path: str, key: str, code: str, payload: dict[str, Any], *, exists: bool
 ) -> dict[str, Any]:
     if exists:
-        return object_in(request("PUT", f"{path}/{code}", body={key: payload}), key)
+        return object_in(request("PUT", f"{path}/{segment(code)}", body={key: payload}), key)
     try:
         return object_in(request("POST", path, body={key: payload}), key)
     except ProviderError as exc:
         if exc.http_status != 422:
             raise
         # Created by an earlier attempt whose answer we lost: update it instead.
-        return object_in(request("PUT", f"{path}/{code}", body={key: payload}), key)
+        return object_in(request("PUT", f"{path}/{segment(code)}", body={key: payload}), key)

@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -30,6 +31,18 @@ def _session() -> requests.Session:
     if session is None:
         session = _local.session = requests.Session()
     return session
+
+
+def segment(value: str) -> str:
+    """An identifier as one URL path segment, every reserved character percent-encoded.
+
+    Every id put into a Lago path goes through here: unencoded, `victim?x` made
+    `DELETE /subscriptions/victim` (the rest a query string), and `a/b` another path.
+    "", "." and ".." cannot name an object (a client may resolve them as dot segments).
+    """
+    if value in ("", ".", ".."):
+        raise ValueError(f"{value!r} cannot be a URL path segment")
+    return quote(value, safe="")
 
 
 def _url(path: str) -> str:

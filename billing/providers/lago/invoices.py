@@ -13,6 +13,7 @@ from billing.providers.lago.client import (
     malformed,
     object_in,
     request,
+    segment,
     text_of,
     time_of,
 )
@@ -29,13 +30,13 @@ def invoices_page(*, page: int, per_page: int = 100) -> tuple[list[LagoInvoice],
 
 
 def invoice_get(*, lago_id: str) -> LagoInvoice:
-    return parse_invoice(object_in(request("GET", f"invoices/{lago_id}"), "invoice"))
+    return parse_invoice(object_in(request("GET", f"invoices/{segment(lago_id)}"), "invoice"))
 
 
 def invoice_payment_status_update(*, lago_id: str, payment_status: str) -> LagoInvoice:
     """Report a payment collected outside Lago (through our Stripe)."""
     body = request(
-        "PUT", f"invoices/{lago_id}", body={"invoice": {"payment_status": payment_status}}
+        "PUT", f"invoices/{segment(lago_id)}", body={"invoice": {"payment_status": payment_status}}
     )
     return parse_invoice(object_in(body, "invoice"))
 
@@ -50,11 +51,13 @@ def invoice_preview(*, customer_external_id: str, subscription_external_id: str)
 
 
 def invoice_finalize(*, lago_id: str) -> LagoInvoice:
-    return parse_invoice(object_in(request("PUT", f"invoices/{lago_id}/finalize"), "invoice"))
+    return parse_invoice(
+        object_in(request("PUT", f"invoices/{segment(lago_id)}/finalize"), "invoice")
+    )
 
 
 def invoice_void(*, lago_id: str) -> LagoInvoice:
-    return parse_invoice(object_in(request("POST", f"invoices/{lago_id}/void"), "invoice"))
+    return parse_invoice(object_in(request("POST", f"invoices/{segment(lago_id)}/void"), "invoice"))
 
 
 def parse_invoice(obj: Any, *, preview: bool = False) -> LagoInvoice:

@@ -15,6 +15,7 @@ from billing.providers.lago.client import (
     lago_id_of,
     object_in,
     request,
+    segment,
     text_of,
     time_of,
 )
@@ -22,7 +23,7 @@ from billing.providers.lago.client import (
 
 def subscription_get(*, external_id: str, status: str = "active") -> LagoSubscription | None:
     try:
-        body = request("GET", f"subscriptions/{external_id}", params={"status": status})
+        body = request("GET", f"subscriptions/{segment(external_id)}", params={"status": status})
     except ProviderError as exc:
         if exc.http_status == 404:
             return None
@@ -53,7 +54,7 @@ def subscription_update(
     """`PUT /subscriptions/{external_id}`: the ending (a cancellation at period end, or
     None) and the plan overrides, when there are any."""
     payload: dict[str, Any] = {"ending_at": iso(ending_at), **_overrides(overrides)}
-    body = request("PUT", f"subscriptions/{external_id}", body={"subscription": payload})
+    body = request("PUT", f"subscriptions/{segment(external_id)}", body={"subscription": payload})
     return parse_subscription(object_in(body, "subscription"))
 
 
@@ -66,7 +67,7 @@ def subscription_terminate(*, external_id: str, pending: bool, invoice: bool) ->
     }
     if pending:
         params["status"] = "pending"
-    body = request("DELETE", f"subscriptions/{external_id}", params=params)
+    body = request("DELETE", f"subscriptions/{segment(external_id)}", params=params)
     return parse_subscription(object_in(body, "subscription"))
 
 

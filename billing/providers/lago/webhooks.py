@@ -16,6 +16,7 @@ from billing.providers.base import (
     LagoWebhook,
     ProviderError,
     SignedWebhook,
+    WebhookPayloadError,
     WebhookSignatureError,
 )
 from billing.providers.lago.client import malformed, object_in, request, text_of, time_of
@@ -49,11 +50,11 @@ def verify_webhook(*, payload: bytes, headers: Any) -> SignedWebhook:
         raise WebhookSignatureError(f"unsupported X-Lago-Signature-Algorithm {algorithm!r}")
     try:
         body = json.loads(payload)
-    except ValueError as exc:
-        raise WebhookSignatureError("signed body is not JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        raise WebhookPayloadError("signed body is not JSON") from exc
     webhook_type = body.get("webhook_type") if isinstance(body, dict) else None
     if not isinstance(webhook_type, str) or not webhook_type:
-        raise WebhookSignatureError("signed body is not a Lago webhook")
+        raise WebhookPayloadError("signed body is not a Lago webhook")
     unique_key = headers.get("X-Lago-Unique-Key") or ""
     if not unique_key:
         raise WebhookSignatureError("missing X-Lago-Unique-Key header")
