@@ -26,6 +26,11 @@ class BillableMetric(TimestampedModel):
         default="",
         help_text="The event property aggregated; required unless the aggregation is count.",
     )
+    negative_values_allowed = models.BooleanField(
+        default=False,
+        help_text="Accept negative event values (corrections to a sum). Off: a negative "
+        "value would lower the bill, so it is refused.",
+    )
     lago_id = models.UUIDField(null=True, blank=True, unique=True)
 
     class Meta:

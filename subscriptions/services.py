@@ -31,7 +31,13 @@ MAX_CENTS = 10**12
 # --- Billable metrics ------------------------------------------------------------------
 @transaction.atomic
 def metric_create(
-    *, code: str, name: str, aggregation: str, field_name: str = "", description: str = ""
+    *,
+    code: str,
+    name: str,
+    aggregation: str,
+    field_name: str = "",
+    description: str = "",
+    negative_values_allowed: bool = False,
 ) -> BillableMetric:
     metric = BillableMetric(
         code=code,
@@ -39,6 +45,7 @@ def metric_create(
         aggregation=aggregation,
         field_name=field_name or "",
         description=description or "",
+        negative_values_allowed=negative_values_allowed,
     )
     _check_metric(metric)
     try:

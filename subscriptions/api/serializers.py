@@ -39,6 +39,7 @@ class BillableMetricSerializer(_SyncedSerializer):
             "description",
             "aggregation",
             "field_name",
+            "negative_values_allowed",
             "lago_id",
             "sync",
             "created_at",
