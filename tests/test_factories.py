@@ -75,6 +75,7 @@ def test_a_subscription_is_what_subscription_create_makes(catalog, trial_days, b
         plan=plan,
         billing_time=billing_time,
         start_at=start,
+        bill_past_periods=True,  # October lies more than a period back
     )
 
     assert state(built) == state(created)

@@ -123,7 +123,12 @@ def test_a_late_job_closes_every_missed_period_and_cancels_once(client, catalog)
 
 
 def test_late_job_without_changes_renews_to_the_current_period(client, catalog):
-    create(client, billing_time="anniversary", start_at="2026-01-31T10:00:00Z")
+    create(
+        client,
+        billing_time="anniversary",
+        start_at="2026-01-31T10:00:00Z",
+        bill_past_periods=True,
+    )
     sub = Subscription.objects.get()
     services.subscription_advance(subscription=sub, now=datetime(2026, 3, 30, tzinfo=UTC))
     sub.refresh_from_db()
