@@ -2,17 +2,17 @@
 function that locks the row (`select_for_update`) and refuses an illegal move with 409
 `invalid_transition`, naming the current state."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from core.exceptions import Conflict, UnprocessableEntity
+from core.exceptions import Conflict
 from customers.models import Customer
+from subscriptions.backdating import check_start_at, close_catch_up
 from subscriptions.charges import validate_properties
 from subscriptions.models import (
     BillableMetric,
@@ -22,19 +22,11 @@ from subscriptions.models import (
     SubscriptionPeriod,
     SubscriptionPhase,
 )
-from subscriptions.periods import (
-    nominal_period,
-    past_periods,
-    period_containing,
-    yearly_amount_cents,
-)
+from subscriptions.periods import nominal_period, period_containing, yearly_amount_cents
 
 S = Subscription.Status
 # A fixed fee above a trillion minor units is a typo, and it keeps every sum inside a bigint.
 MAX_CENTS = 10**12
-# start_at bounds: nothing was billed before 2000, and a start years ahead is a typo.
-EARLIEST_START_AT = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_START_AHEAD = timedelta(days=5 * 366)
 
 
 # --- Billable metrics ------------------------------------------------------------------
@@ -312,7 +304,7 @@ def subscription_create(
 ) -> Subscription:
     now = timezone.now()
     start_at = start_at or now
-    _check_start_at(plan, billing_time, start_at, now, bill_past_periods)
+    check_start_at(plan, billing_time, start_at, now, bill_past_periods)
     _share_lock(plan)
     _check_currency(customer, plan)
     subscription = Subscription(
@@ -330,45 +322,14 @@ def subscription_create(
             subscription.save()
             if start_at <= now:
                 _activate(subscription, start_at, SubscriptionPhase.Reason.CREATED)
+                if bill_past_periods and close_catch_up(subscription, now):
+                    _set_period(subscription, now)
                 subscription.save()
     except IntegrityError as exc:
         raise Conflict(
             f"A subscription with external_id '{external_id}' exists.", code="subscription_exists"
         ) from exc
     return subscription
-
-
-def _check_start_at(
-    plan: Plan, billing_time: str, start_at: datetime, now: datetime, bill_past: bool
-) -> None:
-    """A back-dated start bills every period since at once (and a charge for each), so it
-    is refused unless asked for, and bounded even then: each past period is a row and an
-    invoice made in this transaction."""
-    if not EARLIEST_START_AT <= start_at <= now + MAX_START_AHEAD:
-        raise UnprocessableEntity(
-            f"start_at must be from {EARLIEST_START_AT:%Y-%m-%d} to {MAX_START_AHEAD.days} "
-            "days from now.",
-            code="start_at_out_of_range",
-            attr="start_at",
-        )
-    limit = settings.SUBSCRIPTION_MAX_PAST_PERIODS
-    past = past_periods(
-        interval=plan.interval, billing_time=billing_time, started_at=start_at, now=now, limit=limit
-    )
-    # One past period (a start in the previous period, closed at once) is ordinary.
-    if past > 1 and not bill_past:
-        raise UnprocessableEntity(
-            f"start_at is {past} billing periods in the past: send bill_past_periods: true "
-            "to bill them.",
-            code="start_at_in_past",
-            attr="start_at",
-        )
-    if past > limit:
-        raise UnprocessableEntity(
-            f"start_at is more than {limit} billing periods in the past.",
-            code="start_at_in_past",
-            attr="start_at",
-        )
 
 
 def _check_currency(customer: Customer, plan: Plan) -> None:

@@ -6,9 +6,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from subscriptions.models import Subscription
+from billing.invoicing.billing_run import billing_run
+from billing.invoicing.models import Invoice
+from subscriptions.models import Subscription, SubscriptionPeriod
 from subscriptions.periods import add_months
 from tests.factories import PlanFactory
+from tests.helpers.invoicing import generate
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/subscriptions/"
@@ -40,6 +43,25 @@ def test_a_start_in_the_previous_period_needs_no_flag(client, catalog):
     response = create(client, (month_start(1) + timedelta(days=3)).isoformat())
     assert response.status_code == 201, response.json()
     assert "bill_past_periods" not in response.json()
+
+
+def test_with_the_flag_the_past_is_one_catch_up_invoice(client, catalog):
+    response = create(client, month_start(3).isoformat(), bill_past_periods=True)
+    assert response.status_code == 201, response.json()
+    assert response.json()["current_period_start"].startswith(month_start(0).date().isoformat())
+    period = SubscriptionPeriod.objects.get()
+    assert (period.start, period.end, period.periods) == (month_start(3), month_start(0), 3)
+    assert period.reason == "catch_up"
+
+    report = billing_run()
+    assert billing_run().generated == 0  # idempotent: the row is billed
+    invoice = Invoice.objects.get()
+    assert invoice.total_amount_cents == 3 * 4900  # three months of Pro, no usage
+    assert invoice.status == "finalized" and invoice.number
+    assert (report.generated, report.failed) == (1, 0)
+    status, _ = generate(client, "sub-1")
+    assert status == 200  # that period's invoice exists
+    assert Invoice.objects.count() == 1
 
 
 def test_with_the_flag_the_past_is_billed_within_the_bound(client, catalog, settings):
