@@ -11,3 +11,9 @@ open_invoices_count = Event(
     "A question (customer=): how many issued invoices does the customer still owe? "
     "Asked when the last card goes; subscribers answer with a count.",
 )
+currency_in_use = Event(
+    "currency_in_use",
+    "A question (customer=): does anything priced in the customer's currency (a "
+    "subscription, an invoice) exist? Asked before the currency changes; subscribers answer "
+    "True or False.",
+)

@@ -58,6 +58,17 @@ def customer_update(*, customer: Customer, **fields: Any) -> Customer:
     changes = _only_updatable(fields)
     with transaction.atomic():
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        if changes.get("currency", locked.currency) != locked.currency and any(
+            events.currency_in_use.publish(customer=locked)
+        ):
+            # Subscriptions and invoices are priced in the currency they were made in; a
+            # customer who changed currency under them would be billed in a mix.
+            raise Conflict(
+                f"Customer '{locked.external_id}' has subscriptions or invoices: its "
+                "currency cannot change. Create a new customer for the new currency.",
+                code="currency_locked",
+                attr="currency",
+            )
         for name, value in changes.items():
             setattr(locked, name, value)
         if changes:

@@ -14,14 +14,22 @@ from subscriptions.models import BillableMetric, Charge, Plan, Subscription, Sub
 
 @admin.register(BillableMetric)
 class BillableMetricAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "aggregation", "field_name", "lago_id"]
-    list_filter = ["aggregation"]
+    list_display = [
+        "code",
+        "name",
+        "aggregation",
+        "field_name",
+        "negative_values_allowed",
+        "lago_id",
+    ]
+    list_filter = ["aggregation", "negative_values_allowed"]
     search_fields = ["code", "name"]
     readonly_fields = ["lago_id", "created_at", "updated_at"]
 
     def save_model(self, request, obj, form, change):
         fields = {
-            k: form.cleaned_data[k] for k in ("name", "description", "aggregation", "field_name")
+            k: form.cleaned_data[k]
+            for k in ("name", "description", "aggregation", "field_name", "negative_values_allowed")
         }
         if change:
             services.metric_update(metric=obj, **fields)

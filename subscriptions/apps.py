@@ -6,4 +6,7 @@ class SubscriptionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from subscriptions import signals, sync  # noqa: F401
+        from customers import events as customer_events
+        from subscriptions import selectors, signals, sync  # noqa: F401
+
+        customer_events.currency_in_use.subscribe(selectors.customer_has_subscriptions)

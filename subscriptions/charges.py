@@ -10,30 +10,52 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from core.limits import (
+    MAX_FLAT_AMOUNT,
+    MAX_RANGES,
+    MAX_UNIT_PRICE,
+    MAX_UNITS_INTEGER,
+    MAX_USAGE_VALUE,
+    decimal_problem,
+)
 
-def _decimal(value: Any, field: str, *, required: bool = True) -> None:
+
+def _decimal(
+    value: Any, field: str, *, required: bool = True, limit: Decimal = MAX_UNIT_PRICE
+) -> None:
     if value is None and not required:
         return
     if not isinstance(value, str):
         raise ValidationError(f'{field} must be a decimal string, e.g. "0.25".')
+    if len(value) > 100:  # no price we accept needs more; parsing more costs time
+        raise ValidationError(f"{field} is too long for a decimal.")
     try:
         number = Decimal(value)
     except InvalidOperation:
         raise ValidationError(f"{field} is not a decimal: {value!r}.") from None
-    if not number.is_finite() or number < 0:
-        raise ValidationError(f"{field} must be a finite, non-negative decimal.")
+    # Bounded so that any accepted price times any accepted usage value rates without a
+    # Decimal overflow and fits a bigint of minor units (core.limits).
+    problem = decimal_problem(number, limit=limit)
+    if problem:
+        raise ValidationError(f"{field} {problem}.")
 
 
 def _int(value: Any, field: str, *, minimum: int = 0, required: bool = True) -> None:
     if value is None and not required:
         return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValidationError(f"{field} must be an integer ≥ {minimum}.")
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not minimum <= value <= MAX_UNITS_INTEGER
+    ):
+        raise ValidationError(f"{field} must be an integer from {minimum} to {MAX_UNITS_INTEGER}.")
 
 
 def _ranges(ranges: Any, field: str, amount_keys: tuple[str, ...]) -> None:
     if not isinstance(ranges, list) or not ranges:
         raise ValidationError(f"{field} must be a non-empty list of ranges.")
+    if len(ranges) > MAX_RANGES:  # each range adds a flat amount to the fee
+        raise ValidationError(f"{field} has more than {MAX_RANGES} ranges.")
     expected_from = 0
     for index, item in enumerate(ranges):
         where = f"{field}[{index}]"
@@ -56,7 +78,8 @@ def _ranges(ranges: Any, field: str, amount_keys: tuple[str, ...]) -> None:
                 raise ValidationError(f"{where}.to_value must be above from_value.")
             expected_from = to_value + 1
         for key in amount_keys:
-            _decimal(item.get(key), f"{where}.{key}")
+            limit = MAX_FLAT_AMOUNT if key == "flat_amount" else MAX_UNIT_PRICE
+            _decimal(item.get(key), f"{where}.{key}", limit=limit)
         unknown = set(item) - {"from_value", "to_value", *amount_keys}
         if unknown:
             raise ValidationError(f"{where} has unknown keys: {sorted(unknown)}.")
@@ -102,16 +125,18 @@ def validate_properties(charge_model: str, properties: Any) -> dict[str, Any]:
             "per_transaction_max_amount",
         }
         _only(properties, allowed, charge_model)
-        _decimal(properties.get("rate"), "rate")
+        _decimal(properties.get("rate"), "rate", limit=Decimal(100))
         if Decimal(properties["rate"]) > 100:
             raise ValidationError("rate is a percentage: at most 100.")
-        for key in (
-            "fixed_amount",
-            "free_units_per_total_aggregation",
-            "per_transaction_min_amount",
-            "per_transaction_max_amount",
-        ):
+        # Per event amounts, priced like a unit; the free allowance is counted in units.
+        for key in ("fixed_amount", "per_transaction_min_amount", "per_transaction_max_amount"):
             _decimal(properties.get(key), key, required=False)
+        _decimal(
+            properties.get("free_units_per_total_aggregation"),
+            "free_units_per_total_aggregation",
+            required=False,
+            limit=MAX_USAGE_VALUE,
+        )
         _int(properties.get("free_units_per_events"), "free_units_per_events", required=False)
         low, high = (
             properties.get("per_transaction_min_amount"),

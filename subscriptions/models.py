@@ -26,6 +26,11 @@ class BillableMetric(TimestampedModel):
         default="",
         help_text="The event property aggregated; required unless the aggregation is count.",
     )
+    negative_values_allowed = models.BooleanField(
+        default=False,
+        help_text="Accept negative event values (corrections to a sum). Off: a negative "
+        "value would lower the bill, so it is refused.",
+    )
     lago_id = models.UUIDField(null=True, blank=True, unique=True)
 
     class Meta:
@@ -223,6 +228,7 @@ class SubscriptionPeriod(models.Model):
         CANCELED = "canceled", "Canceled at period end"
         TERMINATED = "terminated"
         UPGRADE = "upgrade", "Upgraded to another interval"
+        CATCH_UP = "catch_up", "Past periods of a back-dated start, billed at once"
 
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="periods")
     start = models.DateTimeField()
@@ -231,6 +237,9 @@ class SubscriptionPeriod(models.Model):
     nominal_start = models.DateTimeField()
     nominal_end = models.DateTimeField()
     reason = models.CharField(max_length=32, choices=Reason.choices)
+    # How many billing periods this row stands for: more than one for the catch-up of a
+    # back-dated start, so its past goes on one invoice (one row, one invoice, as ever).
+    periods = models.PositiveIntegerField(default=1)
     # The trial as it stood when the period closed (a reactivation starts a new one).
     trial_ends_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(auto_now_add=True)

@@ -66,3 +66,19 @@ def nominal_period(
 def yearly_amount_cents(*, interval: str, amount_cents: int) -> int:
     """A plan's fixed fee per year, to compare plans of different intervals as Lago does."""
     return amount_cents * PERIODS_PER_YEAR[interval]
+
+
+def past_periods(
+    *, interval: str, billing_time: str, started_at: datetime, now: datetime, limit: int
+) -> int:
+    """How many periods of a subscription started at `started_at` have ended by `now`,
+    counting no further than `limit` + 1 (so a start in year 1 costs nothing to refuse)."""
+    count, moment = 0, started_at
+    while count <= limit:
+        _, end = period_containing(
+            interval=interval, billing_time=billing_time, started_at=started_at, moment=moment
+        )
+        if end > now:
+            break
+        count, moment = count + 1, end
+    return count

@@ -3,6 +3,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
+from customers.models import Customer
 from subscriptions.models import Subscription
 
 
@@ -31,3 +32,8 @@ def subscriptions_due(*, now: datetime, limit: int = 500) -> list[UUID]:
         .order_by("current_period_end")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def customer_has_subscriptions(*, customer: Customer) -> bool:
+    """Answers customers' `currency_in_use`: any subscription, even ended, was priced in it."""
+    return Subscription.objects.filter(customer=customer).exists()

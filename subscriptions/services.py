@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.exceptions import Conflict
 from customers.models import Customer
+from subscriptions.backdating import check_start_at, close_catch_up
 from subscriptions.charges import validate_properties
 from subscriptions.models import (
     BillableMetric,
@@ -31,7 +32,13 @@ MAX_CENTS = 10**12
 # --- Billable metrics ------------------------------------------------------------------
 @transaction.atomic
 def metric_create(
-    *, code: str, name: str, aggregation: str, field_name: str = "", description: str = ""
+    *,
+    code: str,
+    name: str,
+    aggregation: str,
+    field_name: str = "",
+    description: str = "",
+    negative_values_allowed: bool = False,
 ) -> BillableMetric:
     metric = BillableMetric(
         code=code,
@@ -39,6 +46,7 @@ def metric_create(
         aggregation=aggregation,
         field_name=field_name or "",
         description=description or "",
+        negative_values_allowed=negative_values_allowed,
     )
     _check_metric(metric)
     try:
@@ -292,9 +300,11 @@ def subscription_create(
     start_at: datetime | None = None,
     overrides: dict[str, Any] | None = None,
     name: str = "",
+    bill_past_periods: bool = False,
 ) -> Subscription:
     now = timezone.now()
     start_at = start_at or now
+    check_start_at(plan, billing_time, start_at, now, bill_past_periods)
     _share_lock(plan)
     _check_currency(customer, plan)
     subscription = Subscription(
@@ -312,6 +322,8 @@ def subscription_create(
             subscription.save()
             if start_at <= now:
                 _activate(subscription, start_at, SubscriptionPhase.Reason.CREATED)
+                if bill_past_periods and close_catch_up(subscription, now):
+                    _set_period(subscription, now)
                 subscription.save()
     except IntegrityError as exc:
         raise Conflict(

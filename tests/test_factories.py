@@ -2,6 +2,7 @@
 set up with them starts from a state production can reach."""
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -69,13 +70,14 @@ def test_a_subscription_is_what_subscription_create_makes(catalog, trial_days, b
     built = SubscriptionFactory(
         customer=catalog.acme, plan=plan, billing_time=billing_time, start_at=start
     )
-    created = subscription_services.subscription_create(
-        external_id="by-the-service",
-        customer=catalog.acme,
-        plan=plan,
-        billing_time=billing_time,
-        start_at=start,
-    )
+    with time_machine.travel(start, tick=False):  # created on its start, as the factory's
+        created = subscription_services.subscription_create(
+            external_id="by-the-service",
+            customer=catalog.acme,
+            plan=plan,
+            billing_time=billing_time,
+            start_at=start,
+        )
 
     assert state(built) == state(created)
     assert built.phases.get().reason == created.phases.get().reason == "created"

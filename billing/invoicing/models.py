@@ -70,6 +70,11 @@ class Invoice(TimestampedModel):
             "A credit is owed to the customer: refund it or carry it to the next invoice.",
         )
         PAID_IN_LAGO = "paid_in_lago", "Recorded as paid in Lago."
+        DAILY_CHARGE_LIMIT = (
+            "daily_charge_limit",
+            "The customer was charged automatically as many times as allowed in 24 hours "
+            "(COLLECTION_MAX_CHARGES_PER_CUSTOMER_PER_DAY): check the charges, then retry it.",
+        )
         OTHER = "other", "Blocked (see the invoice's history)."
 
     class Reconciliation(models.TextChoices):
@@ -109,6 +114,9 @@ class Invoice(TimestampedModel):
     payment_blocked_reason = models.CharField(
         max_length=255, choices=BlockedReason.choices, blank=True, default=""
     )
+    # Staff (or the API's pay) asked for the next charge: it is explicit, so the daily limit
+    # on automatic charges does not hold it back. Cleared when that attempt starts.
+    collection_approved = models.BooleanField(default=False)
     engine = models.CharField(max_length=8, choices=Engine.choices, default=Engine.LOCAL)
     lago_id = models.UUIDField(null=True, blank=True, unique=True)
     lago_number = models.CharField(max_length=64, blank=True, default="")

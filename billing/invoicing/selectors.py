@@ -123,3 +123,8 @@ def subscription_usage(
             )
         )
     return lines
+
+
+def customer_has_invoices(*, customer: Customer) -> bool:
+    """Answers customers' `currency_in_use`: an invoice, even voided, is in its currency."""
+    return Invoice.objects.filter(customer=customer).exists()

@@ -4,6 +4,7 @@ ask for payment. Each transition locks the invoice row and refuses an illegal mo
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypedDict
@@ -212,7 +213,12 @@ def period_input(
         end = min(phase.ended_at or period.end, period.end)
         if end <= start:
             continue
-        pieces.append(_phase_usage(subscription, phase, start, end, catalog, with_usage=True))
+        piece = _phase_usage(subscription, phase, start, end, catalog, with_usage=True)
+        if period.periods > 1:
+            # A catch-up row stands for several periods: its nominal span is all of them,
+            # so the fee prorated over it is that many periods' fee.
+            piece = replace(piece, amount_cents=piece.amount_cents * period.periods)
+        pieces.append(piece)
     prepaid = any(piece.pay_in_advance for piece in pieces[:1]) and (
         SubscriptionPeriod.objects.filter(
             subscription=subscription, end=period.start, reason=SubscriptionPeriod.Reason.RENEWED

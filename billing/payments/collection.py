@@ -28,7 +28,7 @@ from billing.payments.models import PaymentAttempt
 from billing.providers import provider_enabled, stripe
 from billing.providers.base import PaymentResult, ProviderError
 from billing.sync.outbox import outbox_record, register
-from core.locks import advisory_lock
+from core.locks import advisory_lock, advisory_xact_lock
 from core.metrics import PAYMENT_ATTEMPTS
 from customers.models import PaymentMethod
 
@@ -97,6 +97,7 @@ def invoice_pay(*, invoice: Invoice) -> Invoice:
     if collection_in_flight(invoice=locked):
         raise invoice_refuse(locked, "pay", code="payment_in_progress")
     invoice_ask_payment(locked, timezone.now())
+    locked.collection_approved = True  # explicit: not held back by the daily limit
     locked.save()
     return locked
 
@@ -173,9 +174,21 @@ def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
             )
             logger.info("collection blocked", extra={"invoice_id": invoice_id, "reason": reason})
             return "blocked"
+        automatic = not invoice.collection_approved
+        if automatic and _daily_charges(customer.pk, now) >= _daily_limit():
+            # A runaway (a back-dated subscription's backlog, a loop) must not charge a
+            # card dozens of times: the rest wait, blocked, until staff retry them.
+            invoice.payment_blocked_reason = B.DAILY_CHARGE_LIMIT
+            invoice.next_payment_attempt_at = None
+            invoice.save(
+                update_fields=["payment_blocked_reason", "next_payment_attempt_at", "updated_at"]
+            )
+            logger.warning("daily charge limit", extra={"invoice_id": invoice_id})
+            return "blocked"
         number = invoice.attempts.count() + 1
         attempt = PaymentAttempt.objects.create(
             invoice=invoice,
+            automatic=automatic,
             number=number,
             status=A.PROCESSING,
             amount_cents=invoice.total_amount_cents,
@@ -185,10 +198,30 @@ def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
         )
         invoice.next_payment_attempt_at = None
         invoice.payment_blocked_reason = ""
+        invoice.collection_approved = False
         invoice.save(
-            update_fields=["next_payment_attempt_at", "payment_blocked_reason", "updated_at"]
+            update_fields=[
+                "next_payment_attempt_at",
+                "payment_blocked_reason",
+                "collection_approved",
+                "updated_at",
+            ]
         )
     return attempt
+
+
+def _daily_limit() -> int:
+    return int(settings.COLLECTION_MAX_CHARGES_PER_CUSTOMER_PER_DAY)
+
+
+def _daily_charges(customer_id, now) -> int:
+    """Automatic attempts on the customer's invoices in the last 24 h, counted under a
+    per-customer lock (held to the commit), so two invoices collected at once cannot both
+    take the last place."""
+    advisory_xact_lock(f"customer:{customer_id}:charges", timeout=15.0)
+    return PaymentAttempt.objects.filter(
+        invoice__customer_id=customer_id, automatic=True, created_at__gte=now - timedelta(days=1)
+    ).count()
 
 
 def _look_up(attempt: PaymentAttempt) -> PaymentResult | None:

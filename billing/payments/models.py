@@ -33,6 +33,9 @@ class PaymentAttempt(TimestampedModel):
     # Ours, not Stripe's: the outcome is unknown and cannot be looked up by us (the customer
     # was unlinked from Stripe), so no run touches it again until staff have checked.
     needs_review = models.BooleanField(default=False)
+    # False for a charge staff asked for (pay); only automatic ones count against
+    # COLLECTION_MAX_CHARGES_PER_CUSTOMER_PER_DAY.
+    automatic = models.BooleanField(default=True)
 
     class Meta:
         db_table = "billing_paymentattempt"

@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 from billing.providers import provider_enabled
 from billing.usage.forwarding import usage_forwarding_queue
 from billing.usage.models import UsageRecord, UsageTransaction
+from core.limits import MAX_USAGE_VALUE, decimal_problem
 from subscriptions.models import BillableMetric, Subscription, SubscriptionPeriod
 
 MAX_BATCH = 1000
@@ -127,12 +128,21 @@ def _check(
             ]
         if metric.aggregation in NUMERIC:
             value = _number(raw)
+            attr = f"properties.{metric.field_name}"
             if value is None:
+                return [_error("property_not_numeric", f"{attr} must be a number.", attr)]
+            problem = decimal_problem(value, limit=MAX_USAGE_VALUE, negative=True)
+            if problem:
+                return [_error("value_out_of_range", f"{attr} {problem}.", attr)]
+            if value < 0 and not metric.negative_values_allowed:
+                # A negative value lowers the bill; only a metric made for corrections
+                # takes one.
                 return [
                     _error(
-                        "property_not_numeric",
-                        f"properties.{metric.field_name} must be a number.",
-                        f"properties.{metric.field_name}",
+                        "negative_value_not_allowed",
+                        f"{attr} must not be negative: metric '{metric.code}' does not "
+                        "allow negative values.",
+                        attr,
                     )
                 ]
         else:
@@ -145,13 +155,12 @@ def _check(
 def _number(raw: Any) -> Decimal | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         return None
+    if isinstance(raw, str) and len(raw) > 100:
+        return None  # no number we accept needs more characters; parsing more costs time
     try:
-        number = Decimal(str(raw))
+        return Decimal(str(raw))
     except InvalidOperation:
         return None
-    if not number.is_finite() or abs(number) >= Decimal(10) ** 26:
-        return None
-    return number
 
 
 @transaction.atomic

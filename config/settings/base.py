@@ -296,6 +296,13 @@ INVOICE_ISSUER = env("INVOICE_ISSUER", default="AIP")
 INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", default="")
 INVOICE_ISSUER_NAME = env("INVOICE_ISSUER_NAME", default="AI Platform Inc.")
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=0)
+# Money safeguards: a back-dated subscription may close at most this many past periods
+# (and only with bill_past_periods: true), and collection charges one customer at most
+# this many times automatically in 24 h; the rest wait for staff.
+SUBSCRIPTION_MAX_PAST_PERIODS = env.int("SUBSCRIPTION_MAX_PAST_PERIODS", default=24)
+COLLECTION_MAX_CHARGES_PER_CUSTOMER_PER_DAY = env.int(
+    "COLLECTION_MAX_CHARGES_PER_CUSTOMER_PER_DAY", default=3
+)
 DUNNING_SCHEDULE_DAYS = [int(d) for d in env.list("DUNNING_SCHEDULE_DAYS", default=["1", "3", "7"])]
 # Minutes after a period ends before the billing run invoices it: late usage still counts.
 INVOICE_GRACE_MINUTES = env.int("INVOICE_GRACE_MINUTES", default=60)

@@ -39,6 +39,7 @@ class BillableMetricSerializer(_SyncedSerializer):
             "description",
             "aggregation",
             "field_name",
+            "negative_values_allowed",
             "lago_id",
             "sync",
             "created_at",
@@ -124,6 +125,7 @@ class SubscriptionSerializer(_SyncedSerializer):
     overrides = serializers.DictField(required=False, validators=[json_storable])
     amount_cents = serializers.IntegerField(read_only=True)
     currency = serializers.CharField(source="plan.currency", read_only=True)
+    bill_past_periods = serializers.BooleanField(default=False, write_only=True)
 
     class Meta:
         model = Subscription
@@ -136,6 +138,7 @@ class SubscriptionSerializer(_SyncedSerializer):
             "status",
             "billing_time",
             "start_at",
+            "bill_past_periods",
             "started_at",
             "trial_ends_at",
             "current_period_start",

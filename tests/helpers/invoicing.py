@@ -4,6 +4,8 @@ periods close, generate. For an invoice a test needs but does not check, use
 
 from datetime import UTC, datetime
 
+import time_machine
+
 from subscriptions import services as subscription_services
 from subscriptions.models import Subscription
 
@@ -13,16 +15,19 @@ NOV_15 = datetime(2026, 11, 15, tzinfo=UTC)
 
 
 def subscribe(client, external_id: str, plan: str, start_at: datetime, customer="acme") -> dict:
-    response = client.post(
-        "/api/v1/subscriptions/",
-        {
-            "external_id": external_id,
-            "customer": customer,
-            "plan": plan,
-            "start_at": start_at.isoformat(),
-        },
-        format="json",
-    )
+    """Subscribe as if on `start_at` (the tests' dates lie months back): its periods then
+    close one by one as time passes (close_periods), as they would have."""
+    with time_machine.travel(start_at, tick=False):
+        response = client.post(
+            "/api/v1/subscriptions/",
+            {
+                "external_id": external_id,
+                "customer": customer,
+                "plan": plan,
+                "start_at": start_at.isoformat(),
+            },
+            format="json",
+        )
     assert response.status_code == 201, response.json()
     return response.json()
 

@@ -4,6 +4,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -123,7 +124,8 @@ def test_a_late_job_closes_every_missed_period_and_cancels_once(client, catalog)
 
 
 def test_late_job_without_changes_renews_to_the_current_period(client, catalog):
-    create(client, billing_time="anniversary", start_at="2026-01-31T10:00:00Z")
+    with time_machine.travel(datetime(2026, 1, 31, 10, tzinfo=UTC), tick=False):
+        create(client, billing_time="anniversary", start_at="2026-01-31T10:00:00Z")
     sub = Subscription.objects.get()
     services.subscription_advance(subscription=sub, now=datetime(2026, 3, 30, tzinfo=UTC))
     sub.refresh_from_db()

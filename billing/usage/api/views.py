@@ -73,7 +73,7 @@ class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
         error = result.errors[0]
         if result.status == "conflict" or error["code"] == usage.PERIOD_CLOSED:
             raise Conflict(error["detail"], code=error["code"])
-        raise UnprocessableEntity(error["detail"], code=error["code"])
+        raise UnprocessableEntity(error["detail"], code=error["code"], attr=error["attr"])
 
     @extend_schema(
         operation_id="RecordUsageBatch",
