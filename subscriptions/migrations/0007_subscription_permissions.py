@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('subscriptions', '0004_reason_choices'),
+        ('subscriptions', '0006_period_catch_up'),
     ]
 
     operations = [
