@@ -1,4 +1,9 @@
-"""Liveness and readiness. Readiness names every failing dependency."""
+"""Liveness and readiness. Readiness names every failing dependency.
+
+Only the database takes the instance out of rotation (503): the outbox lets writes go on
+through a cache or broker outage, so those are reported in the body and in /metrics
+(`dependency_up`), never as a failed probe.
+"""
 
 import logging
 
@@ -43,7 +48,12 @@ def _broker() -> None:
 CHECKS = {"database": _database, "cache": _cache, "broker": _broker}
 
 
-def ready(request):
+# Without these the instance cannot serve at all; the others degrade it.
+CRITICAL = frozenset({"database"})
+
+
+def run_checks() -> dict[str, str]:
+    """ "ok" or "error: <ExceptionClass>" for every dependency (no internal detail)."""
     results: dict[str, str] = {}
     for name, check in CHECKS.items():
         try:
@@ -52,9 +62,16 @@ def ready(request):
         except Exception as exc:
             logger.warning("readiness check failed", extra={"component": name, "error": str(exc)})
             results[name] = f"error: {exc.__class__.__name__}"
+    return results
+
+
+def ready(request):
+    results = run_checks()
     failing = [name for name, result in results.items() if result != "ok"]
-    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": results}
-    return JsonResponse(body, status=503 if failing else 200)
+    down = any(name in CRITICAL for name in failing)
+    status = "fail" if down else "degraded" if failing else "ok"
+    body = {"status": status, "failing": failing, "checks": results}
+    return JsonResponse(body, status=503 if down else 200)
 
 
 class HealthCheckMiddleware:

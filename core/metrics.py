@@ -18,6 +18,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 
 REQUEST_LATENCY = Histogram(
     "http_request_duration_seconds",
@@ -76,6 +77,32 @@ def register_database_collector(collector) -> None:
         _database_collectors.append(collector)
 
 
+class DependencyCollector:
+    """`dependency_up{dependency=...}` 1/0, probed at scrape time (never stale).
+
+    A custom collector, not a Gauge: under PROMETHEUS_MULTIPROC_DIR a Gauge would write
+    per-process files and mix stale values of other workers into the scrape.
+    """
+
+    def collect(self):
+        from core.health import run_checks  # health imports nothing from here
+
+        family = GaugeMetricFamily(
+            "dependency_up",
+            "1 when the dependency answered the readiness probe at scrape time, else 0.",
+            labels=["dependency"],
+        )
+        for name, result in run_checks().items():
+            family.add_metric([name], 1 if result == "ok" else 0)
+        yield family
+
+
+def _dependency_registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(DependencyCollector())
+    return registry
+
+
 def metrics_view(request):
     registry = CollectorRegistry()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # the client library's own test
@@ -87,4 +114,5 @@ def metrics_view(request):
     for collector in _database_collectors:
         database.register(collector)
     output += generate_latest(database)
+    output += generate_latest(_dependency_registry())
     return HttpResponse(output, content_type=CONTENT_TYPE_LATEST)

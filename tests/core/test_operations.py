@@ -29,9 +29,60 @@ def test_health_live_and_ready(anonymous_client):
 def test_ready_names_the_failing_component(anonymous_client, settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     response = anonymous_client.get("/health/ready/", HTTP_HOST="10.0.0.7")  # a pod IP
-    assert response.status_code == 503
+    # The broker degrades the instance; only the database takes it out of rotation.
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
     assert response.json()["failing"] == ["broker"]
     assert response.json()["checks"]["database"] == "ok"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket is closed
+
+
+@pytest.mark.django_db
+def test_ready_stays_200_with_redis_down_and_reports_it(anonymous_client, settings):
+    down = f"redis://127.0.0.1:{_closed_port()}/0"
+    caches = {"default": {**settings.CACHES["default"], "LOCATION": down}}
+    settings.CACHES = caches
+    settings.CELERY_BROKER_URL = down
+    response = anonymous_client.get("/health/ready/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["failing"] == ["cache", "broker"]
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["cache"].startswith("error: ")
+    text = anonymous_client.get("/metrics").content.decode()
+    assert 'dependency_up{dependency="cache"} 0.0' in text
+    assert 'dependency_up{dependency="broker"} 0.0' in text
+    assert 'dependency_up{dependency="database"} 1.0' in text
+
+
+@pytest.mark.django_db
+def test_metrics_report_every_dependency_up(anonymous_client):
+    text = anonymous_client.get("/metrics").content.decode()
+    for name in ("database", "cache", "broker"):
+        assert f'dependency_up{{dependency="{name}"}} 1.0' in text
+
+
+def test_ready_is_503_when_the_database_is_unreachable(anonymous_client, monkeypatch):
+    from django.db import OperationalError
+
+    from core import health
+
+    def unreachable():
+        raise OperationalError("connection refused")
+
+    monkeypatch.setitem(health.CHECKS, "database", unreachable)
+    response = anonymous_client.get("/health/ready/")
+    assert response.status_code == 503
+    assert response.json()["status"] == "fail"
+    assert response.json()["failing"] == ["database"]
 
 
 @pytest.mark.django_db
@@ -213,7 +264,7 @@ def test_ready_fails_fast_on_a_broker_that_never_answers(anonymous_client, setti
         settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
         started = time.monotonic()
         response = anonymous_client.get("/health/ready/")
-        assert response.status_code == 503 and response.json()["failing"] == ["broker"]
+        assert response.status_code == 200 and response.json()["failing"] == ["broker"]
         assert time.monotonic() - started < 10
     finally:
         silent.close()
