@@ -22,6 +22,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     DJANGO_SETTINGS_MODULE=config.settings.production \
+    BILLING_IMAGE=1 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 
 # WeasyPrint (invoice PDFs) needs Pango and its fonts at run time; nothing else links a
