@@ -20,6 +20,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from core.health import run_checks
+
 REQUEST_LATENCY = Histogram(
     "http_request_duration_seconds",
     "Latency of HTTP requests by route, method and status.",
@@ -85,8 +87,6 @@ class DependencyCollector:
     """
 
     def collect(self):
-        from core.health import run_checks  # health imports nothing from here
-
         family = GaugeMetricFamily(
             "dependency_up",
             "1 when the dependency answered the readiness probe at scrape time, else 0.",

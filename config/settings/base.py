@@ -311,6 +311,8 @@ BILLING_RUN_BATCH = env.int("BILLING_RUN_BATCH", default=500)
 LAGO_API_URL = env("LAGO_API_URL", default="")
 LAGO_API_KEY = env("LAGO_API_KEY", default="")
 LAGO_WEBHOOK_HMAC_KEY = env("LAGO_WEBHOOK_HMAC_KEY", default="")
+# The `iss` Lago's webhook JWTs must carry (Lago's own LAGO_API_URL); default LAGO_API_URL.
+LAGO_WEBHOOK_ISSUER = env("LAGO_WEBHOOK_ISSUER", default="")
 LAGO_TIMEOUT_SECONDS = env.float("LAGO_TIMEOUT_SECONDS", default=10.0)
 LAGO_OPENAPI_SPEC = env(
     "LAGO_OPENAPI_SPEC", default=str(BASE_DIR.parent / "shared/lago/openapi.yaml")

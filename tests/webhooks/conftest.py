@@ -6,6 +6,15 @@ from tests.helpers.signing import LAGO_HMAC_KEY, STRIPE_SECRET, dumps, lago_hmac
 
 
 @pytest.fixture(autouse=True)
+def _forget_lago_public_key():
+    from billing.providers.lago.webhooks import reset_public_key_cache
+
+    reset_public_key_cache()
+    yield
+    reset_public_key_cache()
+
+
+@pytest.fixture(autouse=True)
 def webhook_secrets(settings):
     settings.STRIPE_WEBHOOK_SECRET = ["whsec_old_" + "o" * 24, STRIPE_SECRET]
     settings.LAGO_WEBHOOK_HMAC_KEY = LAGO_HMAC_KEY

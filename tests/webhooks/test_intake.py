@@ -128,7 +128,7 @@ def test_lago_without_unique_key_is_refused(anonymous_client):
 def test_lago_jwt_is_verified_with_lagos_public_key(post_lago, lago):
     payload = events_errors(["t1"])
     body = dumps(payload)
-    token = lago_jwt(body, lago.private_key_pem)
+    token = lago_jwt(body, lago.private_key_pem, issuer=lago.url)
     assert post_lago(payload, algorithm="jwt", signature=token, body=body).status_code == 200
     # The key was fetched once, then cached.
     fetches = [r for r in lago.requests if r["path"].endswith("/webhooks/json_public_key")]
@@ -152,9 +152,103 @@ def test_lago_jwt_from_another_key_is_refused(post_lago, lago):
     )
     payload = events_errors(["t1"])
     body = dumps(payload)
-    response = post_lago(payload, algorithm="jwt", signature=lago_jwt(body, other), body=body)
+    token = lago_jwt(body, other, issuer=lago.url)
+    response = post_lago(payload, algorithm="jwt", signature=token, body=body)
     assert response.status_code == 400
     assert not WebhookEvent.objects.exists()
+
+
+def _public_key_fetches(lago) -> int:
+    return sum(r["path"].endswith("/webhooks/json_public_key") for r in lago.requests)
+
+
+def _rejection_text(response) -> str:
+    return response.content.decode()
+
+
+def test_forged_lago_jwts_while_lago_is_down_fetch_the_key_once(post_lago, lago):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    forger = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    lago.fail_next(100, status=503, path_prefix="/webhooks/json_public_key")
+    payload = events_errors(["t1"])
+    body = dumps(payload)
+    started = time.monotonic()
+    for _ in range(10):
+        token = lago_jwt(body, forger, issuer=lago.url)
+        response = post_lago(payload, algorithm="jwt", signature=token, body=body)
+        assert response.status_code == 400
+        text = _rejection_text(response)
+        assert "JWT signature rejected" in text
+        # Nothing about our state or Lago's reaches an unauthenticated sender.
+        assert "503" not in text and "json_public_key" not in text and "lago" not in text.lower()
+    assert _public_key_fetches(lago) == 1  # the failure is cached, with a backoff
+    assert time.monotonic() - started < 5
+    assert not WebhookEvent.objects.exists()
+
+
+def test_lago_jwt_key_fetch_is_retried_after_its_backoff(post_lago, lago, monkeypatch):
+    from billing.providers.lago import webhooks as lago_webhooks
+
+    lago.fail_next(1, status=503, path_prefix="/webhooks/json_public_key")
+    payload = events_errors(["t1"])
+    body = dumps(payload)
+    token = lago_jwt(body, lago.private_key_pem, issuer=lago.url)
+    assert post_lago(payload, algorithm="jwt", signature=token, body=body).status_code == 400
+    assert post_lago(payload, algorithm="jwt", signature=token, body=body).status_code == 400
+    assert _public_key_fetches(lago) == 1
+    # The backoff is over (in this process and in the cache): Lago is asked again.
+    lago_webhooks._public_key_memo["retry_at"] = 0
+    lago_webhooks.cache.delete(lago_webhooks.PUBLIC_KEY_FAILURE_CACHE_KEY)
+    assert post_lago(payload, algorithm="jwt", signature=token, body=body).status_code == 200
+    assert _public_key_fetches(lago) == 2
+
+
+def test_lago_jwt_with_another_issuer_or_expired_is_refused(post_lago, lago):
+    import jwt as pyjwt
+
+    payload = events_errors(["t1"])
+    body = dumps(payload)
+    wrong_issuer = lago_jwt(body, lago.private_key_pem, issuer="http://evil.test")
+    response = post_lago(payload, algorithm="jwt", signature=wrong_issuer, body=body)
+    assert response.status_code == 400
+    assert "JWT signature rejected" in _rejection_text(response)
+    expired = pyjwt.encode(
+        {"data": body.decode(), "iss": lago.url, "exp": int(time.time()) - 3600},
+        lago.private_key_pem,
+        algorithm="RS256",
+    )
+    assert post_lago(payload, algorithm="jwt", signature=expired, body=body).status_code == 400
+    no_issuer = pyjwt.encode({"data": body.decode()}, lago.private_key_pem, algorithm="RS256")
+    assert post_lago(payload, algorithm="jwt", signature=no_issuer, body=body).status_code == 400
+    fresh = pyjwt.encode(
+        {"data": body.decode(), "iss": lago.url, "exp": int(time.time()) + 300},
+        lago.private_key_pem,
+        algorithm="RS256",
+    )
+    assert post_lago(payload, algorithm="jwt", signature=fresh, body=body).status_code == 200
+    assert _public_key_fetches(lago) == 1
+
+
+def test_lago_jwt_with_another_algorithm_fetches_nothing(post_lago, lago):
+    import jwt as pyjwt
+
+    payload = events_errors(["t1"])
+    body = dumps(payload)
+    token = pyjwt.encode({"data": body.decode(), "iss": lago.url}, "x" * 32, algorithm="HS256")
+    response = post_lago(payload, algorithm="jwt", signature=token, body=body)
+    assert response.status_code == 400
+    assert "JWT signature rejected" in _rejection_text(response)
+    assert _public_key_fetches(lago) == 0
 
 
 def test_unknown_types_are_stored_and_ignored(post_stripe):

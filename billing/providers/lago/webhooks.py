@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from typing import Any
 
@@ -24,11 +25,26 @@ from billing.providers.lago.customers import parse_customer
 from billing.providers.lago.invoices import parse_invoice
 from billing.providers.lago.subscriptions import parse_subscription
 
+logger = logging.getLogger(__name__)
+
 PUBLIC_KEY_CACHE_KEY = "lago:webhook-public-key"
+PUBLIC_KEY_FAILURE_CACHE_KEY = "lago:webhook-public-key-failing"
 PUBLIC_KEY_TTL_SECONDS = 24 * 3600
 # After a JWT fails with the cached key, look for a rotated key at most this often.
 PUBLIC_KEY_REFRESH_SECONDS = 60
+# After a failed fetch no other is tried for this long, doubling per failure up to the cap:
+# a stream of forged tokens while Lago is down must not become a stream of outbound calls.
+PUBLIC_KEY_BACKOFF_BASE_SECONDS = 5
+PUBLIC_KEY_BACKOFF_MAX_SECONDS = 300
+# What an unauthenticated sender is told: nothing about our state or Lago's.
+JWT_REJECTED = "JWT signature rejected"
 _public_key_memo: dict[str, Any] = {}
+
+
+def reset_public_key_cache() -> None:
+    """Forget the key and any fetch backoff (tests, or after fixing Lago's configuration)."""
+    _public_key_memo.clear()
+    cache.delete_many([PUBLIC_KEY_CACHE_KEY, PUBLIC_KEY_FAILURE_CACHE_KEY])
 
 
 def verify_webhook(*, payload: bytes, headers: Any) -> SignedWebhook:
@@ -70,6 +86,13 @@ def _verify_hmac(payload: bytes, signature: str) -> None:
 
 
 def _verify_jwt(payload: bytes, token: str) -> None:
+    """The sender is told only JWT_REJECTED; the reason goes to the log."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise _rejected("malformed token", exc) from exc
+    if header.get("alg") != "RS256":  # refused before any key fetch
+        raise _rejected("algorithm is not RS256")
     try:
         claims = _decode_jwt(token, _public_key(refresh=False))
     except jwt.InvalidSignatureError:
@@ -78,33 +101,80 @@ def _verify_jwt(payload: bytes, token: str) -> None:
         try:
             claims = _decode_jwt(token, key)
         except jwt.PyJWTError as exc:
-            raise WebhookSignatureError(f"JWT rejected: {exc.__class__.__name__}") from exc
+            raise _rejected("invalid token", exc) from exc
     except jwt.PyJWTError as exc:
-        raise WebhookSignatureError(f"JWT rejected: {exc.__class__.__name__}") from exc
+        raise _rejected("invalid token", exc) from exc
     if claims.get("data") != payload.decode("utf-8", errors="replace"):
-        raise WebhookSignatureError("JWT data claim does not match the body")
+        raise _rejected("data claim does not match the body")
+
+
+def _rejected(reason: str, exc: Exception | None = None) -> WebhookSignatureError:
+    logger.warning(
+        "lago jwt rejected",
+        extra={"reason": reason, "error": exc.__class__.__name__ if exc else None},
+    )
+    return WebhookSignatureError(JWT_REJECTED)
+
+
+def _issuer() -> str:
+    """Lago signs with `iss` = its LAGO_API_URL; LAGO_WEBHOOK_ISSUER when that differs
+    from the URL this service calls it by."""
+    issuer = settings.LAGO_WEBHOOK_ISSUER or settings.LAGO_API_URL or ""
+    return issuer.rstrip("/")
 
 
 def _decode_jwt(token: str, key: str) -> dict[str, Any]:
-    return jwt.decode(token, key, algorithms=["RS256"], options={"require": ["data"]})
+    claims = jwt.decode(
+        token,
+        key,
+        algorithms=["RS256"],
+        # exp is checked whenever present (Lago's tokens may carry none); iss always.
+        options={"require": ["data", "iss"], "verify_exp": True},
+        leeway=60,
+    )
+    if str(claims.get("iss", "")).rstrip("/") != _issuer() or not _issuer():
+        raise jwt.InvalidIssuerError("unexpected iss")
+    return claims
 
 
 def _public_key(*, refresh: bool) -> str:
-    """Lago's webhook public key (PEM), cached in the cache and in this process."""
+    """Lago's webhook public key (PEM), cached in the cache and in this process.
+
+    A failed fetch is remembered too (here and in the cache, so every process backs off):
+    until its backoff ends, no fetch is tried and the token is rejected at once.
+    """
     now = time.monotonic()
+    known = _public_key_memo.get("pem")
     if not refresh:
-        pem = _public_key_memo.get("pem") or cache.get(PUBLIC_KEY_CACHE_KEY)
+        pem = known or cache.get(PUBLIC_KEY_CACHE_KEY)
         if pem:
             _public_key_memo["pem"] = pem
             return pem
-    elif now - _public_key_memo.get("fetched_at", -1e9) < PUBLIC_KEY_REFRESH_SECONDS:
-        return _public_key_memo["pem"]
+    elif known and now - _public_key_memo.get("fetched_at", -1e9) < PUBLIC_KEY_REFRESH_SECONDS:
+        return known
+    if now < _public_key_memo.get("retry_at", 0) or cache.get(PUBLIC_KEY_FAILURE_CACHE_KEY):
+        if known:  # no refresh now: the token is checked against the key we have
+            return known
+        raise _rejected("Lago's public key is unavailable (fetch backing off)")
+    _public_key_memo["fetched_at"] = now  # an attempt counts, success or not
     try:
         body = request("GET", "webhooks/json_public_key")
         pem = base64.b64decode(body["webhook"]["public_key"]).decode()
-    except (ProviderError, KeyError, ValueError) as exc:
-        raise WebhookSignatureError(f"cannot fetch Lago's public key: {exc}") from exc
-    _public_key_memo.update(pem=pem, fetched_at=now)
+    except (ProviderError, KeyError, ValueError, TypeError) as exc:
+        failures = _public_key_memo.get("failures", 0) + 1
+        backoff = min(
+            PUBLIC_KEY_BACKOFF_BASE_SECONDS * 2 ** (failures - 1), PUBLIC_KEY_BACKOFF_MAX_SECONDS
+        )
+        _public_key_memo.update(failures=failures, retry_at=now + backoff)
+        cache.set(PUBLIC_KEY_FAILURE_CACHE_KEY, True, backoff)
+        logger.warning(
+            "lago public key fetch failed",
+            extra={"error": str(exc), "failures": failures, "backoff_seconds": backoff},
+        )
+        if known:
+            return known
+        raise _rejected("Lago's public key is unavailable", exc) from exc
+    _public_key_memo.update(pem=pem, failures=0, retry_at=0)
     cache.set(PUBLIC_KEY_CACHE_KEY, pem, PUBLIC_KEY_TTL_SECONDS)
     return pem
 
