@@ -28,11 +28,35 @@ from billing.providers.base import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from billing.providers.inline import is_inline
 
 logger = logging.getLogger(__name__)
 PROVIDER = "stripe"
 T = TypeVar("T")
 _configured_for: tuple | None = None
+
+
+class _HttpClient(stripe.RequestsClient):
+    """The SDK's client, but inside an HTTP request (billing.providers.inline) with
+    STRIPE_REQUEST_TIMEOUT_SECONDS and no retries. Per call, through a context variable:
+    the client is shared by every thread of the process."""
+
+    @property
+    def _timeout(self):
+        return settings.STRIPE_REQUEST_TIMEOUT_SECONDS if is_inline() else self._base_timeout
+
+    @_timeout.setter
+    def _timeout(self, value) -> None:
+        self._base_timeout = value
+
+    def request_with_retries(
+        self, method, url, headers, post_data=None, max_network_retries=None, **kwargs
+    ):
+        if is_inline():
+            max_network_retries = 0
+        return super().request_with_retries(
+            method, url, headers, post_data, max_network_retries, **kwargs
+        )
 
 
 def _configure() -> str:
@@ -42,8 +66,9 @@ def _configure() -> str:
     if _configured_for != wanted:
         stripe.api_base = settings.STRIPE_API_BASE
         stripe.api_version = settings.STRIPE_API_VERSION
-        stripe.default_http_client = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
-        # Retries of writes are safe: every write carries an idempotency key.
+        stripe.default_http_client = _HttpClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
+        # Retries of writes are safe: every write carries an idempotency key. Not inside
+        # an HTTP request: there _HttpClient makes no retry.
         stripe.max_network_retries = 2
         stripe.enable_telemetry = False
         _configured_for = wanted

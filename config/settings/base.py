@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.audit.AuditContextMiddleware",
+    # Provider calls inside a request: short timeout, no retries (a hung provider is a 503).
+    "billing.providers.inline.InlineProviderCallsMiddleware",
     # Last, as django-axes requires: answers a locked-out login with 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -314,6 +316,8 @@ LAGO_WEBHOOK_HMAC_KEY = env("LAGO_WEBHOOK_HMAC_KEY", default="")
 # The `iss` Lago's webhook JWTs must carry (Lago's own LAGO_API_URL); default LAGO_API_URL.
 LAGO_WEBHOOK_ISSUER = env("LAGO_WEBHOOK_ISSUER", default="")
 LAGO_TIMEOUT_SECONDS = env.float("LAGO_TIMEOUT_SECONDS", default=10.0)
+# Calls made while an HTTP request waits (billing.providers.inline): short, no retries.
+LAGO_REQUEST_TIMEOUT_SECONDS = env.float("LAGO_REQUEST_TIMEOUT_SECONDS", default=4.0)
 LAGO_OPENAPI_SPEC = env(
     "LAGO_OPENAPI_SPEC", default=str(BASE_DIR.parent / "shared/lago/openapi.yaml")
 )
@@ -325,6 +329,8 @@ if any(not secret.startswith("whsec_") for secret in STRIPE_WEBHOOK_SECRET):
     # A stray or truncated entry would be a secret anyone could sign with.
     raise ImproperlyConfigured("every STRIPE_WEBHOOK_SECRET entry must start with whsec_")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+# Calls made while an HTTP request waits (billing.providers.inline): short, no retries.
+STRIPE_REQUEST_TIMEOUT_SECONDS = env.float("STRIPE_REQUEST_TIMEOUT_SECONDS", default=4.0)
 # The version stripe-python 15 is generated for; dj-stripe 2.11 supports the dahlia line.
 STRIPE_API_VERSION = "2026-08-26.dahlia"
 # Set only where GET /v1/account does not exist (the emulator): the account to record.

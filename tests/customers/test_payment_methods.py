@@ -251,3 +251,49 @@ def test_a_late_attached_event_does_not_revive_a_removed_card(client, customer, 
     webhook_event_process(event_pk=WebhookEvent.objects.get().pk)
     method = PaymentMethod.objects.get(pk=card["id"])
     assert (method.status, method.is_default) == ("detached", False)
+
+
+@pytest.fixture
+def hung_server():
+    """A server that accepts connections and never answers."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        yield f"http://127.0.0.1:{silent.getsockname()[1]}"
+    finally:
+        silent.close()
+
+
+def test_a_hung_stripe_answers_503_within_seconds(client, customer, settings, hung_server):
+    import time
+
+    settings.STRIPE_API_BASE = hung_server
+    settings.STRIPE_TIMEOUT_SECONDS = 30.0  # the task timeout must not apply in a request
+    settings.STRIPE_REQUEST_TIMEOUT_SECONDS = 2.0
+    started = time.monotonic()
+    response = add(client, "pm_card_visa")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "provider_unavailable"
+    assert elapsed < 10, elapsed  # one attempt of 2 s, no retries (was 31.5 s)
+    assert not PaymentMethod.objects.exists()
+
+
+def test_outside_a_request_stripe_calls_keep_their_timeout_and_retries(settings):
+    from billing.providers import stripe as provider
+    from billing.providers.inline import inline_calls
+
+    settings.STRIPE_SECRET_KEY = STRIPE_TEST_KEY
+    settings.STRIPE_TIMEOUT_SECONDS = 9.0
+    settings.STRIPE_REQUEST_TIMEOUT_SECONDS = 2.0
+    provider._configure()
+    import stripe
+
+    http = stripe.default_http_client
+    assert http._timeout == 9.0
+    with inline_calls():
+        assert http._timeout == 2.0
+    assert stripe.max_network_retries == 2

@@ -209,3 +209,25 @@ def test_a_void_whose_answer_is_lost_is_confirmed_by_asking_lago(lago_engine, cl
     assert voided.status_code == 200, voided.json()
     invoice.refresh_from_db()
     assert invoice.status == "voided" and invoice.next_payment_attempt_at is None
+
+
+def test_a_hung_lago_answers_the_preview_with_503_within_seconds(lago_engine, client, settings):
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts, never answers
+    try:
+        settings.LAGO_API_URL = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings.LAGO_TIMEOUT_SECONDS = 30.0  # the worker's timeout must not apply here
+        settings.LAGO_REQUEST_TIMEOUT_SECONDS = 2.0
+        started = time.monotonic()
+        response = client.post(
+            "/api/v1/invoices/generate/", {"subscription": "sub-lago"}, format="json"
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 503, response.content
+    assert elapsed < 10, elapsed

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from billing.providers.base import ProviderError, ProviderUnavailable
+from billing.providers.inline import is_inline
 from core.context import get_request_id
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,14 @@ def _url(path: str) -> str:
     return f"{settings.LAGO_API_URL.rstrip('/')}/api/v1/{path.lstrip('/')}"
 
 
+def _timeout() -> tuple[float, float]:
+    """(connect, read): inside an HTTP request LAGO_REQUEST_TIMEOUT_SECONDS bounds both."""
+    if is_inline():
+        short = settings.LAGO_REQUEST_TIMEOUT_SECONDS
+        return (min(CONNECT_TIMEOUT, short), short)
+    return (CONNECT_TIMEOUT, settings.LAGO_TIMEOUT_SECONDS)
+
+
 def request(method: str, path: str, *, body: Any = None, params: Any = None) -> dict[str, Any]:
     headers = {
         "Authorization": f"Bearer {settings.LAGO_API_KEY}",
@@ -64,7 +73,7 @@ def request(method: str, path: str, *, body: Any = None, params: Any = None) -> 
             json=body,
             params=params,
             headers=headers,
-            timeout=(CONNECT_TIMEOUT, settings.LAGO_TIMEOUT_SECONDS),
+            timeout=_timeout(),
         )
     except requests.Timeout as exc:
         raise ProviderUnavailable(PROVIDER, f"timeout on {method} {path}", code="timeout") from exc
