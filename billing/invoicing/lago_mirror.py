@@ -67,7 +67,7 @@ def lago_invoice_mirror(*, remote: LagoInvoice) -> Invoice | None:
                 _drop_preview(invoice)
             invoice.status = status
             if status == S.VOIDED:
-                invoice.voided_at = timezone.now()
+                invoice.mark_voided(timezone.now())
             invoice.save()
             if invoice.status == S.FINALIZED:
                 _mark_period_billed(invoice)
@@ -116,9 +116,7 @@ def _follow_finalized(invoice: Invoice, remote: LagoInvoice, status: str) -> Non
                 "the payment and refund it if the void stands."
             )
         else:
-            invoice.status = S.VOIDED
-            invoice.voided_at = timezone.now()
-            invoice.next_payment_attempt_at = None
+            invoice.mark_voided(timezone.now())
     elif (
         remote.payment_status == "succeeded"
         and not paid_here

@@ -5,6 +5,8 @@ any change to its amounts, lines, number or dates, leaving only its payment stat
 move to `voided` open. The API and admin refuse the same earlier, with clearer errors.
 """
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models import Q
 
@@ -39,6 +41,8 @@ class Invoice(TimestampedModel):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         REFUNDED = "refunded"
+        # Voided before it was paid: nothing is due, nothing is collected.
+        VOIDED = "voided"
 
     class Engine(models.TextChoices):
         LOCAL = "local"
@@ -189,6 +193,15 @@ class Invoice(TimestampedModel):
                 "to the customer: refund it or carry it to the next invoice."
             )
         return self.get_payment_blocked_reason_display()
+
+    def mark_voided(self, now: datetime) -> None:
+        """Voided: nothing is owed any more (a paid or refunded one keeps that status)."""
+        self.status = self.Status.VOIDED
+        self.voided_at = now
+        self.next_payment_attempt_at = None
+        if self.payment_status in (self.PaymentStatus.PENDING, self.PaymentStatus.FAILED):
+            self.payment_status = self.PaymentStatus.VOIDED
+            self.payment_blocked_reason = ""
 
     @property
     def amount_due_cents(self) -> int:

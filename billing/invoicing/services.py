@@ -407,9 +407,7 @@ def invoice_void(*, invoice: Invoice, remote_void: Callable[[], object] | None =
         raise invoice_refuse(locked, "void", code="payment_in_progress")
     if remote_void is not None:
         remote_void()
-    locked.status = S.VOIDED
-    locked.voided_at = timezone.now()
-    locked.next_payment_attempt_at = None
+    locked.mark_voided(timezone.now())
     locked.save()
     return locked
 

@@ -28,6 +28,7 @@ from billing.payments.models import PaymentAttempt
 from billing.providers import provider_enabled, stripe
 from billing.providers.base import PaymentResult, ProviderError
 from billing.sync.outbox import outbox_record, register
+from core.exceptions import Conflict
 from core.locks import advisory_lock, advisory_xact_lock
 from core.metrics import PAYMENT_ATTEMPTS
 from customers.models import PaymentMethod
@@ -96,10 +97,35 @@ def invoice_pay(*, invoice: Invoice) -> Invoice:
         raise invoice_refuse(locked, "pay", code="invoice_paid")
     if collection_in_flight(invoice=locked):
         raise invoice_refuse(locked, "pay", code="payment_in_progress")
+    if stripe_enabled():
+        # Refused now, with the reason, rather than accepted and blocked a moment later.
+        _refuse_uncollectable(locked)
     invoice_ask_payment(locked, timezone.now())
     locked.collection_approved = True  # explicit: not held back by the daily limit
     locked.save()
     return locked
+
+
+def _default_card(customer) -> PaymentMethod | None:
+    return PaymentMethod.objects.filter(
+        customer=customer, is_default=True, status=PaymentMethod.Status.ACTIVE
+    ).first()
+
+
+def _refuse_uncollectable(invoice: Invoice) -> None:
+    customer = invoice.customer
+    if _default_card(customer) is None:
+        raise Conflict(
+            f"Cannot pay invoice {invoice}: {B.NO_DEFAULT_CARD.label} Set a default "
+            "payment method first.",
+            code="no_default_payment_method",
+        )
+    if not customer.stripe_customer_id:
+        raise Conflict(
+            f"Cannot pay invoice {invoice}: {B.CUSTOMER_NOT_IN_STRIPE.label} Retry in a "
+            "few seconds.",
+            code="stripe_customer_pending",
+        )
 
 
 def invoice_collect(*, invoice_id: str) -> str:
@@ -155,9 +181,7 @@ def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
         ):
             return "not due"
         customer = invoice.customer
-        method = PaymentMethod.objects.filter(
-            customer=customer, is_default=True, status=PaymentMethod.Status.ACTIVE
-        ).first()
+        method = _default_card(customer)
         reason, retry_at = "", None
         if method is None:
             # Left pending, with the reason for staff; setting a default card resumes it.
@@ -255,9 +279,10 @@ def _charge(attempt: PaymentAttempt) -> str:
             # charging. (A 409 means the same idempotency key is still being served: a
             # charge may well be under way.)
             raise
-        # Stripe refused the request itself (400/404): no PaymentIntent was created.
+        # Stripe refused: a decline (402) may still have created a PaymentIntent that its
+        # error did not name; keep its id when Stripe holds one (400/404: none was made).
         result = PaymentResult(
-            id="",
+            id=_declined_intent_id(attempt, exc),
             status="failed",
             amount=attempt.amount_cents,
             currency=attempt.currency,
@@ -273,6 +298,16 @@ def _charge(attempt: PaymentAttempt) -> str:
         except ProviderError:
             logger.warning("could not cancel an abandoned PaymentIntent", extra={"pi": result.id})
     return result.status
+
+
+def _declined_intent_id(attempt: PaymentAttempt, exc: ProviderError) -> str:
+    if exc.http_status != 402:
+        return ""
+    try:
+        found = _look_up(attempt)
+    except ProviderError:
+        return ""
+    return found.id if found is not None else ""
 
 
 def _outcome_unknown(exc: ProviderError) -> bool:
@@ -297,6 +332,11 @@ def payment_attempt_settle(*, attempt_id, result: PaymentResult) -> PaymentAttem
                 # We recorded a failure, yet Stripe took the money (a lost answer, a
                 # late 3-D Secure): the record must follow the money.
                 _late_success(invoice, attempt, result, now)
+            elif result.id and not attempt.stripe_payment_intent_id:
+                # Settled from an answer that did not name the PaymentIntent (a refusal
+                # raised as an error): the webhook names it, keep it for staff.
+                attempt.stripe_payment_intent_id = result.id
+                attempt.save(update_fields=["stripe_payment_intent_id", "updated_at"])
             return attempt
         if result.id:
             attempt.stripe_payment_intent_id = result.id
@@ -368,19 +408,32 @@ def _late_success(invoice: Invoice, attempt: PaymentAttempt, result, now) -> Non
 
 
 def _schedule_retry(invoice: Invoice, attempt: PaymentAttempt, now) -> None:
-    """Dunning: retry after each failure on the configured schedule, then give up and
-    leave the invoice `failed` for staff (who can still retry it)."""
+    """Dunning: retry after each automatic failure on the configured schedule, then give
+    up and leave the invoice `failed` for staff (who can still retry it). A staff or API
+    retry (`automatic=False`) is no step of the schedule: when it fails, the next automatic
+    try stays where the last automatic failure put it."""
     if invoice.status != Invoice.Status.FINALIZED or invoice.payment_status != P.PENDING:
         return
-    failures = invoice.attempts.filter(status=A.FAILED).count() + 1  # this one
+    automatic_failures = invoice.attempts.filter(status=A.FAILED, automatic=True).exclude(
+        pk=attempt.pk
+    )
+    failures = automatic_failures.count() + (1 if attempt.automatic else 0)
     schedule = settings.DUNNING_SCHEDULE_DAYS
-    if failures <= len(schedule):
-        invoice.next_payment_attempt_at = now + timedelta(days=schedule[failures - 1])
-        invoice.payment_blocked_reason = ""
-    else:
+    if failures > len(schedule):
         invoice.payment_status = P.FAILED
         invoice.next_payment_attempt_at = None
         invoice.payment_blocked_reason = B.DUNNING_EXHAUSTED
+        return
+    invoice.payment_blocked_reason = ""
+    if failures == 0:
+        # A manual try before any automatic failure: the schedule starts from it.
+        invoice.next_payment_attempt_at = now + timedelta(days=schedule[0])
+        return
+    since = now
+    if not attempt.automatic:
+        last = automatic_failures.order_by("-number").first()
+        since = (last.completed_at if last is not None else None) or now
+    invoice.next_payment_attempt_at = since + timedelta(days=schedule[failures - 1])
 
 
 def attempt_of(intent: PaymentResult) -> PaymentAttempt | None:

@@ -314,3 +314,117 @@ def test_an_unknown_outcome_for_an_unlinked_customer_goes_to_staff_once(
     assert invoice.attempts.get().needs_review  # our flag, not Stripe's status
     assert invoice.attempts.get().stripe_status != "needs_review"
     assert collection.invoices_collect_due() == 0  # not looked at again
+
+
+@pytest.mark.django_db
+def test_a_voided_invoice_is_owed_nothing_in_filters_and_on_its_pdf(client, stripe_enabled):
+    from billing.invoicing.pdf import invoice_html
+
+    invoice = finalized_invoice(card=None)
+    drain_outbox()
+    assert client.post(f"/api/v1/invoices/{invoice.pk}/void/").status_code == 200
+
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.payment_status) == ("voided", "voided")
+    assert invoice.next_payment_attempt_at is None and invoice.payment_blocked_reason == ""
+    pending = client.get("/api/v1/invoices/?payment_status=pending").json()["results"]
+    assert pending == []
+    voided = client.get("/api/v1/invoices/?payment_status=voided").json()["results"]
+    assert [row["id"] for row in voided] == [str(invoice.pk)]
+    html = invoice_html(invoice=invoice)
+    assert "Voided" in html and "pending" not in html
+
+
+@pytest.mark.django_db
+def test_pay_without_a_default_card_is_refused_and_changes_nothing(client, stripe_enabled):
+    from billing.sync.models import OutboxMessage
+
+    invoice = finalized_invoice(card=None)
+    drain_outbox()
+    before = Invoice.objects.values().get(pk=invoice.pk)
+    outbox_rows = OutboxMessage.objects.count()
+
+    response = client.post(f"/api/v1/invoices/{invoice.pk}/pay/")
+
+    assert response.status_code == 409
+    error = response.json()["errors"][0]
+    assert error["code"] == "no_default_payment_method"
+    assert "no default payment method" in error["detail"]
+    assert Invoice.objects.values().get(pk=invoice.pk) == before
+    assert OutboxMessage.objects.count() == outbox_rows
+    assert not invoice.attempts.exists()
+
+
+@pytest.mark.django_db
+def test_a_manual_retry_is_not_a_dunning_step(client, stripe_enabled, settings):
+    settings.DUNNING_SCHEDULE_DAYS = [1, 3, 7]
+    invoice = finalized_invoice(card=declining_card(stripe_enabled))
+    drain_outbox()
+    invoice.refresh_from_db()
+    first = invoice.attempts.get()
+    assert first.status == "failed" and first.automatic
+    scheduled = invoice.next_payment_attempt_at
+    assert round((scheduled - first.completed_at) / timedelta(days=1)) == 1
+
+    assert client.post(f"/api/v1/invoices/{invoice.pk}/pay/").status_code == 200
+    drain_outbox()
+
+    invoice.refresh_from_db()
+    manual = invoice.attempts.get(number=2)
+    assert manual.status == "failed" and not manual.automatic
+    assert invoice.payment_status == "pending"
+    # The next automatic try stays where the automatic failure put it.
+    assert invoice.next_payment_attempt_at == scheduled
+
+    # The automatic retry is the schedule's second step (3 days), not its third.
+    Invoice.objects.filter(pk=invoice.pk).update(
+        next_payment_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert collection.invoices_collect_due() == 1
+    drain_outbox()
+    invoice.refresh_from_db()
+    third = invoice.attempts.get(number=3)
+    assert third.status == "failed" and third.automatic
+    assert round((invoice.next_payment_attempt_at - third.completed_at) / timedelta(days=1)) == 3
+
+
+@pytest.mark.django_db
+def test_a_failed_attempt_keeps_the_payment_intent_stripe_named(stripe_enabled):
+    from billing.providers.base import PaymentResult
+
+    invoice = finalized_invoice(card=None)
+    Invoice.objects.filter(pk=invoice.pk).update(next_payment_attempt_at=None)
+    attempt = PaymentAttemptFactory(invoice=invoice, number=1, processing=True)
+
+    # The call's refusal named no PaymentIntent (a 402 without one)...
+    collection.payment_attempt_settle(
+        attempt_id=attempt.pk,
+        result=PaymentResult(
+            id="", status="failed", amount=4900, currency="USD", failure_code="card_declined"
+        ),
+    )
+    # ...then Stripe's payment_intent.payment_failed webhook names it.
+    named = PaymentResult(
+        id="pi_named_by_webhook",
+        status="requires_payment_method",
+        amount=4900,
+        currency="USD",
+        metadata={"payment_attempt_id": str(attempt.pk)},
+    )
+    collection.payment_attempt_settle(attempt_id=attempt.pk, result=named)
+
+    attempt.refresh_from_db()
+    assert attempt.status == "failed" and attempt.failure_code == "card_declined"
+    assert attempt.stripe_payment_intent_id == "pi_named_by_webhook"
+    assert collection.attempt_of(named) == attempt
+
+
+@pytest.mark.django_db
+def test_a_declined_charge_keeps_its_payment_intent(stripe_enabled, stripe_customer):
+    invoice = finalized_invoice(card=declining_card(stripe_enabled))
+    drain_outbox()
+
+    attempt = invoice.attempts.get()
+    intents = payment_intents(stripe_enabled, stripe_customer())
+    assert attempt.status == "failed"
+    assert [i["id"] for i in intents] == [attempt.stripe_payment_intent_id]
