@@ -358,12 +358,6 @@ def payment_method_apply(*, state: PaymentMethodState) -> PaymentMethod | None:
     return known
 
 
-def payment_method_reconcile(*, stripe_payment_method_id: str) -> PaymentMethod | None:
-    """Fetch, then apply: for callers outside any transaction."""
-    with payment_method_fetch(stripe_payment_method_id=stripe_payment_method_id) as state:
-        return payment_method_apply(state=state)
-
-
 @dataclass(frozen=True)
 class CustomerDefaultState:
     stripe_customer_id: str

@@ -14,5 +14,7 @@ class PaymentsConfig(AppConfig):
 
         invoicing_events.payment_requested.subscribe(collection.collection_plan)
         invoicing_events.payment_in_flight.subscribe(collection.collection_in_flight)
-        customer_events.default_payment_method_set.subscribe(collection.collection_resume)
+        customer_events.default_payment_method_set.subscribe(
+            collection.invoices_resume_for_customer
+        )
         customer_events.open_invoices_count.subscribe(collection.open_invoices_count)

@@ -50,10 +50,6 @@ def _queue_collection(invoice_id: str) -> None:
     outbox_record(action=COLLECT, object_type=INVOICE, object_id=invoice_id)
 
 
-def stripe_enabled() -> bool:
-    return provider_enabled("stripe")
-
-
 def _collector_lock(invoice_id: str):
     return advisory_lock(f"invoice:collect:{invoice_id}")
 
@@ -66,7 +62,7 @@ def _collect_from_outbox(object_id: str) -> None:
 # --- Asked for by invoicing (subscribed in PaymentsConfig.ready()) -----------------------
 def collection_plan(*, invoice: Invoice, now) -> None:
     """An issued invoice is owed: collect it now, or say why it cannot be."""
-    if not stripe_enabled():
+    if not provider_enabled("stripe"):
         invoice.next_payment_attempt_at = None
         invoice.payment_blocked_reason = B.PAYMENTS_NOT_CONFIGURED
         return
@@ -83,10 +79,6 @@ def open_invoices_count(*, customer) -> int:
     return open_invoices(customer=customer).count()
 
 
-def collection_resume(*, customer) -> None:
-    invoices_resume_for_customer(customer=customer)
-
-
 @transaction.atomic
 def invoice_pay(*, invoice: Invoice) -> Invoice:
     """Retry collection now (staff or API), also after the dunning schedule gave up."""
@@ -97,7 +89,7 @@ def invoice_pay(*, invoice: Invoice) -> Invoice:
         raise invoice_refuse(locked, "pay", code="invoice_paid")
     if collection_in_flight(invoice=locked):
         raise invoice_refuse(locked, "pay", code="payment_in_progress")
-    if stripe_enabled():
+    if provider_enabled("stripe"):
         # Refused now, with the reason, rather than accepted and blocked a moment later.
         _refuse_uncollectable(locked)
     invoice_ask_payment(locked, timezone.now())
