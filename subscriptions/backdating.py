@@ -53,7 +53,7 @@ def close_catch_up(subscription: Subscription, now: datetime) -> bool:
     issues one catch-up invoice (and collection makes one charge) for them, priced as
     that many periods of the fixed fee. True if it did: the caller moves the subscription
     into the period containing `now`."""
-    start = subscription.started_at
+    start = subscription.billing_anchor_at
     assert start is not None, f"{subscription} has not started"
     current_start, _ = period_containing(
         interval=subscription.plan.interval,

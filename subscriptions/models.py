@@ -131,7 +131,17 @@ class Subscription(TimestampedModel):
         max_length=16, choices=BillingTime.choices, default=BillingTime.CALENDAR
     )
     start_at = models.DateTimeField(help_text="When it starts (or started) to be billed.")
-    started_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it first became active; never rewritten."
+    )
+    billing_anchor_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "What its periods are counted from: the start, or the last reactivation or "
+            "change of interval."
+        ),
+    )
     trial_ends_at = models.DateTimeField(null=True, blank=True)
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True, db_index=True)

@@ -208,14 +208,19 @@ def _refuse(subscription: Subscription, action: str) -> Conflict:
     )
 
 
-def _locked(subscription: Subscription) -> Subscription:
-    return Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+def _locked(subscription: Subscription, now: datetime | None = None) -> Subscription:
+    """The row, locked; with `now`, brought up to it first, so a change made just after a
+    period boundary acts on the period the clock is in, not on the one that ended."""
+    locked = Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+    if now is not None:
+        _advance(locked, now)
+    return locked
 
 
-def _started_at(subscription: Subscription) -> datetime:
-    """When it started: set by `_activate`, before it has any period or phase."""
-    assert subscription.started_at is not None, f"{subscription} has not started"
-    return subscription.started_at
+def _anchor(subscription: Subscription) -> datetime:
+    """What its periods count from: set by `_activate`, before it has any period or phase."""
+    assert subscription.billing_anchor_at is not None, f"{subscription} has not started"
+    return subscription.billing_anchor_at
 
 
 def _period_end(subscription: Subscription) -> datetime:
@@ -228,7 +233,7 @@ def _set_period(subscription: Subscription, moment: datetime) -> None:
     start, end = period_containing(
         interval=subscription.plan.interval,
         billing_time=subscription.billing_time,
-        started_at=_started_at(subscription),
+        started_at=_anchor(subscription),
         moment=moment,
     )
     subscription.current_period_start, subscription.current_period_end = start, end
@@ -243,7 +248,7 @@ def _close_period(subscription: Subscription, end: datetime, reason: str) -> Non
     nominal_start, nominal_end = nominal_period(
         interval=subscription.plan.interval,
         billing_time=subscription.billing_time,
-        started_at=_started_at(subscription),
+        started_at=_anchor(subscription),
         moment=start,
     )
     SubscriptionPeriod.objects.create(
@@ -282,10 +287,14 @@ def _save(subscription: Subscription) -> Subscription:
 
 
 def _activate(subscription: Subscription, at: datetime, reason: str) -> None:
+    """Start it, or restart it after it ended: started_at keeps the first start, and a
+    trial is granted once, not again at each reactivation."""
     subscription.status = S.ACTIVE
-    subscription.started_at = at
-    trial_days = subscription.plan.trial_days
-    subscription.trial_ends_at = at + timedelta(days=trial_days) if trial_days else None
+    subscription.billing_anchor_at = at
+    if subscription.started_at is None:
+        subscription.started_at = at
+        trial_days = subscription.plan.trial_days
+        subscription.trial_ends_at = at + timedelta(days=trial_days) if trial_days else None
     _set_period(subscription, at)
     _open_phase(subscription, at, reason)
 
@@ -376,10 +385,10 @@ def subscription_update(
     """Plan changes as Lago makes them: an upgrade (the same or a higher yearly fixed
     amount than what is paid now) takes effect now and the old plan's period is prorated; a
     downgrade is scheduled for the end of the current period, with its overrides."""
-    locked = _locked(subscription)
+    now = timezone.now()
+    locked = _locked(subscription, now)
     if locked.status in (S.CANCELED, S.TERMINATED):
         raise _refuse(locked, "change")
-    now = timezone.now()
     if name is not None:
         locked.name = name
     if plan is None or plan.pk == locked.plan_id:
@@ -403,7 +412,7 @@ def subscription_update(
         # The billing period keeps its dates; a new interval starts a new period now.
         if plan.interval != locked.plan.interval:
             _close_period(locked, now, SubscriptionPeriod.Reason.UPGRADE)
-            locked.started_at = now
+            locked.billing_anchor_at = now
         locked.plan, locked.overrides = plan, new_overrides
         locked.next_plan, locked.next_overrides = None, {}
         _open_phase(locked, now, SubscriptionPhase.Reason.UPGRADE)
@@ -434,8 +443,8 @@ def _share_lock(plan: Plan) -> None:
 
 @transaction.atomic
 def subscription_cancel(*, subscription: Subscription, at_period_end: bool = True) -> Subscription:
-    locked = _locked(subscription)
     now = timezone.now()
+    locked = _locked(subscription, now)
     if locked.status == S.PENDING:
         locked.status, locked.canceled_at, locked.ended_at = S.CANCELED, now, now
         return _save(locked)
@@ -462,8 +471,8 @@ def _terminate(locked: Subscription, at: datetime) -> Subscription:
 @transaction.atomic
 def subscription_reactivate(*, subscription: Subscription) -> Subscription:
     """Undo a pending cancellation, or restart an ended subscription as a new period."""
-    locked = _locked(subscription)
     now = timezone.now()
+    locked = _locked(subscription, now)
     if locked.status == S.ACTIVE and locked.cancel_at_period_end:
         locked.cancel_at_period_end = False
         locked.canceled_at = None
@@ -473,6 +482,8 @@ def subscription_reactivate(*, subscription: Subscription) -> Subscription:
     _check_currency(locked.customer, locked.plan)
     locked.canceled_at = locked.terminated_at = locked.ended_at = None
     locked.cancel_at_period_end = False
+    # start_at names this run (Lago's subscription_at: the sync ends Lago's old run by it);
+    # started_at keeps the first start.
     locked.start_at = now
     _activate(locked, now, SubscriptionPhase.Reason.REACTIVATED)
     return _save(locked)
@@ -487,11 +498,17 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
     more."""
     now = now or timezone.now()
     locked = _locked(subscription)
+    outcome = _advance(locked, now)
+    if outcome != "not due":
+        _save(locked)
+    return outcome
+
+
+def _advance(locked: Subscription, now: datetime) -> str:
     if locked.status == S.PENDING:
         if locked.start_at > now:
             return "not due"
         _activate(locked, locked.start_at, SubscriptionPhase.Reason.STARTED)
-        _save(locked)
         return "started"
     if locked.status != S.ACTIVE or _period_end(locked) > now:
         return "not due"
@@ -514,14 +531,27 @@ def subscription_advance(*, subscription: Subscription, now: datetime | None = N
         next_plan = locked.next_plan  # a downgrade scheduled for this period end
         if next_plan is not None:
             if next_plan.interval != locked.plan.interval:
-                locked.started_at = boundary
+                locked.billing_anchor_at = boundary
             locked.plan, locked.overrides = next_plan, locked.next_overrides
             locked.next_plan, locked.next_overrides = None, {}
             _open_phase(locked, boundary, SubscriptionPhase.Reason.DOWNGRADE)
             outcome = "downgraded"
         _set_period(locked, boundary)
-    _save(locked)
     return outcome
+
+
+def subscription_as_of(*, subscription: Subscription, now: datetime | None = None) -> Subscription:
+    """The subscription as the clock has it at `now`: what is due (a start, ended periods)
+    is applied first, so a read or an invoice right after a period boundary does not see
+    the ended period as current while the beat job has yet to run."""
+    now = now or timezone.now()
+    due = (subscription.status == S.PENDING and subscription.start_at <= now) or (
+        subscription.status == S.ACTIVE and _period_end(subscription) <= now
+    )
+    if due:
+        subscription_advance(subscription=subscription, now=now)
+        subscription.refresh_from_db()
+    return subscription
 
 
 @transaction.atomic

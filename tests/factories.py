@@ -137,13 +137,13 @@ class ChargeFactory(DjangoModelFactory):
 
 
 def _current_period(o) -> tuple:
-    if o.started_at is None:
+    if o.billing_anchor_at is None:
         return None, None
     return period_containing(
         interval=o.plan.interval,
         billing_time=o.billing_time,
-        started_at=o.started_at,
-        moment=o.started_at,
+        started_at=o.billing_anchor_at,
+        moment=o.billing_anchor_at,
     )
 
 
@@ -174,6 +174,7 @@ class SubscriptionFactory(DjangoModelFactory):
     started_at = factory.LazyAttribute(
         lambda o: o.start_at if o.status == Subscription.Status.ACTIVE else None
     )
+    billing_anchor_at = factory.SelfAttribute("started_at")
     trial_ends_at = factory.LazyAttribute(
         lambda o: (
             o.started_at + timedelta(days=o.plan.trial_days)

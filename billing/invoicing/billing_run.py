@@ -17,8 +17,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.invoicing.inputs import Catalog
 from billing.invoicing.models import Invoice
-from billing.invoicing.services import Catalog, invoice_finalize, invoice_generate_for_period
+from billing.invoicing.services import invoice_finalize, invoice_generate_for_period
 from core.metrics import BILLING_RUN_PERIODS, INVOICES_GENERATED
 from subscriptions.models import SubscriptionPeriod
 

@@ -14,6 +14,7 @@ from billing.invoicing import lago_mirror as lago_invoices
 from billing.invoicing import services as invoices
 from billing.invoicing.models import Invoice
 from subscriptions.models import Subscription
+from subscriptions.services import subscription_as_of
 
 
 class Engine(Protocol):
@@ -30,6 +31,8 @@ class LocalEngine:
     def invoice_generate(
         self, *, subscription: Subscription, start: datetime | None, end: datetime | None
     ) -> tuple[Invoice, bool]:
+        # A period that ended a moment ago is closed now, not when the beat job next runs.
+        subscription = subscription_as_of(subscription=subscription)
         period = invoices.closed_period(subscription=subscription, start=start, end=end)
         return invoices.invoice_generate_for_period(period=period)
 

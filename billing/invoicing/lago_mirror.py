@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.invoicing import services as invoices
+from billing.invoicing.inputs import period_input
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.rating import rate_period
 from billing.providers import lago
@@ -195,7 +196,7 @@ def _reconcile(invoice: Invoice, remote: LagoInvoice) -> None:
             f"[{invoice.period_start.isoformat()}, {invoice.period_end.isoformat()})."
         )
         return
-    fees = rate_period(invoices.period_input(subscription=subscription, period=period))
+    fees = rate_period(period_input(subscription=subscription, period=period))
     ours = sum((fee.amount_cents for fee in fees), 0)
     theirs = remote.fees_amount_cents
     if ours == theirs:

@@ -1,15 +1,16 @@
 """Reads over invoices (lists, what a customer owes, the billing backlog) and the
 fees a period's usage would produce so far."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, QuerySet
 
+from billing.invoicing.inputs import window_input
 from billing.invoicing.models import Invoice
-from billing.invoicing.rating import charge_amount_cents
-from billing.usage.selectors import event_values, usage_units
+from billing.invoicing.rating import rate_period
+from billing.usage.selectors import usage_units
 from customers.models import Customer
 from subscriptions.models import BillableMetric, Subscription, SubscriptionPeriod
 
@@ -73,56 +74,73 @@ def invoice_list(
 
 
 @dataclass(frozen=True)
+class PhaseFee:
+    """One charge's fee over one phase (a plan, with its overrides) of the stretch read."""
+
+    plan: str
+    start: datetime
+    end: datetime
+    units: Decimal
+    amount_cents: int
+
+
+@dataclass(frozen=True)
 class MetricUsage:
     metric: str
     aggregation: str
     units: Decimal
     amount_cents: int
+    fees: list[PhaseFee]
 
 
 def subscription_usage(
     *, subscription: Subscription, start: datetime, end: datetime
 ) -> list[MetricUsage]:
-    """Each charged metric of the plan (and any other metric with usage), with its fee."""
+    """Each metric charged over [start, end) (and any other metric with usage), with the
+    fees its charges would produce: rated phase by phase through the invoice's own path
+    (inputs.window_input, rating.rate_period), so the read and the invoice never differ."""
+    fees = [
+        fee
+        for fee in rate_period(window_input(subscription=subscription, start=start, end=end))
+        if fee.fee_type == "charge"
+    ]
     units = usage_units(subscription=subscription, start=start, end=end)
-    overrides = (subscription.overrides or {}).get("charges") or {}
-    currency = subscription.plan.currency
-    lines = []
-    charged = set()
-    for charge in subscription.plan.charges.select_related("metric"):
-        metric = charge.metric
-        charged.add(metric.pk)
-        metric_units = units.get(metric.pk, Decimal(0))
-        properties = overrides.get(metric.code, charge.properties)
-        values = (
-            event_values(subscription=subscription, metric=metric, start=start, end=end)
-            if charge.charge_model == "percentage"
-            else ()
-        )
-        lines.append(
+    by_code = {
+        m.code: m for m in BillableMetric.objects.filter(code__in={f.metric_code for f in fees})
+    }
+    lines: dict[str, MetricUsage] = {}
+    for fee in fees:
+        metric = by_code[fee.metric_code]
+        line = lines.setdefault(
+            metric.code,
             MetricUsage(
                 metric=metric.code,
                 aggregation=metric.aggregation,
-                units=metric_units,
-                amount_cents=charge_amount_cents(
-                    charge_model=charge.charge_model,
-                    properties=properties,
-                    units=metric_units,
-                    currency=currency,
-                    event_values=values,
-                ),
-            )
-        )
-    for metric in BillableMetric.objects.filter(pk__in=set(units) - charged):
-        lines.append(
-            MetricUsage(
-                metric=metric.code,
-                aggregation=metric.aggregation,
-                units=units[metric.pk],
+                units=units.get(metric.pk, Decimal(0)),
                 amount_cents=0,
+                fees=[],
+            ),
+        )
+        line.fees.append(
+            PhaseFee(
+                plan=fee.plan_code,
+                start=fee.start,
+                end=fee.end,
+                units=fee.units,
+                amount_cents=fee.amount_cents,
             )
         )
-    return lines
+        lines[metric.code] = replace(line, amount_cents=line.amount_cents + fee.amount_cents)
+    charged = {by_code[code].pk for code in lines}
+    for metric in BillableMetric.objects.filter(pk__in=set(units) - charged):
+        lines[metric.code] = MetricUsage(
+            metric=metric.code,
+            aggregation=metric.aggregation,
+            units=units[metric.pk],
+            amount_cents=0,
+            fees=[],
+        )
+    return list(lines.values())
 
 
 def customer_has_invoices(*, customer: Customer) -> bool:

@@ -4,39 +4,22 @@ ask for payment. Each transition locks the invoice row and refuses an illegal mo
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import TypedDict
-from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from billing.invoicing import events
+from billing.invoicing.inputs import Catalog, period_input
 from billing.invoicing.models import Invoice, InvoiceLine, InvoiceSequence
-from billing.invoicing.rating import (
-    ChargeUsage,
-    Fee,
-    PeriodInput,
-    PhaseUsage,
-    invoice_totals,
-    rate_period,
-)
-from billing.usage.selectors import event_values, usage_units
+from billing.invoicing.rating import Fee, invoice_totals, rate_period
 from core.exceptions import Conflict, UnprocessableEntity
 from subscriptions.models import (
-    BillableMetric,
-    Charge,
-    Plan,
     Subscription,
     SubscriptionPeriod,
-    SubscriptionPhase,
 )
-from subscriptions.periods import nominal_period
 
 logger = logging.getLogger(__name__)
 S = Invoice.Status
@@ -84,30 +67,6 @@ def closed_period(
             code="period_not_closed",
         )
     return period
-
-
-class Catalog:
-    """Metrics and plan charges, read once per billing run instead of once per invoice.
-    Plans and metrics are frozen while any of their time is not invoiced, so what a run
-    reads at its start holds for every period it rates."""
-
-    def __init__(self) -> None:
-        self._load()
-
-    def _load(self) -> None:
-        self.metrics: dict[UUID, BillableMetric] = {m.pk: m for m in BillableMetric.objects.all()}
-        self.metrics_by_code = {m.code: m for m in self.metrics.values()}
-        self._charges: dict[UUID, list[Charge]] = {}
-
-    def metric(self, pk: UUID) -> BillableMetric:
-        if pk not in self.metrics:  # created since the run began
-            self._load()
-        return self.metrics[pk]
-
-    def charges(self, plan: Plan) -> list[Charge]:
-        if plan.pk not in self._charges:
-            self._charges[plan.pk] = list(plan.charges.all())
-        return self._charges[plan.pk]
 
 
 @transaction.atomic
@@ -192,132 +151,6 @@ def _lines(invoice: Invoice, fees: list[Fee], catalog: Catalog) -> list[InvoiceL
         )
         for position, fee in enumerate(fees, start=1)
     ]
-
-
-def period_input(
-    *, subscription: Subscription, period: SubscriptionPeriod, catalog: Catalog | None = None
-) -> PeriodInput:
-    """What the rating engine needs for one closed period, read from the database: the
-    phases that cover it, each with its plan, overrides and usage."""
-    catalog = catalog or Catalog()
-    # Every phase that covers the period or its end (the plan renewed into), in one read.
-    phases = list(
-        SubscriptionPhase.objects.filter(subscription=subscription, started_at__lte=period.end)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=period.start))
-        .select_related("plan")
-        .order_by("started_at", "id")
-    )
-    pieces = []
-    for phase in phases:
-        start = max(phase.started_at, period.start)
-        end = min(phase.ended_at or period.end, period.end)
-        if end <= start:
-            continue
-        piece = _phase_usage(subscription, phase, start, end, catalog, with_usage=True)
-        if period.periods > 1:
-            # A catch-up row stands for several periods: its nominal span is all of them,
-            # so the fee prorated over it is that many periods' fee.
-            piece = replace(piece, amount_cents=piece.amount_cents * period.periods)
-        pieces.append(piece)
-    prepaid = any(piece.pay_in_advance for piece in pieces[:1]) and (
-        SubscriptionPeriod.objects.filter(
-            subscription=subscription, end=period.start, reason=SubscriptionPeriod.Reason.RENEWED
-        ).exists()
-    )
-    return PeriodInput(
-        currency=subscription.plan.currency,
-        start=period.start,
-        end=period.end,
-        nominal_start=period.nominal_start,
-        nominal_end=period.nominal_end,
-        phases=pieces,
-        # The trial as it was when the period closed, not after a later reactivation.
-        trial_ends_at=period.trial_ends_at,
-        prepaid=prepaid,
-        **_next_phase(subscription, period, phases, catalog),
-    )
-
-
-def _phase_usage(
-    subscription: Subscription,
-    phase: SubscriptionPhase,
-    start: datetime,
-    end: datetime,
-    catalog: Catalog,
-    *,
-    with_usage: bool,
-) -> PhaseUsage:
-    plan = phase.plan
-    overrides = phase.overrides or {}
-    charge_overrides = overrides.get("charges") or {}
-    charges = []
-    if with_usage:
-        units = usage_units(
-            subscription=subscription, start=start, end=end, metrics=catalog.metrics
-        )
-        for charge in catalog.charges(plan):
-            metric = catalog.metric(charge.metric_id)
-            charges.append(
-                ChargeUsage(
-                    metric_code=metric.code,
-                    charge_model=charge.charge_model,
-                    properties=charge_overrides.get(metric.code, charge.properties),
-                    units=units.get(metric.pk, Decimal(0)),
-                    event_values=(
-                        event_values(subscription=subscription, metric=metric, start=start, end=end)
-                        if charge.charge_model == "percentage"
-                        else ()
-                    ),
-                )
-            )
-    return PhaseUsage(
-        plan_code=plan.code,
-        plan_name=plan.name,
-        amount_cents=int(overrides.get("amount_cents", plan.amount_cents)),
-        pay_in_advance=plan.pay_in_advance,
-        start=start,
-        end=end,
-        charges=charges,
-    )
-
-
-class _NextPhase(TypedDict, total=False):
-    next_phase: PhaseUsage
-    next_nominal: tuple[datetime, datetime]
-
-
-def _next_phase(
-    subscription: Subscription,
-    period: SubscriptionPeriod,
-    phases: list[SubscriptionPhase],
-    catalog: Catalog,
-) -> _NextPhase:
-    """The plan the subscription renewed into at the period's end, over the next period
-    (and that period's nominal bounds): what a pay-in-advance fee bills ahead."""
-    if period.reason != SubscriptionPeriod.Reason.RENEWED:
-        return {}
-    covering = [
-        p
-        for p in phases
-        if p.started_at <= period.end and (p.ended_at is None or p.ended_at > period.end)
-    ]
-    phase = covering[-1] if covering else None
-    if phase is None or not phase.plan.pay_in_advance:
-        return {}
-    # Periods are closed only once the subscription has started (subscriptions.services).
-    assert subscription.started_at is not None
-    nominal_start, nominal_end = nominal_period(
-        interval=phase.plan.interval,
-        billing_time=subscription.billing_time,
-        started_at=subscription.started_at,
-        moment=period.end,
-    )
-    return {
-        "next_phase": _phase_usage(
-            subscription, phase, period.end, nominal_end, catalog, with_usage=False
-        ),
-        "next_nominal": (nominal_start, nominal_end),
-    }
 
 
 # --- Transitions ------------------------------------------------------------------------

@@ -95,6 +95,11 @@ class SubscriptionViewSet(_ReadCreateUpdate):
     filterset_class = SubscriptionFilter
     create_service = staticmethod(services.subscription_create)
 
+    def retrieve(self, request, *args, **kwargs):
+        # Its current period as the clock has it, even before the beat job has run.
+        subscription = services.subscription_as_of(subscription=self.get_object())
+        return Response(self.get_serializer(subscription).data)
+
     def partial_update(self, request, *args, **kwargs):
         subscription = self.get_object()
         body = SubscriptionUpdateSerializer(data=request.data)

@@ -20,6 +20,7 @@ from tests.factories import (
 from tests.helpers.concurrency import race
 from tests.helpers.invoicing import (
     NOV_1,
+    NOV_15,
     OCT_1,
     amounts,
     close_periods,
@@ -29,6 +30,14 @@ from tests.helpers.invoicing import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _on_november_15():
+    """These tests live on 2026-11-15, where close_periods puts them: October's period has
+    ended and November's is open, also for generate, which follows the clock."""
+    with time_machine.travel(NOV_15, tick=True):
+        yield
 
 
 def test_mid_period_start_is_prorated_and_usage_is_rated_to_the_cent(client, catalog):
@@ -178,9 +187,10 @@ def test_volume_package_and_percentage_match_a_hand_computation(client, models_p
 
 def test_generation_is_idempotent_per_period_and_refuses_open_periods(client, catalog):
     subscribe(client, "sub-idem", "pro", OCT_1)
-    code, _ = generate(client, "sub-idem")
+    with time_machine.travel(datetime(2026, 10, 31, 23, 59, tzinfo=UTC), tick=False):
+        code, _ = generate(client, "sub-idem")
     assert code == 422  # nothing has closed yet
-    close_periods()
+    # No close_periods (the beat job): a period that has ended is closed by generate itself.
 
     first_code, first = generate(client, "sub-idem")
     again_code, again = generate(client, "sub-idem", period_start=OCT_1, period_end=NOV_1)

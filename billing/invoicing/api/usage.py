@@ -10,6 +10,7 @@ from billing.invoicing.selectors import subscription_usage
 from core.exceptions import UnprocessableEntity
 from core.views import ApiViewSet
 from subscriptions.models import Subscription
+from subscriptions.services import subscription_as_of
 
 
 class UsagePeriodSerializer(serializers.Serializer):
@@ -26,11 +27,30 @@ class UsagePeriodSerializer(serializers.Serializer):
         return attrs
 
 
+class PhaseFeeSerializer(serializers.Serializer):
+    plan = serializers.CharField(help_text="The plan's code over this stretch.")
+    units = serializers.DecimalField(max_digits=38, decimal_places=12, normalize_output=True)
+    amount_cents = serializers.IntegerField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateTimeField(source="start")
+        fields["to"] = serializers.DateTimeField(source="end")
+        return fields
+
+
 class MetricUsageSerializer(serializers.Serializer):
     metric = serializers.CharField()
     aggregation = serializers.CharField()
     units = serializers.DecimalField(max_digits=38, decimal_places=12, normalize_output=True)
     amount_cents = serializers.IntegerField()
+    fees = PhaseFeeSerializer(
+        many=True,
+        help_text=(
+            "The charge's fee per plan the subscription was on over the stretch read: a "
+            "plan change mid-period prices each side at its own plan, as the invoice does."
+        ),
+    )
 
 
 class SubscriptionUsageSerializer(serializers.Serializer):
@@ -61,7 +81,7 @@ class SubscriptionUsageViewSet(ApiViewSet):
         responses=SubscriptionUsageSerializer,
     )
     def retrieve(self, request, external_id=None):
-        subscription = self.get_object()
+        subscription = subscription_as_of(subscription=self.get_object())
         query = UsagePeriodSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start = query.validated_data.get("from") or subscription.current_period_start
