@@ -15,6 +15,14 @@ class UsageEventSerializer(serializers.Serializer):
     metric = serializers.CharField(max_length=255, help_text="The billable metric's code.")
     timestamp = serializers.DateTimeField(required=False, help_text="Defaults to now.")
     properties = serializers.DictField(required=False, default=dict, validators=[json_storable])
+    precise_total_amount_cents = serializers.DecimalField(
+        max_digits=25,
+        decimal_places=12,
+        required=False,
+        allow_null=True,
+        coerce_to_string=True,
+        help_text="The event's own amount in minor units, which a dynamic charge sums.",
+    )
 
 
 class UsageBatchSerializer(serializers.Serializer):
@@ -35,6 +43,7 @@ class UsageRecordSerializer(serializers.ModelSerializer):
             "metric",
             "timestamp",
             "properties",
+            "precise_total_amount_cents",
             "received_at",
             "lago_status",
         ]
