@@ -49,7 +49,12 @@ class ChargeForm(forms.ModelForm):
         if charge_model is None:  # refused by its own field, which says why
             return cleaned
         try:
-            validate_properties(charge_model, cleaned.get("properties"))
+            metric = cleaned.get("metric")
+            validate_properties(
+                charge_model,
+                cleaned.get("properties"),
+                aggregation=metric.aggregation if metric is not None else None,
+            )
         except ValidationError as exc:
             raise ValidationError({"properties": exc.messages}) from exc
         return cleaned

@@ -89,10 +89,12 @@ class Charge(TimestampedModel):
         VOLUME = "volume"
         PACKAGE = "package"
         PERCENTAGE = "percentage"
+        GRADUATED_PERCENTAGE = "graduated_percentage"
+        DYNAMIC = "dynamic"
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="charges")
     metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="charges")
-    charge_model = models.CharField(max_length=16, choices=Model.choices)
+    charge_model = models.CharField(max_length=32, choices=Model.choices)
     properties = models.JSONField(default=dict)
     lago_id = models.UUIDField(null=True, blank=True)
 

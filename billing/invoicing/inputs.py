@@ -15,7 +15,7 @@ from uuid import UUID
 from django.db.models import Q
 
 from billing.invoicing.rating import ChargeUsage, PeriodInput, PhaseUsage
-from billing.usage.selectors import event_values, usage_units
+from billing.usage.selectors import event_amounts_cents, event_values, usage_units
 from subscriptions.models import (
     BillableMetric,
     Charge,
@@ -155,10 +155,20 @@ def _phase_usage(
                     charge_model=charge.charge_model,
                     properties=charge_overrides.get(metric.code, charge.properties),
                     units=units.get(metric.pk, Decimal(0)),
+                    # Percentage prices events one by one (free events, fixed fees,
+                    # per-transaction min/max), whatever the aggregation.
                     event_values=(
                         event_values(subscription=subscription, metric=metric, start=start, end=end)
-                        if charge.charge_model == "percentage"
+                        if charge.charge_model == Charge.Model.PERCENTAGE
                         else ()
+                    ),
+                    aggregation=metric.aggregation,
+                    precise_total_amount_cents=(
+                        event_amounts_cents(
+                            subscription=subscription, metric=metric, start=start, end=end
+                        )
+                        if charge.charge_model == Charge.Model.DYNAMIC
+                        else Decimal(0)
                     ),
                 )
             )

@@ -6,6 +6,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import connection
+from django.db.models import Sum
 
 from billing.usage.models import UsageRecord
 from subscriptions.models import BillableMetric, Subscription
@@ -54,7 +55,8 @@ def usage_units(
 def event_values(
     *, subscription: Subscription, metric: BillableMetric, start: datetime, end: datetime
 ) -> list[Decimal]:
-    """Each event's value in time order: what the percentage model prices one by one."""
+    """Each event's value in time order (0 for an event without one, a count's): what the
+    percentage model prices one by one."""
     return [
         value or Decimal(0)
         for value in UsageRecord.objects.filter(
@@ -66,3 +68,17 @@ def event_values(
         .order_by("timestamp", "id")
         .values_list("value", flat=True)
     ]
+
+
+def event_amounts_cents(
+    *, subscription: Subscription, metric: BillableMetric, start: datetime, end: datetime
+) -> Decimal:
+    """The sum of the amounts the events carried (`precise_total_amount_cents`, in minor
+    units): what the dynamic model charges."""
+    total = UsageRecord.objects.filter(
+        subscription_id=subscription.pk,
+        metric_id=metric.pk,
+        timestamp__gte=start,
+        timestamp__lt=end,
+    ).aggregate(total=Sum("precise_total_amount_cents"))["total"]
+    return total or Decimal(0)
