@@ -238,6 +238,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # and the sweeper re-enqueues it, so a request never waits on (or fails with) the broker.
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# A worker that loses the broker reconnects (2, 4, 6 ... s apart, then every 30 s) for as
+# long as the broker is away, rather than exiting after 100 tries; so does one that starts
+# before the broker. See README "Operations", broker restarts.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
