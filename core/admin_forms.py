@@ -39,7 +39,7 @@ class ServiceModelForm(forms.ModelForm):
         already carries the new values: a check compares with the stored row."""
 
     def _post_clean(self) -> None:
-        super()._post_clean()  # the model's validators and constraints
+        super()._post_clean()  # type: ignore[misc]  # the model's validators and constraints
         if self.errors:
             return  # each field says why; the service needs valid input
         try:

@@ -42,7 +42,7 @@ $BIN/python manage.py collectstatic --noinput -v 0
 $BIN/python manage.py seed_demo
 
 $BIN/gunicorn config.wsgi:application --bind "127.0.0.1:${PORT}" --workers 2 --threads 4 \
-  --access-logfile - --error-logfile - &
+  -c config/gunicorn.conf.py &
 pids+=($!)
 $BIN/celery -A config worker --loglevel INFO --concurrency 2 &
 pids+=($!)
