@@ -77,7 +77,7 @@ $BIN/python manage.py collectstatic --noinput -v 0
 $BIN/python manage.py seed_demo
 
 supervise web $BIN/gunicorn config.wsgi:application --bind "127.0.0.1:${PORT}" \
-  --workers 2 --threads 4 --access-logfile - --error-logfile -
+  --workers 2 --threads 4 -c config/gunicorn.conf.py
 # The worker reconnects by itself when the broker restarts (README "Operations"); the
 # supervisor is for whatever else ends it.
 supervise worker $BIN/celery -A config worker --loglevel INFO --concurrency 2
