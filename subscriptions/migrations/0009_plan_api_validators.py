@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('subscriptions', '0007_subscription_permissions'),
+        ('subscriptions', '0008_billing_anchor'),
     ]
 
     operations = [
