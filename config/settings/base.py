@@ -177,6 +177,7 @@ REST_FRAMEWORK = {
 DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "EXCEPTION_HANDLER_CLASS": "core.errors.ExceptionHandler",
+    "EXCEPTION_FORMATTER_CLASS": "core.errors.ExceptionFormatter",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Billing service API",

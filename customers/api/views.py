@@ -1,4 +1,3 @@
-from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
@@ -6,7 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from billing.sync.api import SyncStatesMixin
-from core.views import ApiViewSet, ServiceWriteMixin
+from core.views import ApiViewSet, ServiceWriteMixin, not_found
 from customers import selectors, services
 from customers.api.serializers import (
     CUSTOMER_REMOTE_IDS,
@@ -65,7 +64,13 @@ class CustomerViewSet(
 
     # --- Payment methods (card data never reaches us: Stripe.js collects it) ---------
     def _payment_method(self, payment_method_id: str) -> PaymentMethod:
-        return get_object_or_404(PaymentMethod, pk=payment_method_id, customer=self.get_object())
+        customer = self.get_object()
+        method = PaymentMethod.objects.filter(pk=payment_method_id, customer=customer).first()
+        if method is None:
+            raise not_found(
+                PaymentMethod, "id", payment_method_id, of=f"customer '{customer.external_id}'"
+            )
+        return method
 
     @extend_schema(operation_id="CreateSetupIntent", request=None, responses=SetupIntentSerializer)
     @action(detail=True, methods=["post"], url_path="setup_intents")

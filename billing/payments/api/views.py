@@ -3,7 +3,6 @@ its payment attempts; what they call is invoicing's (generate, finalize, void, P
 payments' own (pay)."""
 
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -18,7 +17,7 @@ from billing.invoicing.models import Invoice
 from billing.invoicing.pdf import invoice_pdf
 from billing.payments import collection
 from billing.payments.api.serializers import InvoiceListSerializer, InvoiceSerializer
-from core.views import ApiViewSet
+from core.views import ApiViewSet, not_found
 from subscriptions.models import Subscription
 
 
@@ -82,9 +81,10 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     def generate(self, request):
         body = GenerateInvoiceSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        subscription = get_object_or_404(
-            Subscription, external_id=body.validated_data["subscription"]
-        )
+        external_id = body.validated_data["subscription"]
+        subscription = Subscription.objects.filter(external_id=external_id).first()
+        if subscription is None:
+            raise not_found(Subscription, "external_id", external_id)
         invoice, created = engines.engine().invoice_generate(
             subscription=subscription,
             start=body.validated_data.get("period_start"),

@@ -4,8 +4,9 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from billing.usage import services as usage
 from billing.usage.api.serializers import (
@@ -61,7 +62,7 @@ class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
     def create(self, request, *args, **kwargs):
         event, errors = usage.parse_event(request.data)
         if event is None:  # (None, errors) or (event, [])
-            raise ValidationError({e["attr"] or "non_field_errors": [e["detail"]] for e in errors})
+            raise ValidationError(_field_errors(errors))
         (result,) = usage.usage_record_batch(events=[event], with_records=True)
         if result.status == "created":
             return Response(
@@ -72,7 +73,7 @@ class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
             return Response(UsageRecordSerializer(stored).data, status=status.HTTP_200_OK)
         error = result.errors[0]
         if result.status == "conflict" or error["code"] == usage.PERIOD_CLOSED:
-            raise Conflict(error["detail"], code=error["code"])
+            raise Conflict(error["detail"], code=error["code"], attr=error["attr"])
         raise UnprocessableEntity(error["detail"], code=error["code"], attr=error["attr"])
 
     @extend_schema(
@@ -102,6 +103,15 @@ class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
         recorded = iter(usage.usage_record_batch(events=valid) if valid else [])
         results = [answer or _result(next(recorded)) for answer in answers]
         return Response({"results": results})
+
+
+def _field_errors(errors: list[dict[str, Any]]) -> dict[str, list[ErrorDetail]]:
+    """parse_event's errors as DRF's field errors, each keeping its field and its code."""
+    fields: dict[str, list[ErrorDetail]] = {}
+    for error in errors:
+        field = error["attr"] or api_settings.NON_FIELD_ERRORS_KEY
+        fields.setdefault(field, []).append(ErrorDetail(error["detail"], code=error["code"]))
+    return fields
 
 
 def _result(result: usage.UsageResult) -> dict[str, Any]:
