@@ -248,6 +248,7 @@ def _bad_request(has_body: bool, in_query: list[str]) -> dict[str, str]:
         )
     meanings["invalid_character"] = "A NUL character in the URL or the query string."
     meanings["invalid_content_length"] = "The `Content-Length` header is not a number."
+    meanings["bad_request"] = "The request cannot be read (a `Host` this service does not serve)."
     return meanings
 
 

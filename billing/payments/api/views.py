@@ -23,7 +23,8 @@ from subscriptions.models import Subscription
 
 
 class PdfRenderer(BaseRenderer):
-    """Lets a client ask for `Accept: application/pdf`; errors still render as JSON."""
+    """Lets a client ask for `Accept: application/pdf` (the PDF itself is an HttpResponse;
+    errors are answered as JSON by InvoiceViewSet.finalize_response)."""
 
     media_type = "application/pdf"
     format = "pdf"
@@ -90,6 +91,15 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 
     def get_serializer_class(self):
         return InvoiceListSerializer if self.action == "list" else InvoiceSerializer
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code >= 400 and isinstance(
+            getattr(request, "accepted_renderer", None), PdfRenderer
+        ):
+            # An error of the PDF route is JSON, and its Content-Type says so.
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def _respond(self, invoice: Invoice, code: int = status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=invoice.pk)
