@@ -68,4 +68,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # host's network (`--network host`), e.g. 127.0.0.1 and a free port.
 # prometheus_client requires the multiprocess directory to be emptied before start
 # (a restarted container keeps its filesystem).
-CMD ["sh", "-c", "rm -rf \"${PROMETHEUS_MULTIPROC_DIR:?}\"/* && exec gunicorn config.wsgi:application --bind \"${WEB_BIND_ADDRESS:-0.0.0.0}:${PORT:-8000}\" --workers ${WEB_CONCURRENCY:-3} --threads ${WEB_THREADS:-8} --access-logfile -"]
+CMD ["sh", "-c", "rm -rf \"${PROMETHEUS_MULTIPROC_DIR:?}\"/* && exec gunicorn config.wsgi:application --bind \"${WEB_BIND_ADDRESS:-0.0.0.0}:${PORT:-8000}\" --workers ${WEB_CONCURRENCY:-3} --threads ${WEB_THREADS:-8} -c config/gunicorn.conf.py"]

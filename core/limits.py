@@ -25,6 +25,13 @@ MAX_UNITS_INTEGER = 10**12
 MAX_EVENT_AMOUNT_CENTS = Decimal(10) ** 12
 # Price ranges per charge: each adds a flat amount to the fee.
 MAX_RANGES = 100
+# A plan's fixed fee (and a subscription's override of it), in minor units: above a
+# trillion is a typo, and it keeps every sum inside a bigint.
+MAX_FEE_CENTS = 10**12
+# A plan's trial, in days (ten years).
+MAX_TRIAL_DAYS = 3650
+# Keys of a customer's free-form metadata.
+MAX_METADATA_KEYS = 50
 
 _QUANTUM = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 

@@ -4,6 +4,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from django.http import HttpRequest
+
 from core.context import get_request_id
 
 # Attributes every LogRecord has; anything else was passed through `extra=`.
@@ -32,8 +34,15 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", None) or get_request_id(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                payload[key] = value
+            if key in _STANDARD_ATTRS or key.startswith("_"):
+                continue
+            if isinstance(value, HttpRequest):
+                # Django's own records (django.request) carry the request: its method and
+                # path only. Its repr would add the query string, where e-mails are
+                # (`?email=`), and nothing of its body or headers belongs in a log.
+                payload["method"], payload["path"] = value.method, value.path
+                continue
+            payload[key] = value
         if record.exc_info:
             payload["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)

@@ -6,11 +6,10 @@ from django.utils.html import format_html, format_html_join
 
 from billing.sync.selectors import sync_states
 from core.admin_actions import run_each
+from core.admin_forms import ServiceAdminMixin, ServiceModelForm
 from core.admin_mixins import ReadOnlyAdminMixin, has_model_permission
 from customers import services
 from customers.models import Customer, PaymentMethod
-
-EDITABLE = ["external_id", *services.UPDATABLE_FIELDS]
 
 
 class PaymentMethodInline(admin.TabularInline):
@@ -48,8 +47,25 @@ class PaymentMethodInline(admin.TabularInline):
         return False
 
 
+class CustomerForm(ServiceModelForm):
+    """The API's rules: the model's validators (ISO codes, the external_id alphabet,
+    storable metadata) and the service's own checks (a currency locked by what is priced
+    in it)."""
+
+    class Meta:
+        model = Customer
+        fields = "__all__"
+
+    def check_with_services(self, cleaned):
+        if self.instance._state.adding:
+            return  # a new customer: nothing stored to check against
+        values = {name: cleaned[name] for name in services.UPDATABLE_FIELDS if name in cleaned}
+        services.customer_check_update(customer=Customer.objects.get(pk=self.instance.pk), **values)
+
+
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    form = CustomerForm
     inlines = [PaymentMethodInline]
     list_display = [
         "external_id",
@@ -137,7 +153,7 @@ class CustomerAdmin(admin.ModelAdmin):
         else:
             saved = services.customer_create(external_id=form.cleaned_data["external_id"], **values)
         # (A duplicate external_id is caught by the form's unique check first; a race past it
-        # ends in the service's Conflict, which the admin shows as an error page.)
+        # ends in the service's Conflict, which ServiceAdminMixin reports: nothing saved.)
         obj.pk = saved.pk
         obj.refresh_from_db()
 

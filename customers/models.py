@@ -5,17 +5,29 @@ from django.db.models.functions import Upper
 from core.audit import audited
 from core.encryption import EncryptedTextField
 from core.models import TimestampedModel
+from core.validators import (
+    validate_country,
+    validate_currency,
+    validate_external_id,
+    validate_metadata,
+)
 
 
 @audited()
 class Customer(TimestampedModel):
     """A paying customer of the platform, addressed by the caller's `external_id`."""
 
-    external_id = models.CharField(max_length=255, unique=True)
+    # The validators are the API's own (core.validators): the services' full_clean and
+    # the admin's forms apply them, so nothing the API refuses is saved another way.
+    external_id = models.CharField(max_length=255, unique=True, validators=[validate_external_id])
     name = models.CharField(max_length=255, blank=True, default="")
     email = models.EmailField(blank=True, default="")
-    currency = models.CharField(max_length=3, blank=True, default="")
-    country = models.CharField(max_length=2, blank=True, default="", db_index=True)
+    currency = models.CharField(
+        max_length=3, blank=True, default="", validators=[validate_currency]
+    )
+    country = models.CharField(
+        max_length=2, blank=True, default="", db_index=True, validators=[validate_country]
+    )
     tax_rate = models.DecimalField(
         max_digits=5,
         decimal_places=2,
@@ -29,7 +41,7 @@ class Customer(TimestampedModel):
     zipcode = EncryptedTextField(blank=True, default="")
     state = EncryptedTextField(blank=True, default="")
     tax_id = EncryptedTextField(blank=True, default="")
-    metadata = models.JSONField(blank=True, default=dict)
+    metadata = models.JSONField(blank=True, default=dict, validators=[validate_metadata])
 
     stripe_customer_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     lago_id = models.UUIDField(null=True, blank=True, unique=True)

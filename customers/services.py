@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing.providers import provider_enabled, stripe
 from billing.providers.base import PaymentMethodData, SetupIntentData
 from billing.sync.outbox import outbox_record_sync
-from core.exceptions import Conflict
+from core.exceptions import Conflict, ProviderError, UnprocessableEntity
 from core.locks import advisory_lock_waiting, advisory_xact_lock
 from customers import events
 from customers.models import Customer, PaymentMethod
@@ -58,23 +58,33 @@ def customer_update(*, customer: Customer, **fields: Any) -> Customer:
     changes = _only_updatable(fields)
     with transaction.atomic():
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        if changes.get("currency", locked.currency) != locked.currency and any(
-            events.currency_in_use.publish(customer=locked)
-        ):
-            # Subscriptions and invoices are priced in the currency they were made in; a
-            # customer who changed currency under them would be billed in a mix.
-            raise Conflict(
-                f"Customer '{locked.external_id}' has subscriptions or invoices: its "
-                "currency cannot change. Create a new customer for the new currency.",
-                code="currency_locked",
-                attr="currency",
-            )
+        customer_check_update(customer=locked, **changes)
         for name, value in changes.items():
             setattr(locked, name, value)
         if changes:
             locked.full_clean(exclude=["stripe_customer_id", "lago_id"], validate_unique=False)
             locked.save(update_fields=[*changes, "updated_at"])
     return locked
+
+
+def customer_check_update(*, customer: Customer, **fields: Any) -> None:
+    """Refuse what the domain forbids in an update of `customer` (as it stands), before
+    anything is written. `customer_update` calls it under the row lock; the admin's form
+    calls it too, so a refusal shows on the form rather than as an error page."""
+    currency = fields.get("currency")
+    # Subscriptions and invoices are priced in the currency they were made in; a customer
+    # who changed currency under them would be billed in a mix.
+    if (
+        currency is not None
+        and currency != customer.currency
+        and any(events.currency_in_use.publish(customer=customer))
+    ):
+        raise Conflict(
+            f"Customer '{customer.external_id}' has subscriptions or invoices: its "
+            "currency cannot change. Create a new customer for the new currency.",
+            code="currency_locked",
+            attr="currency",
+        )
 
 
 def _only_updatable(fields: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +150,7 @@ def payment_method_add(
     ).first()
     if known is not None and known.customer_id != locked.pk:
         raise _belongs_to_other_customer()
-    current = stripe.payment_method_retrieve(payment_method_id=stripe_payment_method_id)
+    current = _stripe_payment_method(stripe_payment_method_id)
     if current.customer and current.customer != locked.stripe_customer_id:
         raise _belongs_to_other_customer()
     if current.customer != locked.stripe_customer_id:
@@ -155,6 +165,19 @@ def payment_method_add(
         method = _make_default(customer=locked, method=method)
     outbox_record_sync(instance=method, action="payment_method.mirror")
     return method
+
+
+def _stripe_payment_method(stripe_payment_method_id: str) -> PaymentMethodData:
+    try:
+        return stripe.payment_method_retrieve(payment_method_id=stripe_payment_method_id)
+    except ProviderError as exc:
+        if exc.retryable or exc.http_status != 404:
+            raise
+        raise UnprocessableEntity(
+            f"Stripe has no payment method '{stripe_payment_method_id}'.",
+            code="resource_missing",
+            attr="stripe_payment_method_id",
+        ) from exc
 
 
 @transaction.atomic

@@ -2,18 +2,24 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.shortcuts import render
 
 from core.admin_actions import run_each
+from core.admin_forms import ServiceAdminMixin, ServiceModelForm
 from core.admin_mixins import has_model_permission
 from subscriptions import services
-from subscriptions.charges import validate_properties
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription, SubscriptionPhase
+
+# The model's validators and clean() are the API's rules (ISO currency, fee and trial
+# bounds, charge properties, a field unless counting); a ModelForm applies them, and every
+# save goes through the services, which apply them again under their locks.
+METRIC_FIELDS = ("name", "description", "aggregation", "field_name", "negative_values_allowed")
+PLAN_FIELDS = ("name", "description", *services.PLAN_PRICING_FIELDS)
 
 
 @admin.register(BillableMetric)
-class BillableMetricAdmin(admin.ModelAdmin):
+class BillableMetricAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    form = ServiceModelForm
     list_display = [
         "code",
         "name",
@@ -26,10 +32,19 @@ class BillableMetricAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
     readonly_fields = ["lago_id", "created_at", "updated_at"]
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            # The code is the metric's address in the API and in usage events: fixed.
+            fields.append("code")
+            if services.metric_in_use(obj):
+                # Frozen under running subscriptions, here as in the API.
+                fields += ["aggregation", "field_name"]
+        return fields
+
     def save_model(self, request, obj, form, change):
         fields = {
-            k: form.cleaned_data[k]
-            for k in ("name", "description", "aggregation", "field_name", "negative_values_allowed")
+            name: form.cleaned_data[name] for name in METRIC_FIELDS if name in form.cleaned_data
         }
         if change:
             services.metric_update(metric=obj, **fields)
@@ -37,32 +52,8 @@ class BillableMetricAdmin(admin.ModelAdmin):
             obj.pk = services.metric_create(code=form.cleaned_data["code"], **fields).pk
 
 
-class ChargeForm(forms.ModelForm):
-    class Meta:
-        model = Charge
-        fields = ["metric", "charge_model", "properties"]
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        assert cleaned is not None  # ModelForm.clean returns cleaned_data
-        charge_model = cleaned.get("charge_model")
-        if charge_model is None:  # refused by its own field, which says why
-            return cleaned
-        try:
-            metric = cleaned.get("metric")
-            validate_properties(
-                charge_model,
-                cleaned.get("properties"),
-                aggregation=metric.aggregation if metric is not None else None,
-            )
-        except ValidationError as exc:
-            raise ValidationError({"properties": exc.messages}) from exc
-        return cleaned
-
-
 class ChargeInline(admin.TabularInline):
     model = Charge
-    form = ChargeForm
     extra = 0
     fields = ["metric", "charge_model", "properties", "lago_id"]
     readonly_fields = ["lago_id"]
@@ -77,7 +68,8 @@ class FrozenChargeInline(ChargeInline):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    form = ServiceModelForm
     list_display = [
         "code",
         "name",
@@ -110,6 +102,50 @@ class PlanAdmin(admin.ModelAdmin):
         if obj is not None and services.plan_in_use(obj):
             return [FrozenChargeInline]
         return super().get_inlines(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        # Nothing yet: the plan and its charges are one service call (save_related), as
+        # in the API, once the charges' forms are known.
+        pass
+
+    def save_related(self, request, form, formsets, change):
+        fields = {
+            name: form.cleaned_data[name] for name in PLAN_FIELDS if name in form.cleaned_data
+        }
+        charges = self._charges(formsets)
+        if change:
+            plan = services.plan_update(plan=form.instance, charges=charges, **fields)
+        else:
+            plan = services.plan_create(code=form.cleaned_data["code"], charges=charges, **fields)
+        form.instance.pk = plan.pk
+        form.instance.refresh_from_db()
+
+    @staticmethod
+    def _charges(formsets) -> list[services.ChargeSpec] | None:
+        """The charges the inline's forms leave, or None when they are frozen (not sent)."""
+        editable = [
+            formset
+            for formset in formsets
+            if formset.model is Charge and "charge_model" in formset.form.base_fields
+        ]
+        if not editable:
+            return None
+        charges: list[services.ChargeSpec] = []
+        for formset in editable:
+            # commit=False writes nothing; it gives the admin's change message its lists.
+            formset.save(commit=False)
+            for charge_form in formset.forms:
+                data: dict[str, Any] = charge_form.cleaned_data
+                if not data or data.get("DELETE"):
+                    continue
+                charges.append(
+                    {
+                        "metric": data["metric"],
+                        "charge_model": data["charge_model"],
+                        "properties": data["properties"],
+                    }
+                )
+        return charges
 
 
 class PhaseInline(admin.TabularInline):

@@ -1,8 +1,13 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from core.audit import audited
+from core.limits import MAX_FEE_CENTS, MAX_TRIAL_DAYS
 from core.models import TimestampedModel
+from core.validators import validate_currency
+from subscriptions.charges import validate_properties
 
 
 @audited()
@@ -45,6 +50,11 @@ class BillableMetric(TimestampedModel):
     def __str__(self) -> str:
         return self.code
 
+    def clean(self) -> None:
+        # The check constraint's rule, said as a field error (the API's and the admin's).
+        if self.aggregation != self.Aggregation.COUNT and not self.field_name:
+            raise ValidationError({"field_name": "Required unless the aggregation is count."})
+
 
 @audited()
 class Plan(TimestampedModel):
@@ -61,10 +71,16 @@ class Plan(TimestampedModel):
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True, default="")
     interval = models.CharField(max_length=16, choices=Interval.choices)
-    amount_cents = models.BigIntegerField()
-    currency = models.CharField(max_length=3)
+    # The API's bounds (core.limits, core.validators), applied by the services' full_clean
+    # and by the admin's forms.
+    amount_cents = models.BigIntegerField(
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_FEE_CENTS)]
+    )
+    currency = models.CharField(max_length=3, validators=[validate_currency])
     pay_in_advance = models.BooleanField(default=False)
-    trial_days = models.PositiveIntegerField(default=0)
+    trial_days = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(MAX_TRIAL_DAYS)]
+    )
     lago_id = models.UUIDField(null=True, blank=True, unique=True)
 
     class Meta:
@@ -106,6 +122,18 @@ class Charge(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.plan.code}:{self.metric.code} ({self.charge_model})"
+
+    def clean(self) -> None:
+        if self.charge_model not in self.Model.values:
+            return  # refused by its own field, which says why
+        try:
+            validate_properties(
+                self.charge_model,
+                self.properties,
+                aggregation=self.metric.aggregation if self.metric_id else None,
+            )
+        except ValidationError as exc:
+            raise ValidationError({"properties": exc.messages}) from exc
 
 
 @audited()

@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from core.exceptions import Conflict
+from core.limits import MAX_FEE_CENTS
 from customers.models import Customer
 from subscriptions.backdating import check_start_at, close_catch_up
 from subscriptions.charges import validate_properties
@@ -25,8 +26,6 @@ from subscriptions.models import (
 from subscriptions.periods import nominal_period, period_containing, yearly_amount_cents
 
 S = Subscription.Status
-# A fixed fee above a trillion minor units is a typo, and it keeps every sum inside a bigint.
-MAX_CENTS = 10**12
 
 
 # --- Billable metrics ------------------------------------------------------------------
@@ -63,7 +62,7 @@ def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
     pricing = {"aggregation", "field_name"} & {
         name for name, value in fields.items() if value != getattr(locked, name)
     }
-    if pricing and _metric_in_use(locked):
+    if pricing and metric_in_use(locked):
         raise Conflict(
             f"Metric '{locked.code}' is used by a subscribed plan: its {sorted(pricing)} "
             "cannot change under a running subscription. Create a new metric.",
@@ -86,11 +85,13 @@ def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
 
 
 def _check_metric(metric: BillableMetric) -> None:
-    if metric.aggregation != BillableMetric.Aggregation.COUNT and not metric.field_name:
-        raise ValidationError({"field_name": "Required unless the aggregation is count."})
+    # The model's rules (BillableMetric.clean), the admin's forms apply them too. A
+    # duplicate code is the unique constraint's Conflict, not a validation error.
+    metric.full_clean(exclude=["lago_id"], validate_unique=False)
 
 
-def _metric_in_use(metric: BillableMetric) -> bool:
+def metric_in_use(metric: BillableMetric) -> bool:
+    """Priced by a subscribed plan: its aggregation and field are frozen."""
     return (
         Subscription.objects.filter(
             plan__charges__metric=metric, status__in=[S.PENDING, S.ACTIVE]
@@ -114,6 +115,7 @@ class ChargeSpec(TypedDict):
 @transaction.atomic
 def plan_create(*, code: str, charges: list[ChargeSpec] | None = None, **fields: Any) -> Plan:
     plan = Plan(code=code, **fields)
+    _check_plan(plan)
     try:
         with transaction.atomic():
             plan.save()
@@ -143,10 +145,17 @@ def plan_update(*, plan: Plan, charges: list[ChargeSpec] | None = None, **fields
         )
     for name, value in fields.items():
         setattr(locked, name, value)
+    _check_plan(locked)
     locked.save()
     if charges is not None:
         _replace_charges(locked, charges)
     return locked
+
+
+def _check_plan(plan: Plan) -> None:
+    # The model's validators (ISO currency, fee and trial bounds): the API's rules, here
+    # for every caller. A duplicate code is the unique constraint's Conflict.
+    plan.full_clean(exclude=["lago_id"], validate_unique=False)
 
 
 def plan_in_use(plan: Plan) -> bool:
@@ -369,9 +378,13 @@ def _checked_overrides(plan: Plan, overrides: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError({"overrides": f"Unknown overrides: {sorted(unknown)}."})
     if "amount_cents" in overrides:
         amount = overrides["amount_cents"]
-        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= MAX_CENTS:
+        if (
+            not isinstance(amount, int)
+            or isinstance(amount, bool)
+            or not 0 <= amount <= MAX_FEE_CENTS
+        ):
             raise ValidationError(
-                {"overrides": f"amount_cents must be an integer from 0 to {MAX_CENTS}."}
+                {"overrides": f"amount_cents must be an integer from 0 to {MAX_FEE_CENTS}."}
             )
     charges = overrides.get("charges") or {}
     if not isinstance(charges, dict):

@@ -93,7 +93,13 @@ def _translate_errors(func: Callable[..., T]) -> Callable[..., T]:
             # Stripe answers a missing object with 404 `resource_missing`; keep that code
             # even where it is omitted (the emulator omits it).
             code = exc.code or ("resource_missing" if status == 404 else None)
-            raise ProviderError(PROVIDER, _message(exc), code=code, http_status=status) from exc
+            raise ProviderError(
+                PROVIDER,
+                _message(exc),
+                code=code,
+                http_status=status,
+                user_message=exc.user_message if isinstance(exc, stripe.CardError) else None,
+            ) from exc
         finally:
             logger.debug("stripe call", extra={"call": func.__name__})
 
@@ -162,6 +168,89 @@ def customer_update(*, stripe_id: str, data: CustomerData, version: str) -> Remo
         **_options(idempotency_key=f"customer:{data.id}:update:{version}"),
     )
     return RemoteObject(PROVIDER, customer.id, customer.to_dict())
+
+
+# --- The dj-stripe mirror holds no personal data ----------------------------------------
+# Stripe keeps a customer's name, e-mail, phone and addresses (it needs them for receipts,
+# tax and card checks); our own columns keep them too, the address encrypted. dj-stripe's
+# tables would be a third copy, in clear (its `stripe_data` is the whole object), so every
+# row it writes for these models is scrubbed before it is saved, whichever way dj-stripe
+# got the object (our mirror, or a related object it fetched itself). What is left is
+# what staff and reconciliation use: ids, amounts, statuses, the card's brand, last4,
+# expiry and country, and an address's country.
+SCRUBBED_MODELS = (
+    "Customer",
+    "PaymentMethod",
+    "Charge",
+    "PaymentIntent",
+    "SetupIntent",
+    "Card",
+    "Source",
+    "BankAccount",
+)
+_PERSONAL_KEYS = frozenset(
+    {
+        "name",
+        "email",
+        "phone",
+        "receipt_email",
+        "tax_id",
+        "tax_ids",
+        # A legacy card's own address fields; Sources' verified owner details.
+        "address_line1",
+        "address_line2",
+        "address_city",
+        "address_state",
+        "address_zip",
+        "verified_address",
+        "verified_email",
+        "verified_name",
+        "verified_phone",
+        # A link to the receipt (which shows the name and e-mail) and the secret with
+        # which a browser confirms an intent: no use to staff, a risk in a copy.
+        "receipt_url",
+        "client_secret",
+    }
+)
+_ADDRESS_KEYS = frozenset({"address", "billing_address", "shipping_address"})
+
+
+def scrub_personal_data(value: Any) -> Any:
+    """A Stripe object (or any part of one) without personal data: the keys above are
+    dropped at any depth and an address keeps only its country."""
+    if isinstance(value, list):
+        return [scrub_personal_data(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    scrubbed: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in _PERSONAL_KEYS:
+            continue
+        if key in _ADDRESS_KEYS and isinstance(item, dict):
+            scrubbed[key] = {"country": item.get("country")}
+        else:
+            scrubbed[key] = scrub_personal_data(item)
+    return scrubbed
+
+
+def _scrub_mirror_row(sender: type, instance: Any, **kwargs: Any) -> None:
+    instance.stripe_data = scrub_personal_data(instance.stripe_data)
+    # The one personal column of these tables outside stripe_data (djstripe_customer).
+    if hasattr(instance, "email"):
+        instance.email = ""
+
+
+def mirror_scrubbing_connect() -> None:
+    """Scrub every row dj-stripe saves for the models above (called once, at start-up)."""
+    from django.db.models.signals import pre_save
+    from djstripe import models as djstripe_models
+
+    for name in SCRUBBED_MODELS:
+        pre_save.connect(
+            _scrub_mirror_row,
+            sender=getattr(djstripe_models, name),
+            dispatch_uid=f"djstripe_{name}_scrub_personal_data",
+        )
 
 
 def mirror(remote: RemoteObject) -> None:

@@ -87,18 +87,26 @@ def _check(
 ) -> _Checked | list[dict[str, Any]]:
     subscription = subscriptions.get(event["subscription"])
     if subscription is None:
-        return [_error("unknown_subscription", "No such subscription.", "subscription")]
+        return [
+            _error(
+                "unknown_subscription",
+                f"No subscription with external_id '{event['subscription']}'.",
+                "subscription",
+            )
+        ]
     if subscription.status != Subscription.Status.ACTIVE:
         return [
             _error(
                 "subscription_not_billable",
-                f"The subscription is {subscription.status}.",
+                f"Subscription '{subscription.external_id}' is {subscription.status}.",
                 "subscription",
             )
         ]
     metric = metrics.get(event["metric"])
     if metric is None:
-        return [_error("unknown_metric", "No such billable metric.", "metric")]
+        return [
+            _error("unknown_metric", f"No billable metric with code '{event['metric']}'.", "metric")
+        ]
     timestamp = event.get("timestamp") or now
     if timestamp > now + CLOCK_SKEW:
         return [_error("timestamp_in_future", "The timestamp is in the future.", "timestamp")]

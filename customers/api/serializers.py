@@ -2,8 +2,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.sync.api import SyncProviderSerializer, sync_state_of
-from core.iso import COUNTRIES, CURRENCIES
-from core.validators import external_id_field, json_storable
+from core.validators import (
+    external_id_field,
+    validate_country,
+    validate_currency,
+    validate_metadata,
+)
 from customers.models import Customer, PaymentMethod
 from customers.services import UPDATABLE_FIELDS
 
@@ -20,7 +24,7 @@ class CustomerSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(required=False, allow_blank=True, allow_null=True)
     currency = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     country = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    metadata = serializers.DictField(required=False, validators=[json_storable])
+    metadata = serializers.DictField(required=False, validators=[validate_metadata])
     sync = serializers.SerializerMethodField()
 
     class Meta:
@@ -58,21 +62,15 @@ class CustomerSerializer(serializers.ModelSerializer):
             fields["external_id"].read_only = True
         return fields
 
+    # Codes are taken in any case and stored upper case; the rules are the model's own.
     def validate_currency(self, value: str | None) -> str:
         value = (value or "").upper()
-        if value and value not in CURRENCIES:
-            raise serializers.ValidationError(f"'{value}' is not an ISO 4217 currency code.")
+        validate_currency(value)
         return value
 
     def validate_country(self, value: str | None) -> str:
         value = (value or "").upper()
-        if value and value not in COUNTRIES:
-            raise serializers.ValidationError(f"'{value}' is not an ISO 3166-1 alpha-2 code.")
-        return value
-
-    def validate_metadata(self, value: dict) -> dict:
-        if len(value) > 50:
-            raise serializers.ValidationError("At most 50 keys.")
+        validate_country(value)
         return value
 
     @extend_schema_field(SyncSerializer)

@@ -3,8 +3,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.sync.api import SyncProviderSerializer, sync_state_of
-from core.iso import CURRENCIES
-from core.validators import SlugRelatedField, external_id_field, json_storable
+from core.limits import MAX_FEE_CENTS, MAX_TRIAL_DAYS
+from core.validators import (
+    SlugRelatedField,
+    external_id_field,
+    json_storable,
+    validate_currency,
+)
 from customers.models import Customer
 from subscriptions.charges import validate_properties
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription
@@ -82,8 +87,8 @@ class PlanSerializer(_SyncedSerializer):
     code = serializers.SlugField(max_length=255)
     charges = ChargeSerializer(many=True, required=False)
     currency = serializers.CharField(max_length=3)
-    amount_cents = serializers.IntegerField(min_value=0, max_value=10**12)
-    trial_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
+    amount_cents = serializers.IntegerField(min_value=0, max_value=MAX_FEE_CENTS)
+    trial_days = serializers.IntegerField(min_value=0, max_value=MAX_TRIAL_DAYS, required=False)
 
     class Meta:
         model = Plan
@@ -114,8 +119,7 @@ class PlanSerializer(_SyncedSerializer):
 
     def validate_currency(self, value: str) -> str:
         value = value.upper()
-        if value not in CURRENCIES:
-            raise serializers.ValidationError(f"'{value}' is not an ISO 4217 currency code.")
+        validate_currency(value)
         return value
 
 

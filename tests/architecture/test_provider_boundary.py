@@ -44,12 +44,15 @@ WHOLE_OBJECTS = {
     ("UsageEventData", "properties"): "the customer's event properties, forwarded as sent",
 }
 # Public functions whose return may be untyped, and why.
-UNTYPED_RETURNS: dict[str, str] = {}
+UNTYPED_RETURNS: dict[str, str] = {
+    "stripe.scrub_personal_data": "a part of a Stripe object, scrubbed, for the dj-stripe mirror",
+}
 # Parameters that take untyped data, and why.
 UNTYPED_PARAMETERS = {
     "stripe.parse_event.payload": "a stored webhook body: this is the parser",
     "stripe.payment_result.intent": "a PaymentIntent as Stripe sends it: this is the parser",
     "stripe.mirror_data.data": "a whole Stripe object, for dj-stripe",
+    "stripe.scrub_personal_data.value": "a part of a Stripe object, for the dj-stripe mirror",
     "lago.parse_webhook.payload": "a stored webhook body: this is the parser",
     "lago.verify_webhook.headers": "a request's headers (any mapping)",
 }

@@ -320,6 +320,8 @@ def test_the_pdf_is_a_pdf_with_the_number(client):
     assert response.content.startswith(b"%PDF")
     assert "AIP-000001" in response["Content-Disposition"]
     assert missing.status_code == 404
+    assert missing["Content-Type"] == "application/json"
+    assert missing.json()["errors"][0]["code"] == "not_found"
 
 
 def test_the_billing_run_invoices_every_closed_period_once(client, catalog):

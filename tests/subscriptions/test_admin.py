@@ -39,10 +39,13 @@ def test_plan_admin_validates_charges_like_the_api(admin_client, catalog):
     plan = Plan.objects.get(code="starter")
     page = admin_client.get(f"/admin/subscriptions/plan/{plan.pk}/change/")
     assert page.status_code == 200
-    from subscriptions.admin import ChargeForm
-    from subscriptions.models import BillableMetric
+    from django.forms import modelform_factory
 
-    form = ChargeForm(
+    from subscriptions.admin import ChargeInline
+    from subscriptions.models import BillableMetric, Charge
+
+    # The inline's form: a ModelForm of Charge, whose clean() checks the properties.
+    form = modelform_factory(Charge, fields=ChargeInline.fields[:3])(
         data={
             "metric": BillableMetric.objects.get(code="tokens").pk,
             "charge_model": "package",

@@ -1,7 +1,8 @@
 import pytest
+from django.forms import modelform_factory
 
-from subscriptions.admin import ChargeForm, ChargeInline, FrozenChargeInline
-from subscriptions.models import BillableMetric, Plan
+from subscriptions.admin import ChargeInline, FrozenChargeInline
+from subscriptions.models import BillableMetric, Charge, Plan
 from tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,8 @@ def test_a_plan_in_use_shows_its_charges_read_only(admin_client, catalog):
 
 
 def test_a_charge_without_a_model_is_refused_by_that_field_alone(catalog):
-    form = ChargeForm(
+    # The inline's form: a ModelForm of Charge, whose clean() checks the properties.
+    form = modelform_factory(Charge, fields=ChargeInline.fields[:3])(
         data={
             "metric": BillableMetric.objects.get(code="tokens").pk,
             "charge_model": "",

@@ -66,8 +66,10 @@ def test_customer_reaches_stripe_once_however_often_the_task_runs(stripe_enabled
     assert remote[0]["name"] == "Acme Inc"
     assert remote[0]["email"] == "billing@acme.test"
     assert remote[0]["metadata"]["external_id"] == "acme"
+    # Mirrored without its personal data (README, "Personal data").
     mirror = StripeMirror.objects.get(id=customer.stripe_customer_id)
-    assert mirror.name == "Acme Inc"
+    assert mirror.stripe_data["metadata"]["external_id"] == "acme"
+    assert "name" not in mirror.stripe_data and not mirror.email
 
 
 def test_repeated_saves_before_the_worker_runs_coalesce(stripe_enabled):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('subscriptions', '0008_billing_anchor'),
+        ('subscriptions', '0009_plan_api_validators'),
     ]
 
     operations = [

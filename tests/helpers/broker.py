@@ -1,0 +1,131 @@
+"""Brokers a test may stop and start again, and Celery processes run as production runs
+them (`celery -A config worker|beat`), pointed at such a broker and at the test database.
+
+A broker here has `kind`, `url`, `available()`, `start()`, `stop()` and `unacked()`; `start()`
+after `stop()` brings it back at the same address, as a restarted broker comes back. Only
+Redis for now: a RabbitMQ broker (a private vhost on the shared server) would be one more
+class with the same members.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import redis as redis_lib
+
+from tests.helpers.providers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+# The settings the Celery processes run with: tests/helpers/celery_settings.py.
+CELERY_SETTINGS = "tests.helpers.celery_settings"
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, with no persistence: a restart
+    loses every queued message, as a broker restart without persistence does."""
+
+    kind = "redis"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("redis-server") is not None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis_lib.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis_lib.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None
+
+    def unacked(self) -> int:
+        """Messages a consumer has taken and not yet acknowledged (kombu's Redis QoS)."""
+        return redis_lib.Redis(port=self.port).hlen("unacked")
+
+
+@contextmanager
+def publishing_to(url: str) -> Iterator[None]:
+    """This process's Celery app publishes to the broker at `url` while inside."""
+    from config.celery import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = url
+    # Producers are pooled per broker URL; drop the old pool so publishes go to ours.
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        app.conf.broker_url = previous
+        app._pool = None
+        app.amqp._producer_pool = None
+
+
+def celery_process(args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`celery -A config ARGS...` in a session of its own (so it and its pool children can
+    be stopped together), its output in `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", *args],
+            cwd=ROOT,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": CELERY_SETTINGS, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Stop a process started by `celery_process` and whatever it started: a warm
+    shutdown first, then SIGKILL to the whole session."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=timeout)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # pool children left behind, if any
+    process.wait(timeout=timeout)
+
+
+def tail(log: Path, lines: int = 40) -> str:
+    if not log.exists():
+        return "(no output)"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
