@@ -16,7 +16,7 @@ minor unit per fee, at the end. Units are decimals (a `sum` can be fractional).
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -131,12 +131,49 @@ def charge_amount_cents(
 
 
 # --- A period's fees -------------------------------------------------------------------
-# Proration is by elapsed time against the whole (nominal) period: on whole days, which
-# is what periods start and end on, that is Lago's "by days".
+# Proration counts whole days, as Lago does (Fees::SubscriptionService with
+# Subscriptions::DatesService and Utils::Datetime.date_diff_with_timezone): a fixed fee
+# for a part of a period is amount * days billed / days in the whole (nominal) period,
+# rounded half-up once. Days are UTC calendar days (Lago uses the customer's timezone; we
+# keep none). The day a stretch starts on is billed; where it ends depends on why:
+#   - the period's natural end: up to its last day;
+#   - a termination: the termination day is billed (Fees::SubscriptionService
+#     #terminated_amount: date_diff from the period start to terminated_at, rounded up);
+#   - an upgrade (or any phase change inside a period): that day goes to the new phase
+#     (Subscription#date_diff_with_timezone takes a day off a terminated, upgraded
+#     subscription; #upgraded_amount bills the new one from the upgrade day).
+ENDED_BY_RENEWAL = "renewal"
+ENDED_BY_UPGRADE = "upgrade"
+ENDED_BY_TERMINATION = "termination"
+_INSTANT = timedelta(microseconds=1)
+
+
+def day_of(moment: datetime) -> date:
+    """The UTC calendar day of a moment."""
+    return moment.astimezone(UTC).date()
+
+
+def whole_days(nominal_start: datetime, nominal_end: datetime) -> int:
+    """Days in a whole period (Lago's compute_duration): its bounds are midnights."""
+    return max((day_of(nominal_end - _INSTANT) - day_of(nominal_start)).days + 1, 1)
+
+
+def prorate_days(*, amount_cents: int, days: int, whole: int) -> int:
+    """A fixed fee for `days` of a period of `whole` days, rounded half-up once: Lago's
+    days * single_day_price (Subscriptions::DatesService#single_day_price), in exact
+    decimals where Lago multiplies floats (the same cent but at an exact half)."""
+    if days <= 0 or amount_cents == 0:
+        return 0
+    if days >= whole:
+        return amount_cents
+    share = Decimal(amount_cents) * days / whole
+    return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def prorate_cents(*, amount_cents: int, part: timedelta, whole: timedelta) -> int:
-    """A fixed fee for `part` of a period of length `whole`, rounded half-up once."""
+    """A fixed fee for `part` of a period of length `whole`, by elapsed seconds, rounded
+    half-up once. Not Lago's rule (that is prorate_days); kept for callers that price a
+    stretch of time rather than of days."""
     if part <= timedelta(0) or amount_cents == 0:
         return 0
     if part >= whole:
@@ -171,6 +208,9 @@ class PhaseUsage:
     start: datetime
     end: datetime
     charges: Sequence[ChargeUsage]
+    # Pay in advance: was this stretch's fee billed ahead (at the start, a renewal, the
+    # end of a trial or an upgrade)? Then the period's end invoice does not bill it again.
+    billed_ahead: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,13 +222,19 @@ class PeriodInput:
     nominal_end: datetime
     phases: Sequence[PhaseUsage]
     trial_ends_at: datetime | None = None
-    # Pay-in-advance: was this period's fee billed on the previous invoice? And the next
-    # period's plan and nominal bounds, if the subscription renews into it.
-    prepaid: bool = False
+    # Why the period ended where it did: what its last day counts as (ENDED_BY_*).
+    ended_by: str = ENDED_BY_RENEWAL
+    # Pay in advance, billed ahead: the plan the fee is billed for, from its start to the
+    # end of its period (on a renewal, the next period; on an `advance` row, the period
+    # the moment falls in), and that period's whole bounds.
     next_phase: PhaseUsage | None = None
-    # The whole period the next phase's fee is prorated against (a downgrade to another
-    # interval can start with a partial period).
     next_nominal: tuple[datetime, datetime] | None = None
+    # On an `advance` row for an upgrade: the prepaid plan it ends, from the upgrade to the
+    # end of its period (whose whole bounds follow), credited for the days not used.
+    credit: PhaseUsage | None = None
+    credit_nominal: tuple[datetime, datetime] | None = None
+    # An `advance` row: a moment (start == end) billing fees ahead, with no usage.
+    advance: bool = False
 
 
 @dataclass(frozen=True)
@@ -213,22 +259,34 @@ def _unit_amount(amount_cents: int, units: Decimal, currency: str) -> Decimal:
     return (major / units).quantize(Decimal("0.000000000001"), rounding=ROUND_HALF_UP)
 
 
-def _billable(start: datetime, end: datetime, trial_ends_at: datetime | None) -> timedelta:
-    if trial_ends_at is not None:
-        start = max(start, trial_ends_at)
-    return max(end - start, timedelta(0))
+def billed_days(
+    start: datetime, last_day: date, trial_ends_at: datetime | None, end: datetime
+) -> int:
+    """Days from the day of `start` to `last_day`, both included, less the trial: as Lago
+    (Fees::SubscriptionService), nothing if the trial lasts to the stretch's end, and from
+    the trial's last day (billed) if it ends inside it."""
+    first = day_of(start)
+    if trial_ends_at is not None and trial_ends_at > start:
+        if trial_ends_at >= end:
+            return 0
+        first = day_of(trial_ends_at)
+    return max((last_day - first).days + 1, 0)
 
 
 def _fixed_fee(
     phase: PhaseUsage,
+    *,
     start: datetime,
     end: datetime,
-    whole: timedelta,
+    last_day: date,
+    nominal: tuple[datetime, datetime],
     period: PeriodInput,
     label: str,
+    sign: int = 1,
 ) -> Fee:
-    part = _billable(start, end, period.trial_ends_at)
-    amount = prorate_cents(amount_cents=phase.amount_cents, part=part, whole=whole)
+    whole = whole_days(*nominal)
+    days = min(billed_days(start, last_day, period.trial_ends_at, end), whole)
+    amount = sign * prorate_days(amount_cents=phase.amount_cents, days=days, whole=whole)
     return Fee(
         fee_type="subscription",
         description=f"{phase.plan_name or phase.plan_code} {label}",
@@ -241,71 +299,144 @@ def _fixed_fee(
     )
 
 
-def rate_period(period: PeriodInput) -> list[Fee]:
-    """The fees of one closed period: fixed fees prorated over each phase, in arrears or
-    in advance, and every charge of every phase on the usage of that phase.
+def _credit(phase: PhaseUsage, **where: Any) -> list[Fee]:
+    """The unused days of a prepaid stretch, as a negative line; none for nothing
+    (CreditNotes::CreateFromTermination returns early on a zero amount)."""
+    fee = _fixed_fee(phase, label="unused time (credit)", sign=-1, **where)
+    return [fee] if fee.amount_cents else []
 
-    Pay in advance: a period's fee is billed on the invoice of the period before it; the
-    first period of a subscription is billed on its own invoice. When a prepaid period is
-    cut (an upgrade, a termination), the unused part of what was prepaid is credited and
-    the phases after the cut are billed for what they cover.
+
+def _last_day(phase: PhaseUsage, period: PeriodInput) -> date:
+    """The last day a stretch of a closed period is billed for (see the rules above)."""
+    if phase.end < period.end or period.ended_by == ENDED_BY_UPGRADE:
+        return day_of(phase.end) - timedelta(days=1)  # the next phase's day
+    if period.ended_by == ENDED_BY_TERMINATION:
+        return day_of(phase.end)
+    return day_of(period.end - _INSTANT)
+
+
+def _all_in_trial(phase: PhaseUsage, trial_ends_at: datetime | None) -> bool:
+    return trial_ends_at is not None and trial_ends_at >= phase.end
+
+
+def _in_trial_on(day: date, trial_ends_at: datetime | None) -> bool:
+    """Still in trial after `day`: Lago bills no in-advance fee before the trial's last
+    day (Invoices::CalculateFeesService#in_trial_period_not_ending_today?); the trial's
+    end bills it (Subscriptions::FreeTrialBillingService)."""
+    return trial_ends_at is not None and day_of(trial_ends_at) > day
+
+
+def rate_period(period: PeriodInput) -> list[Fee]:
+    """The fees of one closed period, or of one `advance` moment.
+
+    A period: each phase's fixed fee prorated by days (in arrears; or in advance if it
+    was not billed ahead), and every charge of every phase on the usage of that phase; a
+    termination credits the days a prepaid phase did not use (Lago issues a credit note:
+    CreditNotes::CreateFromTermination, from the day after the termination to the period's
+    end); a renewal bills the next period's fee of a pay-in-advance plan
+    (Fees::SubscriptionService#full_period_amount, billed at the start of each period).
+
+    An `advance` moment: a pay-in-advance fee from that moment to its period's end (the
+    start of a subscription: #first_subscription_amount; the end of a trial; an upgrade:
+    #upgraded_amount, from the upgrade day), and on an upgrade the unused days of the
+    prepaid plan it ends, from the upgrade day included (CreditNotes::CreateFromTermination
+    #remaining_duration, `billed_from -= 1.day if upgrade`).
     """
-    whole = period.nominal_end - period.nominal_start
     fees: list[Fee] = []
+    nominal = (period.nominal_start, period.nominal_end)
     for index, phase in enumerate(period.phases):
-        if phase.pay_in_advance and index == 0 and period.prepaid:
-            # Prepaid up to the nominal end; whatever this phase did not use, because of
-            # an upgrade, a termination or a new interval, is credited.
-            if phase.end < period.nominal_end:
-                credit = _fixed_fee(
-                    phase, phase.end, period.nominal_end, whole, period, "unused time (credit)"
-                )
-                fees.append(
-                    Fee(
-                        **{
-                            **credit.__dict__,
-                            "amount_cents": -credit.amount_cents,
-                            "unit_amount": -credit.unit_amount,
-                        }
-                    )
-                )
-        else:
+        if phase.pay_in_advance and _all_in_trial(phase, period.trial_ends_at):
+            pass  # Lago bills no fee in a trial, and credits none
+        elif not (phase.pay_in_advance and phase.billed_ahead):
             label = "in advance" if phase.pay_in_advance else "in arrears"
-            fees.append(_fixed_fee(phase, phase.start, phase.end, whole, period, label))
-        for charge in phase.charges:
-            amount = charge_amount_cents(
-                charge_model=charge.charge_model,
-                properties=charge.properties,
-                units=charge.units,
-                currency=period.currency,
-                event_values=charge.event_values,
-            )
             fees.append(
-                Fee(
-                    fee_type="charge",
-                    description=charge.metric_code,
-                    plan_code=phase.plan_code,
-                    amount_cents=amount,
-                    units=charge.units,
-                    unit_amount=_unit_amount(amount, charge.units, period.currency),
+                _fixed_fee(
+                    phase,
                     start=phase.start,
                     end=phase.end,
-                    metric_code=charge.metric_code,
-                    charge_model=charge.charge_model,
-                    properties=charge.properties,
+                    last_day=_last_day(phase, period),
+                    nominal=nominal,
+                    period=period,
+                    label=label,
                 )
             )
+        elif (
+            period.ended_by == ENDED_BY_TERMINATION
+            and index == len(period.phases) - 1
+            and phase.end < period.nominal_end
+        ):
+            # Prepaid to the period's end, terminated: the days after the termination day.
+            fees.extend(
+                _credit(
+                    phase,
+                    start=_next_midnight(phase.end),
+                    end=period.nominal_end,
+                    last_day=day_of(period.nominal_end - _INSTANT),
+                    nominal=nominal,
+                    period=period,
+                )
+            )
+        fees.extend(_charge_fees(phase, period.currency))
+    if period.credit is not None and period.credit.pay_in_advance:
+        credit_nominal = period.credit_nominal or nominal
+        fees.extend(
+            _credit(
+                period.credit,
+                start=period.credit.start,
+                end=credit_nominal[1],
+                last_day=day_of(credit_nominal[1] - _INSTANT),
+                nominal=credit_nominal,
+                period=period,
+            )
+        )
     upcoming = period.next_phase
-    if upcoming is not None and upcoming.pay_in_advance:
-        nominal_start, nominal_end = period.next_nominal or (upcoming.start, upcoming.end)
+    if (
+        upcoming is not None
+        and upcoming.pay_in_advance
+        and not _in_trial_on(day_of(upcoming.start), period.trial_ends_at)
+    ):
+        next_nominal = period.next_nominal or (upcoming.start, upcoming.end)
         fees.append(
             _fixed_fee(
                 upcoming,
-                upcoming.start,
-                upcoming.end,
-                nominal_end - nominal_start,
-                period,
-                "in advance (next period)",
+                start=upcoming.start,
+                end=upcoming.end,
+                last_day=day_of(next_nominal[1] - _INSTANT),
+                nominal=next_nominal,
+                period=period,
+                label="in advance" if period.advance else "in advance (next period)",
+            )
+        )
+    return fees
+
+
+def _next_midnight(moment: datetime) -> datetime:
+    return datetime.combine(day_of(moment) + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def _charge_fees(phase: PhaseUsage, currency: str) -> list[Fee]:
+    fees = []
+    for charge in phase.charges:
+        amount = charge_amount_cents(
+            charge_model=charge.charge_model,
+            properties=charge.properties,
+            units=charge.units,
+            currency=currency,
+            event_values=charge.event_values,
+        )
+        fees.append(
+            Fee(
+                fee_type="charge",
+                description=charge.metric_code,
+                plan_code=phase.plan_code,
+                amount_cents=amount,
+                units=charge.units,
+                unit_amount=_unit_amount(amount, charge.units, currency),
+                start=phase.start,
+                end=phase.end,
+                metric_code=charge.metric_code,
+                charge_model=charge.charge_model,
+                properties=charge.properties,
             )
         )
     return fees
