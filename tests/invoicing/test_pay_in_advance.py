@@ -253,3 +253,75 @@ def test_a_downgrade_is_billed_ahead_by_the_renewal_it_takes_effect_at(client, c
         [("Plus in advance", 6000)],
         [("Advance in advance (next period)", 3000)],
     ]
+
+
+def test_a_scheduled_start_is_billed_when_it_starts(client, catalog, advance):
+    with time_machine.travel(OCT_1, tick=False):
+        response = client.post(
+            "/api/v1/subscriptions/",
+            {
+                "external_id": "sub-later",
+                "customer": "acme",
+                "plan": "advance",
+                "start_at": OCT_16.isoformat(),
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.json()
+
+    before = _run_at(datetime(2026, 10, 15, tzinfo=UTC))
+    _run_at(OCT_16)
+
+    assert before.generated == 0
+    assert _invoices("sub-later") == [[("Advance in advance", 1548)]]
+
+
+def test_a_back_dated_start_bills_its_past_and_the_current_period_at_once(client, catalog):
+    """Three past periods of 30.00 on the catch-up invoice (not billed ahead: they were
+    never started), and November ahead, at once."""
+    PlanFactory(code="plain", name="Plain", amount_cents=3000, pay_in_advance=True)
+    with time_machine.travel(datetime(2026, 11, 15, tzinfo=UTC), tick=False):
+        response = client.post(
+            "/api/v1/subscriptions/",
+            {
+                "external_id": "sub-past",
+                "customer": "acme",
+                "plan": "plain",
+                "start_at": datetime(2026, 8, 1, tzinfo=UTC).isoformat(),
+                "bill_past_periods": True,
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.json()
+
+    _run_at(datetime(2026, 11, 15, tzinfo=UTC))
+    _run_at(datetime(2026, 12, 2, tzinfo=UTC))
+
+    assert _invoices("sub-past") == [
+        [("Plain in advance", 9000)],
+        [("Plain in advance", 3000)],
+        [("Plain in advance (next period)", 3000)],
+    ]
+
+
+def test_a_reactivation_is_billed_ahead_from_its_day(client, catalog, advance):
+    """Terminated on October 10 (credited October 11 to 31, 21 of 31 days: 2032.26), then
+    reactivated on October 20: October 20 to 31, 12 of 31 days, 1161.29 -> 1161."""
+    subscribe(client, "sub-again", "advance", OCT_1)
+    _run_at(OCT_1)
+    with time_machine.travel(datetime(2026, 10, 10, 9, tzinfo=UTC), tick=False):
+        response = client.post(
+            "/api/v1/subscriptions/sub-again/cancel/", {"at_period_end": False}, format="json"
+        )
+        assert response.status_code == 200, response.json()
+    with time_machine.travel(datetime(2026, 10, 20, 9, tzinfo=UTC), tick=False):
+        response = client.post("/api/v1/subscriptions/sub-again/reactivate/")
+        assert response.status_code == 200, response.json()
+
+    _run_at(datetime(2026, 10, 21, tzinfo=UTC))
+
+    assert _invoices("sub-again") == [
+        [("Advance in advance", 3000)],
+        [("Advance unused time (credit)", -2032), ("api_calls", 0)],
+        [("Advance in advance", 1161)],
+    ]
