@@ -9,6 +9,7 @@ import time_machine
 
 from billing.invoicing.billing_run import billing_run
 from billing.invoicing.models import Invoice
+from billing.invoicing.selectors import billing_backlog
 from subscriptions.models import SubscriptionPeriod
 from tests.factories import ChargeFactory, PlanFactory
 from tests.helpers.invoicing import NOV_1, OCT_1, close_periods, record, subscribe
@@ -105,11 +106,14 @@ def test_a_trial_moves_the_first_fee_to_its_end(client, catalog):
     from the trial's last day: October 26 to 31, 6 of 31 days of 30.00, 580.65 -> 581."""
     PlanFactory(code="trial", name="Trial", amount_cents=3000, pay_in_advance=True, trial_days=10)
     subscribe(client, "sub-trial", "trial", OCT_16)
+    with time_machine.travel(datetime(2026, 10, 25, tzinfo=UTC), tick=False):
+        queued_ahead = billing_backlog().unbilled_periods
 
     during = _run_at(datetime(2026, 10, 25, tzinfo=UTC))
     after = _run_at(datetime(2026, 10, 26, tzinfo=UTC))
     _run_at(datetime(2026, 11, 2, tzinfo=UTC))
 
+    assert queued_ahead == 0  # the trial's end is queued, but not due: no backlog
     assert during.generated == 0 and after.generated == 1
     assert _invoices("sub-trial") == [
         [("Trial in advance", 581)],
