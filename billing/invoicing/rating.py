@@ -170,22 +170,6 @@ def prorate_days(*, amount_cents: int, days: int, whole: int) -> int:
     return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def prorate_cents(*, amount_cents: int, part: timedelta, whole: timedelta) -> int:
-    """A fixed fee for `part` of a period of length `whole`, by elapsed seconds, rounded
-    half-up once. Not Lago's rule (that is prorate_days); kept for callers that price a
-    stretch of time rather than of days."""
-    if part <= timedelta(0) or amount_cents == 0:
-        return 0
-    if part >= whole:
-        return amount_cents
-    share = Decimal(amount_cents) * _seconds(part) / _seconds(whole)
-    return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _seconds(delta: timedelta) -> Decimal:
-    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 10**6
-
-
 @dataclass(frozen=True)
 class ChargeUsage:
     """One charge of a plan, with the usage it prices over one stretch of time."""

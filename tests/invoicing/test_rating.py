@@ -18,7 +18,6 @@ from billing.invoicing.rating import (
     charge_amount_cents,
     graduated,
     invoice_totals,
-    prorate_cents,
     prorate_days,
     rate_period,
     to_minor_units,
@@ -111,13 +110,13 @@ MONTH_END = datetime(2026, 11, 1, tzinfo=UTC)
 
 @given(
     amount=st.integers(min_value=0, max_value=10**10),
-    cuts=st.lists(st.integers(min_value=1, max_value=31 * 86400 - 1), max_size=1, unique=True),
+    cuts=st.lists(st.integers(min_value=1, max_value=30), max_size=1, unique=True),
 )
 def test_prorated_pieces_add_up_to_the_whole_within_one_minor_unit(amount, cuts):
-    whole = MONTH_END - MONTH_START
-    bounds = [0, *sorted(cuts), int(whole.total_seconds())]
+    whole = (MONTH_END - MONTH_START).days
+    bounds = [0, *sorted(cuts), whole]
     pieces = [
-        prorate_cents(amount_cents=amount, part=timedelta(seconds=b - a), whole=whole)
+        prorate_days(amount_cents=amount, days=b - a, whole=whole)
         for a, b in itertools.pairwise(bounds)
     ]
     assert abs(sum(pieces) - amount) <= 1
