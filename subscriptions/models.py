@@ -259,6 +259,11 @@ class SubscriptionPeriod(models.Model):
     cancellation or termination, an upgrade to another interval), so a period is never
     missed and never queued twice. `billed_at` is set in the transaction that creates its
     invoice.
+
+    An `advance` row is a moment, not a period (start == end): a pay-in-advance fee billed
+    ahead when it falls due (the start, the end of a trial, an upgrade), as Lago bills it;
+    its nominal bounds are the period it pays for. The billing run invoices it as soon as
+    its moment has passed: there is no usage to wait for.
     """
 
     class Reason(models.TextChoices):
@@ -269,6 +274,7 @@ class SubscriptionPeriod(models.Model):
         TERMINATED = "terminated"
         UPGRADE = "upgrade", "Upgraded to another interval"
         CATCH_UP = "catch_up", "Past periods of a back-dated start, billed at once"
+        ADVANCE = "advance", "Pay-in-advance fee billed ahead (start, trial end, upgrade)"
 
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="periods")
     start = models.DateTimeField()
@@ -288,8 +294,21 @@ class SubscriptionPeriod(models.Model):
     class Meta:
         ordering = ["start", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["subscription", "start"], name="one_period_per_start"),
-            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="period_not_empty"),
+            models.UniqueConstraint(
+                fields=["subscription", "start"],
+                condition=~Q(reason="advance"),
+                name="one_period_per_start",
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "start"],
+                condition=Q(reason="advance"),
+                name="one_advance_per_moment",
+            ),
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start"))
+                | (Q(reason="advance") & Q(end=models.F("start"))),
+                name="period_not_empty",
+            ),
         ]
         indexes = [
             models.Index(

@@ -13,6 +13,7 @@ from django.utils import timezone
 from core.exceptions import Conflict
 from core.limits import MAX_FEE_CENTS
 from customers.models import Customer
+from subscriptions.advance import bill_ahead, in_trial, open_advance, sync_trial_advance
 from subscriptions.backdating import check_start_at, close_catch_up
 from subscriptions.charges import validate_properties
 from subscriptions.models import (
@@ -173,7 +174,7 @@ def _phases_not_invoiced() -> QuerySet[SubscriptionPhase]:
         subscription=OuterRef("subscription"),
         billed_at__isnull=False,
         end__gte=OuterRef("ended_at"),
-    )
+    ).exclude(reason=SubscriptionPeriod.Reason.ADVANCE)  # a fee billed ahead rates no usage
     return SubscriptionPhase.objects.filter(ended_at__isnull=False).exclude(
         Exists(billed_past_phase)
     )
@@ -356,6 +357,7 @@ def subscription_create(
                 if bill_past_periods and close_catch_up(subscription, now):
                     _set_period(subscription, now)
                 subscription.save()
+                open_advance(subscription)
     except IntegrityError as exc:
         raise Conflict(
             f"A subscription with external_id '{external_id}' exists.", code="subscription_exists"
@@ -439,6 +441,7 @@ def subscription_update(
         locked.next_plan, locked.next_overrides = None, {}
     elif _is_upgrade(locked, plan, new_overrides):
         # The billing period keeps its dates; a new interval starts a new period now.
+        was_in_advance = locked.plan.pay_in_advance
         if plan.interval != locked.plan.interval:
             _close_period(locked, now, SubscriptionPeriod.Reason.UPGRADE)
             locked.billing_anchor_at = now
@@ -446,6 +449,12 @@ def subscription_update(
         locked.next_plan, locked.next_overrides = None, {}
         _open_phase(locked, now, SubscriptionPhase.Reason.UPGRADE)
         _set_period(locked, now)
+        # Billed at once: the new plan's fee to the period's end, and the old plan's
+        # unused prepaid days credited (Lago: #activate_for_upgrade, not in a trial).
+        if in_trial(locked, now):
+            sync_trial_advance(locked, now)
+        elif was_in_advance or plan.pay_in_advance:
+            bill_ahead(locked, now)
     else:
         locked.next_plan, locked.next_overrides = plan, new_overrides
     return _save(locked)
@@ -494,6 +503,7 @@ def _terminate(locked: Subscription, at: datetime) -> Subscription:
     locked.cancel_at_period_end = False
     locked.next_plan, locked.next_overrides = None, {}
     _close_phase(locked, at)
+    sync_trial_advance(locked, at)
     return _save(locked)
 
 
@@ -515,6 +525,7 @@ def subscription_reactivate(*, subscription: Subscription) -> Subscription:
     # started_at keeps the first start.
     locked.start_at = now
     _activate(locked, now, SubscriptionPhase.Reason.REACTIVATED)
+    open_advance(locked)
     return _save(locked)
 
 
@@ -538,6 +549,7 @@ def _advance(locked: Subscription, now: datetime) -> str:
         if locked.start_at > now:
             return "not due"
         _activate(locked, locked.start_at, SubscriptionPhase.Reason.STARTED)
+        open_advance(locked)
         return "started"
     if locked.status != S.ACTIVE or _period_end(locked) > now:
         return "not due"
@@ -555,6 +567,7 @@ def _advance(locked: Subscription, now: datetime) -> str:
             locked.status, locked.ended_at = S.CANCELED, boundary
             locked.cancel_at_period_end = False
             _close_phase(locked, boundary)
+            sync_trial_advance(locked, boundary)
             outcome = "canceled"
             break
         next_plan = locked.next_plan  # a downgrade scheduled for this period end
@@ -566,6 +579,8 @@ def _advance(locked: Subscription, now: datetime) -> str:
             _open_phase(locked, boundary, SubscriptionPhase.Reason.DOWNGRADE)
             outcome = "downgraded"
         _set_period(locked, boundary)
+        if next_plan is not None:
+            sync_trial_advance(locked, boundary)
     return outcome
 
 
@@ -594,5 +609,6 @@ def subscription_ended_by_engine(*, subscription: Subscription, at: datetime) ->
         _close_period(locked, at, SubscriptionPeriod.Reason.CANCELED)
         locked.status, locked.ended_at, locked.cancel_at_period_end = S.CANCELED, at, False
         _close_phase(locked, at)
+        sync_trial_advance(locked, at)
         return _save(locked)
     return _terminate(locked, at)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.invoicing.inputs import Catalog
@@ -45,15 +46,18 @@ def billing_run(*, batch_size: int | None = None, limit: int | None = None) -> B
         return report
     batch_size = batch_size or settings.BILLING_RUN_BATCH
     started = time.perf_counter()
-    # Late events of a closed period are still counted during the grace period.
-    ended_before = timezone.now() - timedelta(minutes=settings.INVOICE_GRACE_MINUTES)
+    # Late events of a closed period are still counted during the grace period; a fee
+    # billed ahead (an `advance` moment) has no usage to wait for.
+    now = timezone.now()
+    ended_before = now - timedelta(minutes=settings.INVOICE_GRACE_MINUTES)
+    due = Q(end__lte=ended_before) | Q(reason=SubscriptionPeriod.Reason.ADVANCE, end__lte=now)
     catalog = Catalog()
     last_id = 0
     while limit is None or report.periods < limit:
         page = list(
-            SubscriptionPeriod.objects.filter(
-                billed_at__isnull=True, pk__gt=last_id, end__lte=ended_before
-            ).order_by("pk")[:batch_size]
+            SubscriptionPeriod.objects.filter(due, billed_at__isnull=True, pk__gt=last_id).order_by(
+                "pk"
+            )[:batch_size]
         )
         if not page:
             break

@@ -14,7 +14,15 @@ from uuid import UUID
 
 from django.db.models import Q
 
-from billing.invoicing.rating import ChargeUsage, PeriodInput, PhaseUsage
+from billing.invoicing.rating import (
+    ENDED_BY_RENEWAL,
+    ENDED_BY_TERMINATION,
+    ENDED_BY_UPGRADE,
+    ChargeUsage,
+    PeriodInput,
+    PhaseUsage,
+    day_of,
+)
 from billing.usage.selectors import event_amounts_cents, event_values, usage_units
 from subscriptions.models import (
     BillableMetric,
@@ -69,33 +77,41 @@ def _pieces(
     start: datetime,
     end: datetime,
     catalog: Catalog,
-) -> list[PhaseUsage]:
+) -> list[tuple[SubscriptionPhase, PhaseUsage]]:
     pieces = []
     for phase in phases:
         piece_start, piece_end = max(phase.started_at, start), min(phase.ended_at or end, end)
         if piece_end > piece_start:
-            pieces.append(
-                _phase_usage(subscription, phase, piece_start, piece_end, catalog, with_usage=True)
+            usage = _phase_usage(
+                subscription, phase, piece_start, piece_end, catalog, with_usage=True
             )
+            pieces.append((phase, usage))
     return pieces
+
+
+ENDED_BY: dict[str, str] = {
+    SubscriptionPeriod.Reason.TERMINATED.value: ENDED_BY_TERMINATION,
+    SubscriptionPeriod.Reason.UPGRADE.value: ENDED_BY_UPGRADE,
+}
 
 
 def period_input(
     *, subscription: Subscription, period: SubscriptionPeriod, catalog: Catalog | None = None
 ) -> PeriodInput:
-    """What the rating engine needs for one closed period."""
+    """What the rating engine needs for one closed period (or one `advance` moment)."""
     catalog = catalog or Catalog()
+    if period.reason == SubscriptionPeriod.Reason.ADVANCE:
+        return _advance_input(subscription, period, catalog)
     phases = _covering_phases(subscription, period.start, period.end)
-    pieces = _pieces(subscription, phases, period.start, period.end, catalog)
+    pairs = _pieces(subscription, phases, period.start, period.end, catalog)
+    pieces = _mark_billed_ahead(subscription, period, pairs)
     if period.periods > 1:
         # A catch-up row stands for several periods: its nominal span is all of them,
         # so the fee prorated over it is that many periods' fee.
         pieces = [replace(p, amount_cents=p.amount_cents * period.periods) for p in pieces]
-    prepaid = any(piece.pay_in_advance for piece in pieces[:1]) and (
-        SubscriptionPeriod.objects.filter(
-            subscription=subscription, end=period.start, reason=SubscriptionPeriod.Reason.RENEWED
-        ).exists()
-    )
+    ended_by = ENDED_BY.get(period.reason, ENDED_BY_RENEWAL)
+    if period.reason == SubscriptionPeriod.Reason.CANCELED and period.end < period.nominal_end:
+        ended_by = ENDED_BY_TERMINATION  # ended by Lago before the period's end
     return PeriodInput(
         currency=subscription.plan.currency,
         start=period.start,
@@ -105,9 +121,116 @@ def period_input(
         phases=pieces,
         # The trial as it was when the period closed, not after a later reactivation.
         trial_ends_at=period.trial_ends_at,
-        prepaid=prepaid,
+        ended_by=ended_by,
         **_next_phase(subscription, period, phases, catalog),
     )
+
+
+def _mark_billed_ahead(
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    pairs: list[tuple[SubscriptionPhase, PhaseUsage]],
+) -> list[PhaseUsage]:
+    """Which pay-in-advance stretches had their fee billed ahead, so the period's end
+    invoice does not bill them again: the one a renewal invoice billed (the period's first
+    stretch), those an `advance` moment billed (a start, a trial's end, an upgrade), and
+    a change of overrides, which continues the prepaid stretch before it (Lago bills
+    nothing for it: Subscriptions::UpdateService swaps the plan). Any other was not billed
+    ahead (a period queued before fees were billed ahead) and is billed on this invoice."""
+    if not any(piece.pay_in_advance for _, piece in pairs):
+        return [piece for _, piece in pairs]
+    rows = SubscriptionPeriod.objects.filter(subscription=subscription)
+    # A renewal in the middle of a trial billed nothing ahead; the trial's end did.
+    renewed_into = (
+        not (
+            period.trial_ends_at is not None and day_of(period.trial_ends_at) > day_of(period.start)
+        )
+        and rows.filter(end=period.start, reason=SubscriptionPeriod.Reason.RENEWED).exists()
+    )
+    moments = list(
+        rows.filter(
+            reason=SubscriptionPeriod.Reason.ADVANCE, start__gte=period.start, start__lt=period.end
+        ).values_list("start", flat=True)
+    )
+    marked: list[PhaseUsage] = []
+    for phase, piece in pairs:
+        ahead = (
+            (piece.start == period.start and renewed_into)
+            or any(piece.start <= moment < piece.end for moment in moments)
+            or (
+                phase.reason == SubscriptionPhase.Reason.OVERRIDES
+                and bool(marked)
+                and marked[-1].billed_ahead
+            )
+        )
+        marked.append(replace(piece, billed_ahead=ahead))
+    return marked
+
+
+def _advance_input(
+    subscription: Subscription, period: SubscriptionPeriod, catalog: Catalog
+) -> PeriodInput:
+    """An `advance` moment: the pay-in-advance fee of the plan in effect then, to the end
+    of the period it falls in (the row's nominal bounds), and on an upgrade, the unused
+    days of the prepaid plan that ended at that moment."""
+    at = period.start
+    phases = list(
+        SubscriptionPhase.objects.filter(subscription=subscription, started_at__lte=at)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=at))
+        .select_related("plan")
+        .order_by("started_at", "id")
+    )
+    current = [p for p in phases if p.ended_at is None or p.ended_at > at]
+    ended = [p for p in phases if p.ended_at == at and p.started_at < at]
+    billed: _NextPhase = {}
+    if current and current[-1].plan.pay_in_advance:
+        billed["next_phase"] = _phase_usage(
+            subscription, current[-1], at, period.nominal_end, catalog, with_usage=False
+        )
+        billed["next_nominal"] = (period.nominal_start, period.nominal_end)
+    if ended and ended[-1].plan.pay_in_advance:
+        credit_nominal = _credited_period(subscription, period)
+        if credit_nominal is not None:
+            billed["credit"] = _phase_usage(
+                subscription, ended[-1], at, credit_nominal[1], catalog, with_usage=False
+            )
+            billed["credit_nominal"] = credit_nominal
+    return PeriodInput(
+        currency=subscription.plan.currency,
+        start=at,
+        end=at,
+        nominal_start=period.nominal_start,
+        nominal_end=period.nominal_end,
+        phases=[],
+        trial_ends_at=period.trial_ends_at,
+        advance=True,
+        **billed,
+    )
+
+
+def _credited_period(
+    subscription: Subscription, period: SubscriptionPeriod
+) -> tuple[datetime, datetime] | None:
+    """The whole bounds of the prepaid period an upgrade at this moment cut, if its fee
+    was billed ahead (not so for a period queued before fees were billed ahead)."""
+    at = period.start
+    rows = SubscriptionPeriod.objects.filter(subscription=subscription)
+    # An upgrade to another interval closed the old period at this moment.
+    closed = rows.filter(end=at, reason=SubscriptionPeriod.Reason.UPGRADE).first()
+    start, nominal = (
+        (closed.start, (closed.nominal_start, closed.nominal_end))
+        if closed is not None
+        else (period.nominal_start, (period.nominal_start, period.nominal_end))
+    )
+    paid = (
+        rows.filter(
+            reason=SubscriptionPeriod.Reason.RENEWED, end__gte=nominal[0], end__lte=start
+        ).exists()
+        or rows.filter(
+            reason=SubscriptionPeriod.Reason.ADVANCE, start__gte=nominal[0], start__lt=at
+        ).exists()
+    )
+    return nominal if paid else None
 
 
 def window_input(
@@ -125,7 +248,7 @@ def window_input(
         # Only fixed fees are prorated against nominal bounds, and the read has none.
         nominal_start=start,
         nominal_end=end,
-        phases=_pieces(subscription, phases, start, end, catalog),
+        phases=[piece for _, piece in _pieces(subscription, phases, start, end, catalog)],
         trial_ends_at=subscription.trial_ends_at,
     )
 
@@ -186,6 +309,8 @@ def _phase_usage(
 class _NextPhase(TypedDict, total=False):
     next_phase: PhaseUsage
     next_nominal: tuple[datetime, datetime]
+    credit: PhaseUsage
+    credit_nominal: tuple[datetime, datetime]
 
 
 def _next_phase(
@@ -198,11 +323,19 @@ def _next_phase(
     (and that period's nominal bounds): what a pay-in-advance fee bills ahead."""
     if period.reason != SubscriptionPeriod.Reason.RENEWED:
         return {}
-    covering = [
+    # A downgrade takes effect at the period's end, with the renewal; any other change at
+    # that moment (an upgrade) came after it and is billed at once by its `advance` row.
+    downgraded = [
         p
         for p in phases
-        if p.started_at <= period.end and (p.ended_at is None or p.ended_at > period.end)
+        if p.started_at == period.end and p.reason == SubscriptionPhase.Reason.DOWNGRADE
     ]
+    renewed = [
+        p
+        for p in phases
+        if p.started_at < period.end and (p.ended_at is None or p.ended_at >= period.end)
+    ]
+    covering = downgraded or renewed
     phase = covering[-1] if covering else None
     if phase is None or not phase.plan.pay_in_advance:
         return {}

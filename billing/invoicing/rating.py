@@ -1,345 +1,54 @@
-"""The rating engine: from units (and events) to money, following Lago's charge models
-(lago-api app/services/charge_models/*.rb; each rule below names its source).
-
-Pure and deterministic: Decimal throughout, and one half-up rounding to the currency's
-minor unit per fee, at the end. Units are decimals (a `sum` can be fractional).
-
-- standard: units * amount.
-- graduated: each range prices the units that fall in it, plus its flat amount once the
-  usage reaches it; the first range's flat amount is due even at zero units
-  (graduated_service.rb). Ranges are written 0-10, 11-20, 21+ (10, 10 and the rest) or,
-  adjacent, 0-0.1, 0.1-1, 1+ (Lago's adjacent_ranges?).
-- volume: every unit at the price of the range the total falls in, plus that range's flat
-  amount; at zero units, the first range's flat amount (volume_service.rb).
-- package: units past `free_units`, in started packages of `package_size`, * amount.
-- percentage: `rate` % of the units past the free allowance, plus `fixed_amount` per
-  event past the free events (percentage_service.rb); with a per-transaction min or max,
-  event by event instead.
-- graduated_percentage: graduated, with a `rate` % per range instead of a unit price
-  (graduated_percentage_service.rb).
-- dynamic: the sum of the amounts the events carried (`precise_total_amount_cents`), none
-  if the metric's units are zero (dynamic_service.rb).
+"""The rating engine: a period's fees, fixed (prorated by days) and charged (each charge
+rated by billing/invoicing/charge_models.py on the usage of its phase), as Lago bills them.
 """
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from billing.invoicing.charge_models import ZERO, charge_amount_cents
 from core.iso import currency_exponent
 
-ZERO = Decimal(0)
-
-# A charge's properties and price ranges as Lago writes them (JSON, checked on the way in
-# by subscriptions.charges.validate_properties): amounts are decimal strings, range bounds
-# JSON numbers (integers, or decimals such as 0.1).
-Properties = Mapping[str, Any]
-PriceRange = Mapping[str, Any]
-
-
-def to_minor_units(amount: Decimal, currency: str) -> int:
-    """Major units (Decimal) to integer minor units, rounded half-up once."""
-    exponent = currency_exponent(currency)
-    return int((amount * (Decimal(10) ** exponent)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def bound(value: Any) -> Decimal:
-    """A range bound (a JSON int or float, e.g. 0.1) as the decimal it was written as."""
-    return Decimal(str(value))
-
-
-def adjacent_ranges(ranges: Sequence[PriceRange]) -> bool:
-    """Lago's adjacent_ranges? (graduated_service.rb): each range starts at the previous
-    one's to_value (0-0.1, 0.1-1) rather than one past it (0-10, 11-20)."""
-    return len(ranges) >= 2 and all(
-        bound(cur["from_value"]) == bound(prev["to_value"] or 0)
-        for prev, cur in itertools.pairwise(ranges)
-    )
-
-
-def range_units(
-    units: Decimal, ranges: Sequence[PriceRange], *, adjacent: bool
-) -> list[tuple[PriceRange, Decimal]]:
-    """Each range the usage reaches, with the units it prices (RangeGraduatedService /
-    RangeGraduatedPercentageService): the first range is always reached, even at zero
-    units, and the walk stops at the range whose to_value holds the total."""
-    reached = []
-    for item in ranges:
-        to_value = None if item["to_value"] is None else bound(item["to_value"])
-        from_value = bound(item["from_value"])
-        effective = to_value if to_value is not None and units >= to_value else units
-        # A range from 0 starts at 0; another at its from_value (adjacent) or one below.
-        step = 0 if adjacent else 1
-        in_range = effective if from_value == 0 else effective - from_value + step
-        reached.append((item, in_range))
-        if to_value is None or to_value >= units:
-            break
-    return reached
-
-
-def graduated(units: Decimal, ranges: Sequence[PriceRange]) -> Decimal:
-    return sum(
-        (
-            in_range * Decimal(item["per_unit_amount"]) + Decimal(item["flat_amount"])
-            for item, in_range in range_units(units, ranges, adjacent=adjacent_ranges(ranges))
-        ),
-        ZERO,
-    )
-
-
-def graduated_percentage(units: Decimal, ranges: Sequence[PriceRange]) -> Decimal:
-    # Lago prices each range from_value..to_value inclusive (one past the previous range).
-    return sum(
-        (
-            in_range * Decimal(item["rate"]) / 100 + Decimal(item["flat_amount"])
-            for item, in_range in range_units(units, ranges, adjacent=False)
-        ),
-        ZERO,
-    )
-
-
-def volume(units: Decimal, ranges: Sequence[PriceRange]) -> Decimal:
-    if units < 0:
-        return ZERO  # no range holds it (Lago finds none either)
-    ceiling = units.to_integral_value(ROUND_CEILING)
-    for item in ranges:
-        if bound(item["from_value"]) <= ceiling and (
-            item["to_value"] is None or units <= bound(item["to_value"])
-        ):
-            return units * Decimal(item["per_unit_amount"]) + Decimal(item["flat_amount"])
-    return ZERO  # unreachable: validated ranges hold every usage
-
-
-def package(units: Decimal, properties: Properties) -> Decimal:
-    paid = units - Decimal(properties.get("free_units") or 0)
-    if paid <= 0:
-        return ZERO
-    packages = (paid / Decimal(properties["package_size"])).to_integral_value(ROUND_CEILING)
-    return packages * Decimal(properties["amount"])
-
-
-@dataclass(frozen=True)
-class MetricUsage:
-    """What the percentage model reads of a metric's usage over the period, as Lago's
-    aggregation result gives it: the units, the events counted (for a unique_count, the
-    unique values), and each event's value in time order (the stored value of a sum or
-    max event; count events carry none)."""
-
-    aggregation: str
-    units: Decimal
-    event_values: Sequence[Decimal] = ()
-
-    @property
-    def count(self) -> int:
-        # unique_count_service.rb: result.count = result.aggregation.
-        if self.aggregation == "unique_count":
-            return int(self.units)
-        return len(self.event_values)
-
-    def per_event(self) -> list[Decimal]:
-        """per_event_aggregation: a sum's values; 1 per event of a count or unique_count;
-        a max's first maximum, 0 for the others."""
-        if self.aggregation == "sum":
-            return list(self.event_values)
-        if self.aggregation == "max":
-            top = max(self.event_values, default=ZERO)
-            first = next((i for i, v in enumerate(self.event_values) if v == top), -1)
-            return [v if i == first else ZERO for i, v in enumerate(self.event_values)]
-        return [Decimal(1)] * len(self.event_values)
-
-    def running_total(self, free_events: int, free_value: Decimal) -> Sequence[Decimal]:
-        """The aggregation's running_total option (sum_service.rb, count_service.rb):
-        a sum's cumulative values over the first `free_events` events, or else until they
-        pass `free_value`; 1, 2, ... units for a count or unique_count (a range, not a
-        list: a count can be millions); none for a max."""
-        if free_events == 0 and free_value == 0:
-            return []
-        if self.aggregation in ("count", "unique_count"):
-            return _Counting(int(self.units))
-        if self.aggregation != "sum":
-            return []
-        totals: list[Decimal] = []
-        total = ZERO
-        for value in self.event_values[:free_events] if free_events else self.event_values:
-            if not free_events and free_value < total:
-                break
-            total += value
-            totals.append(total)
-        return totals
-
-
-class _Counting(Sequence[Decimal]):
-    """1, 2, ..., n as Decimals, without holding them."""
-
-    def __init__(self, n: int) -> None:
-        self._range = range(1, n + 1)
-
-    def __len__(self) -> int:
-        return len(self._range)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [Decimal(i) for i in self._range[index]]
-        return Decimal(self._range[index])
-
-    def count_below(self, limit: Decimal) -> int:
-        # i < limit for i in 1..n
-        return max(0, min(len(self._range), int(limit.to_integral_value(ROUND_CEILING)) - 1))
-
-
-def _count_below(running: Sequence[Decimal], limit: Decimal) -> int:
-    if isinstance(running, _Counting):
-        return running.count_below(limit)
-    return sum(1 for total in running if total < limit)
-
-
-def percentage(usage: MetricUsage, properties: Properties) -> Decimal:
-    """percentage_service.rb. Without a per-transaction min or max: `rate` % of the units
-    past the free units, plus `fixed_amount` for each event past the free events. With
-    one: event by event (compute_amount_with_transaction_min_max)."""
-    rate = Decimal(properties["rate"])
-    fixed = Decimal(properties.get("fixed_amount") or 0)
-    free_events = int(properties.get("free_units_per_events") or 0)
-    free_value = Decimal(properties.get("free_units_per_total_aggregation") or 0)
-    low, high = (
-        properties.get("per_transaction_min_amount"),
-        properties.get("per_transaction_max_amount"),
-    )
-    if low is not None or high is not None:
-        return _per_transaction(usage.per_event(), rate, fixed, free_events, free_value, low, high)
-    units = usage.units
-    running = usage.running_total(free_events, free_value)
-    last = running[-1] if running else ZERO
-    # free_units_value: the first free events' value, capped by the free total.
-    if last == 0:
-        free_units = ZERO
-    elif 0 < free_events < len(running):
-        free_units = running[free_events - 1]
-    elif free_value == 0 or last <= free_value:
-        free_units = last
-    else:
-        free_units = free_value
-    # free_units_count: the free events, or those still under the free total if fewer.
-    counts = [c for c in (free_events, _count_below(running, free_value)) if c]
-    free_count = min(counts, default=0)
-    amount = ZERO if free_units > units else (units - free_units) * rate / 100
-    if units != 0 and free_count < usage.count:
-        amount += (usage.count - free_count) * fixed
-    return amount
-
-
-def _per_transaction(
-    values: Sequence[Decimal],
-    rate: Decimal,
-    fixed: Decimal,
-    free_events: int,
-    free_value: Decimal,
-    low: str | None,
-    high: str | None,
-) -> Decimal:
-    """Event by event: an event the free allowance covers whole costs nothing (no fixed
-    fee, no minimum); the free amount, when set, runs until it is used up whatever the
-    free events; without one, the first `free_events` events are free."""
-    total = ZERO
-    for event_value in values:
-        value = event_value
-        if free_events > 0 or free_value > 0:
-            free_events -= 1
-            if free_value <= 0:
-                continue
-            if free_value > value:
-                free_value -= value
-                continue
-            value -= free_value
-            free_value, free_events = ZERO, 0
-        amount = value * rate / 100 + fixed
-        if low is not None and amount < Decimal(low):
-            amount = Decimal(low)
-        elif high is not None and amount > Decimal(high):
-            amount = Decimal(high)
-        total += amount
-    return total
-
-
-def dynamic(units: Decimal, precise_total_amount_cents: Decimal, currency: str) -> Decimal:
-    """dynamic_service.rb: the events' own amounts, in minor units, summed; nothing when
-    the metric's units are zero."""
-    if units == 0:
-        return ZERO
-    return precise_total_amount_cents / (Decimal(10) ** currency_exponent(currency))
-
-
-def charge_amount(
-    *,
-    charge_model: str,
-    properties: Properties,
-    units: Decimal,
-    event_values: Sequence[Decimal] = (),
-    aggregation: str = "sum",
-    precise_total_amount_cents: Decimal = ZERO,
-    currency: str = "USD",
-) -> Decimal:
-    """The fee of one charge for a period, in major units, before rounding."""
-    if charge_model == "standard":
-        return units * Decimal(properties["amount"])
-    if charge_model == "graduated":
-        return graduated(units, properties["graduated_ranges"])
-    if charge_model == "volume":
-        return volume(units, properties["volume_ranges"])
-    if charge_model == "package":
-        return package(units, properties)
-    if charge_model == "percentage":
-        return percentage(MetricUsage(aggregation, units, event_values), properties)
-    if charge_model == "graduated_percentage":
-        return graduated_percentage(units, properties["graduated_percentage_ranges"])
-    if charge_model == "dynamic":
-        return dynamic(units, precise_total_amount_cents, currency)
-    raise ValueError(f"unknown charge model {charge_model!r}")
-
-
-def charge_amount_cents(
-    *,
-    charge_model: str,
-    properties: Properties,
-    units: Decimal,
-    currency: str,
-    event_values: Sequence[Decimal] = (),
-    aggregation: str = "sum",
-    precise_total_amount_cents: Decimal = ZERO,
-) -> int:
-    return to_minor_units(
-        charge_amount(
-            charge_model=charge_model,
-            properties=properties,
-            units=units,
-            event_values=event_values,
-            aggregation=aggregation,
-            precise_total_amount_cents=precise_total_amount_cents,
-            currency=currency,
-        ),
-        currency,
-    )
-
-
 # --- A period's fees -------------------------------------------------------------------
-# Proration is by elapsed time against the whole (nominal) period: on whole days, which
-# is what periods start and end on, that is Lago's "by days".
+# Proration counts whole days, as Lago does (Fees::SubscriptionService with
+# Subscriptions::DatesService and Utils::Datetime.date_diff_with_timezone): a fixed fee
+# for a part of a period is amount * days billed / days in the whole (nominal) period,
+# rounded half-up once. Days are UTC calendar days (Lago uses the customer's timezone; we
+# keep none). The day a stretch starts on is billed; where it ends depends on why:
+#   - the period's natural end: up to its last day;
+#   - a termination: the termination day is billed (Fees::SubscriptionService
+#     #terminated_amount: date_diff from the period start to terminated_at, rounded up);
+#   - an upgrade (or any phase change inside a period): that day goes to the new phase
+#     (Subscription#date_diff_with_timezone takes a day off a terminated, upgraded
+#     subscription; #upgraded_amount bills the new one from the upgrade day).
+ENDED_BY_RENEWAL = "renewal"
+ENDED_BY_UPGRADE = "upgrade"
+ENDED_BY_TERMINATION = "termination"
+_INSTANT = timedelta(microseconds=1)
 
 
-def prorate_cents(*, amount_cents: int, part: timedelta, whole: timedelta) -> int:
-    """A fixed fee for `part` of a period of length `whole`, rounded half-up once."""
-    if part <= timedelta(0) or amount_cents == 0:
+def day_of(moment: datetime) -> date:
+    """The UTC calendar day of a moment."""
+    return moment.astimezone(UTC).date()
+
+
+def whole_days(nominal_start: datetime, nominal_end: datetime) -> int:
+    """Days in a whole period (Lago's compute_duration): its bounds are midnights."""
+    return max((day_of(nominal_end - _INSTANT) - day_of(nominal_start)).days + 1, 1)
+
+
+def prorate_days(*, amount_cents: int, days: int, whole: int) -> int:
+    """A fixed fee for `days` of a period of `whole` days, rounded half-up once: Lago's
+    days * single_day_price (Subscriptions::DatesService#single_day_price), in exact
+    decimals where Lago multiplies floats (the same cent but at an exact half)."""
+    if days <= 0 or amount_cents == 0:
         return 0
-    if part >= whole:
+    if days >= whole:
         return amount_cents
-    share = Decimal(amount_cents) * _seconds(part) / _seconds(whole)
+    share = Decimal(amount_cents) * days / whole
     return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _seconds(delta: timedelta) -> Decimal:
-    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) / 10**6
 
 
 @dataclass(frozen=True)
@@ -367,6 +76,9 @@ class PhaseUsage:
     start: datetime
     end: datetime
     charges: Sequence[ChargeUsage]
+    # Pay in advance: was this stretch's fee billed ahead (at the start, a renewal, the
+    # end of a trial or an upgrade)? Then the period's end invoice does not bill it again.
+    billed_ahead: bool = False
 
 
 @dataclass(frozen=True)
@@ -378,13 +90,19 @@ class PeriodInput:
     nominal_end: datetime
     phases: Sequence[PhaseUsage]
     trial_ends_at: datetime | None = None
-    # Pay-in-advance: was this period's fee billed on the previous invoice? And the next
-    # period's plan and nominal bounds, if the subscription renews into it.
-    prepaid: bool = False
+    # Why the period ended where it did: what its last day counts as (ENDED_BY_*).
+    ended_by: str = ENDED_BY_RENEWAL
+    # Pay in advance, billed ahead: the plan the fee is billed for, from its start to the
+    # end of its period (on a renewal, the next period; on an `advance` row, the period
+    # the moment falls in), and that period's whole bounds.
     next_phase: PhaseUsage | None = None
-    # The whole period the next phase's fee is prorated against (a downgrade to another
-    # interval can start with a partial period).
     next_nominal: tuple[datetime, datetime] | None = None
+    # On an `advance` row for an upgrade: the prepaid plan it ends, from the upgrade to the
+    # end of its period (whose whole bounds follow), credited for the days not used.
+    credit: PhaseUsage | None = None
+    credit_nominal: tuple[datetime, datetime] | None = None
+    # An `advance` row: a moment (start == end) billing fees ahead, with no usage.
+    advance: bool = False
 
 
 @dataclass(frozen=True)
@@ -409,22 +127,34 @@ def _unit_amount(amount_cents: int, units: Decimal, currency: str) -> Decimal:
     return (major / units).quantize(Decimal("0.000000000001"), rounding=ROUND_HALF_UP)
 
 
-def _billable(start: datetime, end: datetime, trial_ends_at: datetime | None) -> timedelta:
-    if trial_ends_at is not None:
-        start = max(start, trial_ends_at)
-    return max(end - start, timedelta(0))
+def billed_days(
+    start: datetime, last_day: date, trial_ends_at: datetime | None, end: datetime
+) -> int:
+    """Days from the day of `start` to `last_day`, both included, less the trial: as Lago
+    (Fees::SubscriptionService), nothing if the trial lasts to the stretch's end, and from
+    the trial's last day (billed) if it ends inside it."""
+    first = day_of(start)
+    if trial_ends_at is not None and trial_ends_at > start:
+        if trial_ends_at >= end:
+            return 0
+        first = day_of(trial_ends_at)
+    return max((last_day - first).days + 1, 0)
 
 
 def _fixed_fee(
     phase: PhaseUsage,
+    *,
     start: datetime,
     end: datetime,
-    whole: timedelta,
+    last_day: date,
+    nominal: tuple[datetime, datetime],
     period: PeriodInput,
     label: str,
+    sign: int = 1,
 ) -> Fee:
-    part = _billable(start, end, period.trial_ends_at)
-    amount = prorate_cents(amount_cents=phase.amount_cents, part=part, whole=whole)
+    whole = whole_days(*nominal)
+    days = min(billed_days(start, last_day, period.trial_ends_at, end), whole)
+    amount = sign * prorate_days(amount_cents=phase.amount_cents, days=days, whole=whole)
     return Fee(
         fee_type="subscription",
         description=f"{phase.plan_name or phase.plan_code} {label}",
@@ -437,73 +167,146 @@ def _fixed_fee(
     )
 
 
-def rate_period(period: PeriodInput) -> list[Fee]:
-    """The fees of one closed period: fixed fees prorated over each phase, in arrears or
-    in advance, and every charge of every phase on the usage of that phase.
+def _credit(phase: PhaseUsage, **where: Any) -> list[Fee]:
+    """The unused days of a prepaid stretch, as a negative line; none for nothing
+    (CreditNotes::CreateFromTermination returns early on a zero amount)."""
+    fee = _fixed_fee(phase, label="unused time (credit)", sign=-1, **where)
+    return [fee] if fee.amount_cents else []
 
-    Pay in advance: a period's fee is billed on the invoice of the period before it; the
-    first period of a subscription is billed on its own invoice. When a prepaid period is
-    cut (an upgrade, a termination), the unused part of what was prepaid is credited and
-    the phases after the cut are billed for what they cover.
+
+def _last_day(phase: PhaseUsage, period: PeriodInput) -> date:
+    """The last day a stretch of a closed period is billed for (see the rules above)."""
+    if phase.end < period.end or period.ended_by == ENDED_BY_UPGRADE:
+        return day_of(phase.end) - timedelta(days=1)  # the next phase's day
+    if period.ended_by == ENDED_BY_TERMINATION:
+        return day_of(phase.end)
+    return day_of(period.end - _INSTANT)
+
+
+def _all_in_trial(phase: PhaseUsage, trial_ends_at: datetime | None) -> bool:
+    return trial_ends_at is not None and trial_ends_at >= phase.end
+
+
+def _in_trial_on(day: date, trial_ends_at: datetime | None) -> bool:
+    """Still in trial after `day`: Lago bills no in-advance fee before the trial's last
+    day (Invoices::CalculateFeesService#in_trial_period_not_ending_today?); the trial's
+    end bills it (Subscriptions::FreeTrialBillingService)."""
+    return trial_ends_at is not None and day_of(trial_ends_at) > day
+
+
+def rate_period(period: PeriodInput) -> list[Fee]:
+    """The fees of one closed period, or of one `advance` moment.
+
+    A period: each phase's fixed fee prorated by days (in arrears; or in advance if it
+    was not billed ahead), and every charge of every phase on the usage of that phase; a
+    termination credits the days a prepaid phase did not use (Lago issues a credit note:
+    CreditNotes::CreateFromTermination, from the day after the termination to the period's
+    end); a renewal bills the next period's fee of a pay-in-advance plan
+    (Fees::SubscriptionService#full_period_amount, billed at the start of each period).
+
+    An `advance` moment: a pay-in-advance fee from that moment to its period's end (the
+    start of a subscription: #first_subscription_amount; the end of a trial; an upgrade:
+    #upgraded_amount, from the upgrade day), and on an upgrade the unused days of the
+    prepaid plan it ends, from the upgrade day included (CreditNotes::CreateFromTermination
+    #remaining_duration, `billed_from -= 1.day if upgrade`).
     """
-    whole = period.nominal_end - period.nominal_start
     fees: list[Fee] = []
+    nominal = (period.nominal_start, period.nominal_end)
     for index, phase in enumerate(period.phases):
-        if phase.pay_in_advance and index == 0 and period.prepaid:
-            # Prepaid up to the nominal end; whatever this phase did not use, because of
-            # an upgrade, a termination or a new interval, is credited.
-            if phase.end < period.nominal_end:
-                credit = _fixed_fee(
-                    phase, phase.end, period.nominal_end, whole, period, "unused time (credit)"
-                )
-                fees.append(
-                    Fee(
-                        **{
-                            **credit.__dict__,
-                            "amount_cents": -credit.amount_cents,
-                            "unit_amount": -credit.unit_amount,
-                        }
-                    )
-                )
-        else:
+        if phase.pay_in_advance and _all_in_trial(phase, period.trial_ends_at):
+            pass  # Lago bills no fee in a trial, and credits none
+        elif not (phase.pay_in_advance and phase.billed_ahead):
             label = "in advance" if phase.pay_in_advance else "in arrears"
-            fees.append(_fixed_fee(phase, phase.start, phase.end, whole, period, label))
-        for charge in phase.charges:
-            amount = charge_amount_cents(
-                charge_model=charge.charge_model,
-                properties=charge.properties,
-                units=charge.units,
-                currency=period.currency,
-                event_values=charge.event_values,
-                aggregation=charge.aggregation,
-                precise_total_amount_cents=charge.precise_total_amount_cents,
-            )
             fees.append(
-                Fee(
-                    fee_type="charge",
-                    description=charge.metric_code,
-                    plan_code=phase.plan_code,
-                    amount_cents=amount,
-                    units=charge.units,
-                    unit_amount=_unit_amount(amount, charge.units, period.currency),
+                _fixed_fee(
+                    phase,
                     start=phase.start,
                     end=phase.end,
-                    metric_code=charge.metric_code,
-                    charge_model=charge.charge_model,
-                    properties=charge.properties,
+                    last_day=_last_day(phase, period),
+                    nominal=nominal,
+                    period=period,
+                    label=label,
                 )
             )
+        elif (
+            period.ended_by == ENDED_BY_TERMINATION
+            and index == len(period.phases) - 1
+            and phase.end < period.nominal_end
+        ):
+            # Prepaid to the period's end, terminated: the days after the termination day.
+            fees.extend(
+                _credit(
+                    phase,
+                    start=_next_midnight(phase.end),
+                    end=period.nominal_end,
+                    last_day=day_of(period.nominal_end - _INSTANT),
+                    nominal=nominal,
+                    period=period,
+                )
+            )
+        fees.extend(_charge_fees(phase, period.currency))
+    if period.credit is not None and period.credit.pay_in_advance:
+        credit_nominal = period.credit_nominal or nominal
+        fees.extend(
+            _credit(
+                period.credit,
+                start=period.credit.start,
+                end=credit_nominal[1],
+                last_day=day_of(credit_nominal[1] - _INSTANT),
+                nominal=credit_nominal,
+                period=period,
+            )
+        )
     upcoming = period.next_phase
-    if upcoming is not None and upcoming.pay_in_advance:
-        nominal_start, nominal_end = period.next_nominal or (upcoming.start, upcoming.end)
+    if (
+        upcoming is not None
+        and upcoming.pay_in_advance
+        and not _in_trial_on(day_of(upcoming.start), period.trial_ends_at)
+    ):
+        next_nominal = period.next_nominal or (upcoming.start, upcoming.end)
         fees.append(
             _fixed_fee(
                 upcoming,
-                upcoming.start,
-                upcoming.end,
-                nominal_end - nominal_start,
-                period,
-                "in advance (next period)",
+                start=upcoming.start,
+                end=upcoming.end,
+                last_day=day_of(next_nominal[1] - _INSTANT),
+                nominal=next_nominal,
+                period=period,
+                label="in advance" if period.advance else "in advance (next period)",
+            )
+        )
+    return fees
+
+
+def _next_midnight(moment: datetime) -> datetime:
+    return datetime.combine(day_of(moment) + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def _charge_fees(phase: PhaseUsage, currency: str) -> list[Fee]:
+    fees = []
+    for charge in phase.charges:
+        amount = charge_amount_cents(
+            charge_model=charge.charge_model,
+            properties=charge.properties,
+            units=charge.units,
+            currency=currency,
+            event_values=charge.event_values,
+            aggregation=charge.aggregation,
+            precise_total_amount_cents=charge.precise_total_amount_cents,
+        )
+        fees.append(
+            Fee(
+                fee_type="charge",
+                description=charge.metric_code,
+                plan_code=phase.plan_code,
+                amount_cents=amount,
+                units=charge.units,
+                unit_amount=_unit_amount(amount, charge.units, currency),
+                start=phase.start,
+                end=phase.end,
+                metric_code=charge.metric_code,
+                charge_model=charge.charge_model,
+                properties=charge.properties,
             )
         )
     return fees

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from billing.invoicing.inputs import window_input
 from billing.invoicing.models import Invoice
@@ -22,7 +23,10 @@ class BillingBacklog:
 
 
 def billing_backlog() -> BillingBacklog:
-    unbilled = SubscriptionPeriod.objects.filter(billed_at__isnull=True).count()
+    # A trial's end queued ahead (an `advance` row in the future) is not a backlog yet.
+    unbilled = SubscriptionPeriod.objects.filter(
+        billed_at__isnull=True, end__lte=timezone.now()
+    ).count()
     awaiting = {
         row["payment_status"]: row["n"]
         for row in Invoice.objects.filter(

@@ -47,7 +47,10 @@ def closed_period(
     an open one's usage is not final."""
     periods = SubscriptionPeriod.objects.filter(subscription=subscription)
     if start is None and end is None:
-        period = periods.order_by("-start").first()
+        # The last period, not a fee billed ahead (the billing run invoices those at once).
+        period = (
+            periods.exclude(reason=SubscriptionPeriod.Reason.ADVANCE).order_by("-start").first()
+        )
         if period is None:
             raise UnprocessableEntity(
                 f"Subscription '{subscription.external_id}' has no closed period yet.",

@@ -273,13 +273,14 @@ def _hold_against_invoicing(subscriptions: Iterable[Subscription]) -> dict[UUID,
         cursor.execute(
             f"""
             SELECT s.id, (SELECT max(p."end") FROM {SubscriptionPeriod._meta.db_table} p
-                          WHERE p.subscription_id = s.id AND p.billed_at IS NOT NULL)
+                          WHERE p.subscription_id = s.id AND p.billed_at IS NOT NULL
+                            AND p.reason <> %s)
             FROM {Subscription._meta.db_table} s
             WHERE s.id = ANY(%s)
             ORDER BY s.id
             FOR KEY SHARE OF s
             """,
-            [ids],
+            [SubscriptionPeriod.Reason.ADVANCE.value, ids],
         )
         return {sid: until for sid, until in cursor.fetchall() if until is not None}
 

@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from billing.invoicing.rating import charge_amount_cents
+from billing.invoicing.charge_models import charge_amount_cents
 
 # spec/services/charge_models/graduated_service_spec.rb
 GRADUATED = [

@@ -412,8 +412,9 @@ def test_a_termination_mid_period_is_prorated(client, catalog):
     code, invoice = generate(client, "sub-end")
 
     assert code == 201
-    # 20 of October's 31 days of 49.00: 3161.29 -> 3161.
-    assert amounts(invoice)[0] == ("Pro in arrears", 3161)
+    # Lago counts the termination day: October 1 to 21, 21 of 31 days of 49.00:
+    # 3319.35 -> 3319 (Fees::SubscriptionService#terminated_amount).
+    assert amounts(invoice)[0] == ("Pro in arrears", 3319)
     assert (invoice["period_start"], invoice["period_end"]) == (
         "2026-10-01T00:00:00Z",
         "2026-10-21T00:00:00Z",
@@ -421,40 +422,44 @@ def test_a_termination_mid_period_is_prorated(client, catalog):
 
 
 def test_pay_in_advance_bills_ahead_and_credits_an_upgrade(client, catalog):
+    """Lago bills a pay-in-advance plan when its period starts (Subscriptions::
+    ActivateService#bill_subscription; the renewal's full_period_amount), and an upgrade at
+    once (#activate_for_upgrade: Fees::SubscriptionService#upgraded_amount, and a credit
+    note for the old plan's unused days, CreditNotes::CreateFromTermination)."""
     for code, amount in (("advance", 3000), ("advance-plus", 6000)):
         PlanFactory(code=code, name=code.title(), amount_cents=amount, pay_in_advance=True)
-    with time_machine.travel(datetime(2026, 10, 16, tzinfo=UTC), tick=False):
-        subscribe(client, "sub-adv", "advance", datetime(2026, 10, 16, tzinfo=UTC))
+    oct_16 = datetime(2026, 10, 16, tzinfo=UTC)
+    nov_11 = datetime(2026, 11, 11, tzinfo=UTC)
+    with time_machine.travel(oct_16, tick=False):
+        subscribe(client, "sub-adv", "advance", oct_16)
     close_periods(datetime(2026, 11, 5, tzinfo=UTC))
-    with time_machine.travel(datetime(2026, 11, 11, tzinfo=UTC), tick=False):
+    with time_machine.travel(nov_11, tick=False):
         response = client.patch(
             "/api/v1/subscriptions/sub-adv/", {"plan": "advance-plus"}, format="json"
         )
         assert response.status_code == 200, response.json()
     close_periods(datetime(2026, 12, 15, tzinfo=UTC))
 
-    _, october = generate(
-        client, "sub-adv", period_start=datetime(2026, 10, 16, tzinfo=UTC), period_end=NOV_1
-    )
+    _, opening = generate(client, "sub-adv", period_start=oct_16, period_end=oct_16)
+    _, october = generate(client, "sub-adv", period_start=oct_16, period_end=NOV_1)
+    _, upgrade = generate(client, "sub-adv", period_start=nov_11, period_end=nov_11)
     _, november = generate(
         client, "sub-adv", period_start=NOV_1, period_end=datetime(2026, 12, 1, tzinfo=UTC)
     )
 
-    # The first period on its own invoice (16 of 31 days of 30.00: 1548.39 -> 1548), and
-    # November, whole, in advance.
-    assert amounts(october) == [
-        ("Advance in advance", 1548),
-        ("Advance in advance (next period)", 3000),
-    ]
-    # November was prepaid on Advance; from the 11th it is on Advance-plus: 20 of its 30
-    # days are credited on Advance (-20.00) and billed on Advance-plus (40.00); December
-    # is billed ahead on Advance-plus.
-    assert amounts(november) == [
+    # At the start: October 16 to 31, 16 of 31 days of 30.00: 1548.39 -> 1548.
+    assert amounts(opening) == [("Advance in advance", 1548)]
+    # October's end bills November ahead, not October again.
+    assert amounts(october) == [("Advance in advance (next period)", 3000)]
+    # The upgrade day goes to the new plan: November 11 to 30, 20 of 30 days, credited on
+    # Advance (-20.00) and billed on Advance-plus (40.00), at once.
+    assert amounts(upgrade) == [
         ("Advance unused time (credit)", -2000),
         ("Advance-Plus in advance", 4000),
-        ("Advance-Plus in advance (next period)", 6000),
     ]
-    assert november["total_amount_cents"] == 8000
+    # November's end: both plans were paid ahead; December is billed ahead on Advance-plus.
+    assert amounts(november) == [("Advance-Plus in advance (next period)", 6000)]
+    assert november["total_amount_cents"] == 6000
 
 
 def test_a_crash_between_generation_and_finalization_leaves_the_period_queued(
@@ -513,14 +518,16 @@ def test_a_prepaid_period_cut_short_credits_the_unused_time(client, catalog):
         client, "sub-cut", period_start=NOV_1, period_end=datetime(2026, 11, 16, tzinfo=UTC)
     )
 
-    # November was billed whole on October's invoice; 15 of its 30 days are unused.
-    assert amounts(november) == [("Advance unused time (credit)", -1500)]
-    assert november["total_amount_cents"] == -1500
+    # November was billed whole on October's invoice. Lago counts the termination day as
+    # used and credits November 17 to 30 (CreditNotes::CreateFromTermination
+    # #remaining_duration): 14 of 30 days of 30.00.
+    assert amounts(november) == [("Advance unused time (credit)", -1400)]
+    assert november["total_amount_cents"] == -1400
     finalized = client.post(f"/api/v1/invoices/{november['id']}/finalize/").json()
     # A credit is owed, never charged and never marked paid.
     assert finalized["payment_status"] == "pending"
     assert finalized["payment_blocked_reason"] == "credit_owed"
-    assert "credit of 1500 USD" in finalized["payment_blocked_detail"]
+    assert "credit of 1400 USD" in finalized["payment_blocked_detail"]
     assert finalized["next_payment_attempt_at"] is None
 
 

@@ -1,6 +1,7 @@
 """The rating engine against hand computations, and its invariants (hypothesis)."""
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from decimal import Decimal as D
@@ -9,17 +10,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing.invoicing.charge_models import (
+    charge_amount,
+    charge_amount_cents,
+    graduated,
+    to_minor_units,
+)
 from billing.invoicing.rating import (
     ChargeUsage,
     PeriodInput,
     PhaseUsage,
-    charge_amount,
-    charge_amount_cents,
-    graduated,
     invoice_totals,
-    prorate_cents,
+    prorate_days,
     rate_period,
-    to_minor_units,
 )
 
 RANGES = [
@@ -178,13 +181,13 @@ MONTH_END = datetime(2026, 11, 1, tzinfo=UTC)
 
 @given(
     amount=st.integers(min_value=0, max_value=10**10),
-    cuts=st.lists(st.integers(min_value=1, max_value=31 * 86400 - 1), max_size=1, unique=True),
+    cuts=st.lists(st.integers(min_value=1, max_value=30), max_size=1, unique=True),
 )
 def test_prorated_pieces_add_up_to_the_whole_within_one_minor_unit(amount, cuts):
-    whole = MONTH_END - MONTH_START
-    bounds = [0, *sorted(cuts), int(whole.total_seconds())]
+    whole = (MONTH_END - MONTH_START).days
+    bounds = [0, *sorted(cuts), whole]
     pieces = [
-        prorate_cents(amount_cents=amount, part=timedelta(seconds=b - a), whole=whole)
+        prorate_days(amount_cents=amount, days=b - a, whole=whole)
         for a, b in itertools.pairwise(bounds)
     ]
     assert abs(sum(pieces) - amount) <= 1
@@ -231,3 +234,172 @@ def test_the_total_is_the_sum_of_the_lines_plus_tax(amounts, split, units, rate)
     assert subtotal == sum(fee.amount_cents for fee in fees)
     assert taxes == int((Decimal(subtotal) * rate / 100).quantize(Decimal(1), ROUND_HALF_UP))
     assert all(isinstance(fee.amount_cents, int) for fee in fees)
+
+
+# --- Proration by days, as Lago ---------------------------------------------------------
+# A quarter of 91 days (April to June 2026) at 910.00: 10.00 a day, so a day is 1000 cents
+# and a difference of one day shows at once.
+Q2_START = datetime(2026, 4, 1, tzinfo=UTC)
+Q2_END = datetime(2026, 7, 1, tzinfo=UTC)
+MAY_10_AFTERNOON = datetime(2026, 5, 10, 15, tzinfo=UTC)
+
+
+def _quarterly(amount=91000, *, advance=False, ahead=False, start=Q2_START, end=Q2_END, code="q"):
+    return PhaseUsage(
+        plan_code=code,
+        plan_name=code.upper(),
+        amount_cents=amount,
+        pay_in_advance=advance,
+        start=start,
+        end=end,
+        charges=[],
+        billed_ahead=ahead,
+    )
+
+
+def _q2(phases, end=Q2_END, ended_by="renewal", **extra):
+    return PeriodInput(
+        currency="EUR",
+        start=Q2_START,
+        end=end,
+        nominal_start=Q2_START,
+        nominal_end=Q2_END,
+        phases=phases,
+        ended_by=ended_by,
+        **extra,
+    )
+
+
+def _fixed(fees):
+    return [(fee.description, fee.amount_cents) for fee in fees if fee.fee_type == "subscription"]
+
+
+def test_a_termination_bills_whole_days_with_the_termination_day():
+    """Fees::SubscriptionService#terminated_amount: days from the period's start to
+    terminated_at, rounded up (Utils::Datetime.date_diff_with_timezone), times the day's
+    price (DatesService#single_day_price: amount / days in the period). April 1 to May 10,
+    afternoon included: 40 days of 10.00, where elapsed seconds gave 39.625 days (396.25)."""
+    phase = _quarterly(end=MAY_10_AFTERNOON)
+    fees = rate_period(_q2([phase], end=MAY_10_AFTERNOON, ended_by="termination"))
+    assert _fixed(fees) == [("Q in arrears", 40000)]
+
+
+def test_an_upgrade_gives_its_day_to_the_new_plan():
+    """Subscription#date_diff_with_timezone takes the upgrade day off the old plan, and
+    Fees::SubscriptionService#upgraded_amount bills it on the new one: 39 days of 10.00 on
+    the old plan, May 10 to June 30 (52 days) of 20.00 on the new one; 91 days in all."""
+    old = _quarterly(end=MAY_10_AFTERNOON)
+    new = _quarterly(182000, start=MAY_10_AFTERNOON, code="big")
+    assert _fixed(rate_period(_q2([old, new]))) == [
+        ("Q in arrears", 39000),
+        ("BIG in arrears", 104000),
+    ]
+
+
+def test_a_start_bills_from_its_own_day():
+    """DatesService#from_datetime is the beginning of the start's day, so a start at
+    15:00 on May 10 bills May 10 to June 30: 52 days of 10.00."""
+    phase = _quarterly(start=MAY_10_AFTERNOON)
+    fees = rate_period(replace(_q2([phase]), start=MAY_10_AFTERNOON))
+    assert _fixed(fees) == [("Q in arrears", 52000)]
+
+
+def test_a_terminated_prepaid_period_credits_the_days_after_the_termination_day():
+    """CreditNotes::CreateFromTermination#remaining_duration: from the day after the
+    termination to the period's last day, May 11 to June 30: 51 days of 10.00."""
+    phase = _quarterly(advance=True, ahead=True, end=MAY_10_AFTERNOON)
+    fees = rate_period(_q2([phase], end=MAY_10_AFTERNOON, ended_by="termination"))
+    assert _fixed(fees) == [("Q unused time (credit)", -51000)]
+
+
+def test_an_upgrade_moment_credits_from_the_upgrade_day_and_bills_the_new_plan():
+    """The `advance` row of an upgrade: CreditNotes::CreateFromTermination with upgrade
+    credits the upgrade day too (billed_from -= 1.day): May 10 to June 30, 52 days of the
+    old 10.00; the new plan (20.00 a day) is billed for the same 52 days at once."""
+    moment = PeriodInput(
+        currency="EUR",
+        start=MAY_10_AFTERNOON,
+        end=MAY_10_AFTERNOON,
+        nominal_start=Q2_START,
+        nominal_end=Q2_END,
+        phases=[],
+        advance=True,
+        credit=_quarterly(advance=True, start=MAY_10_AFTERNOON),
+        credit_nominal=(Q2_START, Q2_END),
+        next_phase=_quarterly(182000, advance=True, start=MAY_10_AFTERNOON, code="big"),
+        next_nominal=(Q2_START, Q2_END),
+    )
+    assert _fixed(rate_period(moment)) == [
+        ("Q unused time (credit)", -52000),
+        ("BIG in advance", 104000),
+    ]
+
+
+def test_a_prepaid_stretch_is_not_billed_again_at_the_period_end():
+    """The end of a prepaid period bills its usage and the next period ahead, not itself."""
+    phase = _quarterly(advance=True, ahead=True)
+    upcoming = _quarterly(advance=True, start=Q2_END, end=datetime(2026, 10, 1, tzinfo=UTC))
+    fees = rate_period(
+        _q2([phase], next_phase=upcoming, next_nominal=(Q2_END, datetime(2026, 10, 1, tzinfo=UTC)))
+    )
+    assert _fixed(fees) == [("Q in advance (next period)", 91000)]
+
+
+def test_no_fee_is_billed_ahead_while_in_trial_and_the_trial_end_bills_from_its_day():
+    """Invoices::CalculateFeesService#in_trial_period_not_ending_today?: a renewal in the
+    middle of a trial bills no fee; the trial's end does (FreeTrialBillingService), from
+    its own day (#full_period_amount with a trial): May 10 to June 30, 52 days of 10.00."""
+    upcoming = _quarterly(advance=True)
+    renewal = PeriodInput(
+        currency="EUR",
+        start=datetime(2026, 3, 1, tzinfo=UTC),
+        end=Q2_START,
+        nominal_start=datetime(2026, 1, 1, tzinfo=UTC),
+        nominal_end=Q2_START,
+        phases=[],
+        trial_ends_at=MAY_10_AFTERNOON,
+        next_phase=upcoming,
+        next_nominal=(Q2_START, Q2_END),
+    )
+    trial_end = replace(
+        renewal,
+        start=MAY_10_AFTERNOON,
+        end=MAY_10_AFTERNOON,
+        nominal_start=Q2_START,
+        nominal_end=Q2_END,
+        advance=True,
+        next_phase=_quarterly(advance=True, start=MAY_10_AFTERNOON),
+    )
+    assert _fixed(rate_period(renewal)) == []
+    assert _fixed(rate_period(trial_end)) == [("Q in advance", 52000)]
+
+
+@given(
+    amount=st.integers(min_value=0, max_value=10**10),
+    cut=st.integers(min_value=1, max_value=91 * 86400 - 1),
+)
+def test_days_prorated_pieces_add_up_to_the_whole_within_one_minor_unit(amount, cut):
+    """An upgrade at any second splits the quarter's days between the two plans, and a
+    termination's used days plus the prepaid credit make the whole: within one cent."""
+    moment = Q2_START + timedelta(seconds=cut)
+    old = _quarterly(amount, end=moment)
+    new = _quarterly(amount, start=moment, code="new")
+    upgrade = sum(fee.amount_cents for fee in rate_period(_q2([old, new])))
+    used = rate_period(_q2([old], end=moment, ended_by="termination"))
+    prepaid = _quarterly(amount, advance=True, ahead=True, end=moment)
+    credit = rate_period(_q2([prepaid], end=moment, ended_by="termination"))
+    assert abs(upgrade - amount) <= 1
+    credited = sum(fee.amount_cents for fee in credit)
+    assert abs(used[0].amount_cents - credited - amount) <= 1
+
+
+@given(
+    amount=st.integers(min_value=0, max_value=10**10),
+    days=st.integers(min_value=0, max_value=366),
+    whole=st.integers(min_value=1, max_value=366),
+)
+def test_prorate_days_is_the_exact_share_rounded_half_up(amount, days, whole):
+    share = Decimal(amount) * min(days, whole) / whole
+    assert prorate_days(amount_cents=amount, days=days, whole=whole) == int(
+        share.quantize(Decimal(1), ROUND_HALF_UP)
+    )

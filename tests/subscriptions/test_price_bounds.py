@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.invoicing.rating import charge_amount_cents
+from billing.invoicing.charge_models import charge_amount_cents
 from core.limits import MAX_DECIMAL_PLACES, MAX_UNIT_PRICE, MAX_USAGE_VALUE
 from subscriptions.charges import validate_properties
 from subscriptions.models import Charge, Plan, Subscription
