@@ -56,6 +56,7 @@ BILLING_OPERATIONS = {
     "ListUsage",
     "GetSubscriptionUsage",
     "GenerateInvoice",
+    "PreviewInvoice",
     "ListInvoices",
     "GetInvoice",
     "FinalizeInvoice",
@@ -181,6 +182,9 @@ def test_plans_subscriptions_usage_and_invoices_answer_as_documented(client, cat
         "period_end": "2099-02-01T00:00:00Z",
     }
     assert api.post(GENERATE, future, format="json").status_code == 422  # not a closed period
+    assert api.get("/api/v1/invoices/preview/", period).status_code == 200
+    assert api.get("/api/v1/invoices/preview/", {"subscription": "nobody"}).status_code == 404
+    assert api.get("/api/v1/invoices/preview/").status_code == 400
     close_periods()
     generated = api.post(GENERATE, period, format="json")
     assert generated.status_code == 201

@@ -40,10 +40,15 @@ def operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 def operation_for(method: str, url: str) -> dict[str, Any]:
     path = url.split("?", 1)[0]
+    matches = []
     for op_method, template, operation in operations(api_schema()):
         pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^}]+\}", template))
         if op_method == method and re.fullmatch(pattern, path):
-            return operation
+            matches.append((template.count("{"), operation))
+    if matches:
+        # A literal route (/invoices/preview/) wins over a template (/invoices/{id}/), as
+        # in the router.
+        return min(matches, key=lambda match: match[0])[1]
     raise AssertionError(f"{method} {path} is no operation of the OpenAPI document")
 
 

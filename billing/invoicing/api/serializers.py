@@ -83,3 +83,32 @@ class GenerateInvoiceSerializer(serializers.Serializer):
                 "Give both period_start and period_end, or neither (the last closed period)."
             )
         return attrs
+
+
+class PreviewLineSerializer(serializers.Serializer):
+    fee_type = serializers.CharField(help_text="`subscription` (a fixed fee) or `charge`.")
+    description = serializers.CharField()
+    plan_code = serializers.CharField()
+    metric = serializers.CharField(source="metric_code", allow_blank=True)
+    charge_model = serializers.CharField(allow_blank=True)
+    units = serializers.DecimalField(max_digits=38, decimal_places=12, coerce_to_string=True)
+    unit_amount = serializers.DecimalField(max_digits=38, decimal_places=12, coerce_to_string=True)
+    amount_cents = serializers.IntegerField()
+    from_datetime = serializers.DateTimeField(source="start")
+    to_datetime = serializers.DateTimeField(source="end")
+
+
+class InvoicePreviewSerializer(serializers.Serializer):
+    subscription = serializers.CharField(source="subscription.external_id")
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    currency = serializers.CharField()
+    lines = PreviewLineSerializer(many=True)
+    subtotal_amount_cents = serializers.IntegerField()
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=True)
+    taxes_amount_cents = serializers.IntegerField()
+    total_amount_cents = serializers.IntegerField()
+
+
+class PreviewInvoiceSerializer(serializers.Serializer):
+    subscription = serializers.CharField(max_length=255, help_text="Its external_id.")

@@ -12,9 +12,14 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from billing.invoicing import engines, selectors
-from billing.invoicing.api.serializers import GenerateInvoiceSerializer
+from billing.invoicing.api.serializers import (
+    GenerateInvoiceSerializer,
+    InvoicePreviewSerializer,
+    PreviewInvoiceSerializer,
+)
 from billing.invoicing.models import Invoice
 from billing.invoicing.pdf import invoice_pdf
+from billing.invoicing.preview import invoice_preview
 from billing.payments import collection
 from billing.payments.api.serializers import InvoiceListSerializer, InvoiceSerializer
 from core.schema import codes
@@ -151,6 +156,34 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
             end=body.validated_data.get("period_end"),
         )
         return self._respond(invoice, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        operation_id="PreviewInvoice",
+        summary="Preview the current period's invoice",
+        description="The invoice the subscription's current period would get if it ended "
+        "now, with the usage recorded so far: its fixed fee (prorated by days as the real "
+        "invoice will be), each charge per plan it was on, a pay-in-advance fee billed "
+        "ahead at renewal, taxes and total. A read: nothing is stored, no provider is "
+        "called, and a read-only key may ask. It "
+        "is rated by the same code as the real invoice, so for the same usage the two "
+        "agree to the cent. With Lago as the billing engine this is our rating of the "
+        "period (the reconciliation check), not Lago's preview.",
+        parameters=[PreviewInvoiceSerializer],
+        responses={
+            200: InvoicePreviewSerializer,
+            404: codes(not_found="No subscription with this `external_id`."),
+            422: codes(no_current_period="The subscription is not active: no period to preview."),
+        },
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    def preview(self, request):
+        body = PreviewInvoiceSerializer(data=request.query_params)
+        body.is_valid(raise_exception=True)
+        external_id = body.validated_data["subscription"]
+        subscription = Subscription.objects.filter(external_id=external_id).first()
+        if subscription is None:
+            raise not_found(Subscription, "external_id", external_id)
+        return Response(InvoicePreviewSerializer(invoice_preview(subscription=subscription)).data)
 
     @extend_schema(
         operation_id="FinalizeInvoice",

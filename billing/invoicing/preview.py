@@ -1,0 +1,76 @@
+"""The invoice a subscription's current period would get if it ended now with the usage
+recorded so far: rated by the very path its real invoice takes (inputs.period_input, then
+rating.rate_period and invoice_totals), over a period row that is built, not stored, so
+the preview and the invoice never disagree on the same usage."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from billing.invoicing.inputs import period_input
+from billing.invoicing.rating import Fee, invoice_totals, rate_period
+from core.exceptions import UnprocessableEntity
+from subscriptions.models import Subscription, SubscriptionPeriod
+from subscriptions.periods import nominal_period
+from subscriptions.services import subscription_as_of
+
+
+@dataclass(frozen=True)
+class InvoicePreview:
+    subscription: Subscription
+    period_start: datetime
+    period_end: datetime
+    currency: str
+    lines: list[Fee]
+    subtotal_amount_cents: int
+    tax_rate: Decimal
+    taxes_amount_cents: int
+    total_amount_cents: int
+
+
+def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
+    """The current period's invoice as of now: what the period's end would bill (its fixed
+    fee, a renewal's fee billed ahead, a cancellation's end) on the usage recorded so far."""
+    subscription = subscription_as_of(subscription=subscription)
+    start, end = subscription.current_period_start, subscription.current_period_end
+    anchor = subscription.billing_anchor_at
+    if subscription.status != Subscription.Status.ACTIVE or not (start and end and anchor):
+        raise UnprocessableEntity(
+            f"Subscription '{subscription.external_id}' is {subscription.status}: it has no "
+            "current period to preview.",
+            code="no_current_period",
+        )
+    nominal_start, nominal_end = nominal_period(
+        interval=subscription.plan.interval,
+        billing_time=subscription.billing_time,
+        started_at=anchor,
+        moment=start,
+    )
+    period = SubscriptionPeriod(
+        subscription=subscription,
+        start=start,
+        end=end,
+        nominal_start=nominal_start,
+        nominal_end=nominal_end,
+        reason=(
+            SubscriptionPeriod.Reason.CANCELED
+            if subscription.cancel_at_period_end
+            else SubscriptionPeriod.Reason.RENEWED
+        ),
+        trial_ends_at=subscription.trial_ends_at,
+    )
+    fees = rate_period(period_input(subscription=subscription, period=period))
+    customer = subscription.customer
+    currency = subscription.plan.currency
+    subtotal, taxes = invoice_totals(fees=fees, tax_rate=customer.tax_rate, currency=currency)
+    return InvoicePreview(
+        subscription=subscription,
+        period_start=start,
+        period_end=end,
+        currency=currency,
+        lines=fees,
+        subtotal_amount_cents=subtotal,
+        tax_rate=customer.tax_rate,
+        taxes_amount_cents=taxes,
+        total_amount_cents=subtotal + taxes,
+    )
