@@ -5,6 +5,8 @@ spec/scenarios/commitments/minimum/** and app/services/commitments/**."""
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
+import pytest
+
 from billing.invoicing.rating import ChargeUsage, PeriodInput, PhaseUsage, rate_period
 
 FEB_28 = datetime(2024, 2, 28, tzinfo=UTC)
@@ -240,3 +242,29 @@ def test_phases_of_one_plan_share_one_true_up_with_the_latest_commitment():
         2_000,
     ]
     assert _true_ups(fees) == [("Minimum commitment", 1_187_000)]
+
+
+@pytest.mark.parametrize(
+    ("nominal_start", "nominal_end", "true_up"),
+    [
+        # Lago: in_arrears/calendar/weekly_spec.rb, "second period" (845_572): the week of
+        # Monday 2024-03-11, 6 of 7 days: 857_142.86 -> 857_143; 8_571.43 -> 8_571; 3_000.
+        (datetime(2024, 3, 11, tzinfo=UTC), datetime(2024, 3, 18, tzinfo=UTC), 845_572),
+        # Lago: in_arrears/calendar/quarterly_spec.rb, "second period" (214_582): Q1 2024,
+        # 20 of 91 days: 219_780.22 -> 219_780; 2_197.80 -> 2_198; 3_000.
+        (datetime(2024, 1, 1, tzinfo=UTC), APR_1, 214_582),
+    ],
+)
+def test_other_intervals_prorate_by_their_own_period(nominal_start, nominal_end, true_up):
+    """Subscribed on 2024-03-12 (Lago at 10:00, counting dates; we at 00:00), 30.00 of usage."""
+    start = datetime(2024, 3, 12, tzinfo=UTC)
+    fees = rate_period(
+        _period(
+            start,
+            nominal_end,
+            nominal_start,
+            nominal_end,
+            [_phase(start=start, end=nominal_end, units=30)],
+        )
+    )
+    assert _true_ups(fees) == [("Minimum commitment", true_up)]
