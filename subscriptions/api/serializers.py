@@ -104,6 +104,12 @@ class MinimumCommitmentSerializer(serializers.Serializer):
             }
         return super().validate_empty_values(data)
 
+    def validate(self, attrs):
+        # Required even in a PATCH (partial): Lago's MinimumCommitmentInput requires it.
+        if "minimum_commitment_amount_cents" not in attrs:
+            raise serializers.ValidationError({"amount_cents": "This field is required."})
+        return attrs
+
     def to_representation(self, instance):
         if instance.minimum_commitment_amount_cents is None:
             return None

@@ -43,12 +43,20 @@ def test_the_plan_api_sets_shows_and_removes_a_commitment(client, catalog):
     assert catalog.pro.minimum_commitment_invoice_display_name == ""
 
 
-@pytest.mark.parametrize("amount", [0, -1, 10**12 + 1, "ten"])
-def test_a_commitment_must_be_a_positive_amount(client, catalog, amount):
-    """Lago's Commitment validates amount_cents > 0 (app/models/commitment.rb)."""
-    response = client.patch(
-        "/api/v1/plans/pro/", {"minimum_commitment": {"amount_cents": amount}}, format="json"
-    )
+@pytest.mark.parametrize(
+    "commitment",
+    [
+        {"amount_cents": 0},
+        {"amount_cents": -1},
+        {"amount_cents": 10**12 + 1},
+        {"amount_cents": "ten"},
+        {"invoice_display_name": "no amount"},
+    ],
+)
+def test_a_commitment_must_be_a_positive_amount(client, catalog, commitment):
+    """Lago's Commitment validates amount_cents > 0 (app/models/commitment.rb), and its
+    MinimumCommitmentInput requires it (also in a PATCH)."""
+    response = client.patch("/api/v1/plans/pro/", {"minimum_commitment": commitment}, format="json")
     assert response.status_code == 400, response.json()
     catalog.pro.refresh_from_db()
     assert catalog.pro.minimum_commitment_amount_cents is None
