@@ -14,7 +14,12 @@ from subscriptions.models import BillableMetric, Charge, Plan, Subscription, Sub
 # bounds, charge properties, a field unless counting); a ModelForm applies them, and every
 # save goes through the services, which apply them again under their locks.
 METRIC_FIELDS = ("name", "description", "aggregation", "field_name", "negative_values_allowed")
-PLAN_FIELDS = ("name", "description", *services.PLAN_PRICING_FIELDS)
+PLAN_FIELDS = (
+    "name",
+    "description",
+    "minimum_commitment_invoice_display_name",
+    *services.PLAN_PRICING_FIELDS,
+)
 
 
 @admin.register(BillableMetric)

@@ -4,6 +4,8 @@ Prices are decimal strings ("0.0025"), never floats; ranges start at 0, are cont
 (each `from_value` is the previous `to_value` + 1, or for graduated ranges all equal to
 it, as Lago writes them; bounds may be decimals such as 0.1 except for volume) and the
 last one is open-ended. The same checks serve the API, the admin and overrides.
+
+Also the check of a subscription's override of the plan's minimum commitment.
 """
 
 from decimal import Decimal, InvalidOperation
@@ -12,6 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from core.limits import (
+    MAX_FEE_CENTS,
     MAX_FLAT_AMOUNT,
     MAX_RANGES,
     MAX_UNIT_PRICE,
@@ -228,3 +231,35 @@ def validate_properties(
     else:
         raise ValidationError(f"unknown charge model {charge_model!r}.")
     return properties
+
+
+# --- A subscription's override of the plan's minimum commitment (Lago's) ----------------
+COMMITMENT_OVERRIDE_KEYS = frozenset({"amount_cents", "invoice_display_name"})
+
+
+def checked_commitment_override(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides, their `minimum_commitment` (if any) checked: Lago's
+    MinimumCommitmentInput, {amount_cents (above zero), invoice_display_name}. The plan's
+    own commitment is two fields of the plan; its true-up is rated by
+    billing.invoicing.rating.commitment_true_ups."""
+    if "minimum_commitment" not in overrides:
+        return overrides
+    commitment = overrides["minimum_commitment"]
+    if not isinstance(commitment, dict) or set(commitment) - COMMITMENT_OVERRIDE_KEYS:
+        raise ValidationError(
+            {"overrides": "minimum_commitment takes amount_cents and invoice_display_name."}
+        )
+    amount = commitment.get("amount_cents")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_FEE_CENTS:
+        raise ValidationError(
+            {
+                "overrides": "minimum_commitment.amount_cents must be an integer from 1 to "
+                f"{MAX_FEE_CENTS}."
+            }
+        )
+    name = commitment.get("invoice_display_name", "")
+    if not isinstance(name, str) or len(name) > 255:
+        raise ValidationError(
+            {"overrides": "minimum_commitment.invoice_display_name must be text (255 at most)."}
+        )
+    return overrides

@@ -81,6 +81,20 @@ class Plan(TimestampedModel):
     trial_days = models.PositiveIntegerField(
         default=0, validators=[MaxValueValidator(MAX_TRIAL_DAYS)]
     )
+    # Lago's minimum commitment: when a period's fees fall short of it, a true-up line
+    # makes up the difference (billing.invoicing.rating.commitment_true_ups).
+    minimum_commitment_amount_cents = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_FEE_CENTS)],
+        help_text="The least a full period bills (prorated for a partial one); empty: none.",
+    )
+    minimum_commitment_invoice_display_name = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text='The true-up line\'s name on invoices; empty: "Minimum commitment".',
+    )
     lago_id = models.UUIDField(null=True, blank=True, unique=True)
 
     class Meta:
@@ -88,6 +102,11 @@ class Plan(TimestampedModel):
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount_cents__gte=0), name="plan_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(minimum_commitment_amount_cents__isnull=True)
+                | Q(minimum_commitment_amount_cents__gt=0),
+                name="plan_minimum_commitment_positive",
             ),
         ]
 

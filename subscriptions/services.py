@@ -15,7 +15,7 @@ from core.limits import MAX_FEE_CENTS
 from customers.models import Customer
 from subscriptions.advance import bill_ahead, in_trial, open_advance, sync_trial_advance
 from subscriptions.backdating import check_start_at, close_catch_up
-from subscriptions.charges import validate_properties
+from subscriptions.charges import checked_commitment_override, validate_properties
 from subscriptions.models import (
     BillableMetric,
     Charge,
@@ -102,7 +102,8 @@ def metric_in_use(metric: BillableMetric) -> bool:
 
 
 # --- Plans -----------------------------------------------------------------------------
-PLAN_PRICING_FIELDS = ("interval", "amount_cents", "currency", "pay_in_advance", "trial_days")
+PLAN_PRICING_FIELDS: tuple[str, ...] = ("interval", "amount_cents", "currency", "pay_in_advance")
+PLAN_PRICING_FIELDS += ("trial_days", "minimum_commitment_amount_cents")
 
 
 class ChargeSpec(TypedDict):
@@ -375,7 +376,7 @@ def _check_currency(customer: Customer, plan: Plan) -> None:
 
 
 def _checked_overrides(plan: Plan, overrides: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(overrides) - {"amount_cents", "charges"}
+    unknown = set(overrides) - {"amount_cents", "charges", "minimum_commitment"}
     if unknown:
         raise ValidationError({"overrides": f"Unknown overrides: {sorted(unknown)}."})
     if "amount_cents" in overrides:
@@ -402,7 +403,7 @@ def _checked_overrides(plan: Plan, overrides: dict[str, Any]) -> dict[str, Any]:
             validate_properties(models[code][0], properties, aggregation=models[code][1])
         except ValidationError as exc:
             raise ValidationError({"overrides": exc.messages}) from exc
-    return overrides
+    return checked_commitment_override(overrides)
 
 
 @transaction.atomic

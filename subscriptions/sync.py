@@ -11,6 +11,7 @@ from billing.providers import lago
 from billing.providers.base import (
     ChargeData,
     ChargeOverride,
+    CommitmentData,
     MetricData,
     PlanData,
     PlanOverrides,
@@ -69,6 +70,7 @@ def plan_sync_lago(plan_id: str) -> None:
                 )
                 for charge in charges
             ),
+            minimum_commitment=_commitment(plan, {}),
         ),
         exists=plan.lago_id is not None,
     )
@@ -158,6 +160,26 @@ def _plan_overrides(plan: Plan, overrides: dict) -> PlanOverrides | None:
             raise _waiting_for(f"the charges of plan {plan.code}")
         charges.append(ChargeOverride(charge_lago_id=str(charge.lago_id), properties=properties))
     amount_cents = overrides.get("amount_cents")
-    if amount_cents is None and not charges:
+    if amount_cents is None and not charges and "minimum_commitment" not in overrides:
         return None
-    return PlanOverrides(amount_cents=amount_cents, charges=tuple(charges))
+    # Lago's overridden plan is a copy without the parent's commitment (Plans::
+    # OverrideService): any override carries the commitment, the plan's or the override's.
+    return PlanOverrides(
+        amount_cents=amount_cents,
+        charges=tuple(charges),
+        minimum_commitment=_commitment(plan, overrides),
+    )
+
+
+def _commitment(plan: Plan, overrides: dict) -> CommitmentData | None:
+    """The minimum commitment in force: the plan's, with the override's keys over it."""
+    override = overrides.get("minimum_commitment") or {}
+    amount = override.get("amount_cents", plan.minimum_commitment_amount_cents)
+    if amount is None:
+        return None
+    return CommitmentData(
+        amount_cents=amount,
+        invoice_display_name=override.get(
+            "invoice_display_name", plan.minimum_commitment_invoice_display_name
+        ),
+    )

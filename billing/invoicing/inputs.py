@@ -109,6 +109,12 @@ def period_input(
         # A catch-up row stands for several periods: its nominal span is all of them,
         # so the fee prorated over it is that many periods' fee.
         pieces = [replace(p, amount_cents=p.amount_cents * period.periods) for p in pieces]
+        pieces = [
+            replace(p, minimum_commitment_cents=p.minimum_commitment_cents * period.periods)
+            if p.minimum_commitment_cents
+            else p
+            for p in pieces
+        ]
     ended_by = ENDED_BY.get(period.reason, ENDED_BY_RENEWAL)
     if period.reason == SubscriptionPeriod.Reason.CANCELED and period.end < period.nominal_end:
         ended_by = ENDED_BY_TERMINATION  # ended by Lago before the period's end
@@ -303,7 +309,26 @@ def _phase_usage(
         start=start,
         end=end,
         charges=charges,
+        **_commitment(plan, overrides),
     )
+
+
+class _Commitment(TypedDict):
+    minimum_commitment_cents: int | None
+    minimum_commitment_name: str
+
+
+def _commitment(plan: Plan, overrides: dict) -> _Commitment:
+    """The plan's minimum commitment, or the subscription's override of it (its missing
+    keys are the plan's; subscriptions.sync sends Lago the merged commitment)."""
+    override = overrides.get("minimum_commitment") or {}
+    amount = override.get("amount_cents", plan.minimum_commitment_amount_cents)
+    return {
+        "minimum_commitment_cents": None if amount is None else int(amount),
+        "minimum_commitment_name": override.get(
+            "invoice_display_name", plan.minimum_commitment_invoice_display_name
+        ),
+    }
 
 
 class _NextPhase(TypedDict, total=False):

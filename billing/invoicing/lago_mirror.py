@@ -137,6 +137,10 @@ def _follow_finalized(invoice: Invoice, remote: LagoInvoice, status: str) -> Non
     invoice.save()
 
 
+# Lago's fee `item.type` to our line's fee_type (add-ons and the rest show as charges).
+_FEE_TYPES = {"subscription": "subscription", "commitment": "commitment"}
+
+
 def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
     lines = []
     for position, fee in enumerate(fees, start=1):
@@ -144,8 +148,8 @@ def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
             InvoiceLine(
                 invoice=invoice,
                 position=position,
-                fee_type="subscription" if fee.item_type == "subscription" else "charge",
-                description=(fee.item_name or fee.item_code)[:255],
+                fee_type=_FEE_TYPES.get(fee.item_type, "charge"),
+                description=_description(fee)[:255],
                 units=fee.units,
                 unit_amount=fee.precise_unit_amount,
                 amount_cents=fee.amount_cents,
@@ -154,6 +158,12 @@ def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
             )
         )
     return lines
+
+
+def _description(fee: LagoFee) -> str:
+    if fee.item_type == "commitment":  # its item is the plan; its name is the commitment's
+        return fee.invoice_display_name or fee.item_name or fee.item_code
+    return fee.item_name or fee.item_code
 
 
 def _drop_preview(invoice: Invoice) -> None:

@@ -217,6 +217,7 @@ class InvoiceLine(models.Model):
     class FeeType(models.TextChoices):
         SUBSCRIPTION = "subscription"
         CHARGE = "charge"
+        COMMITMENT = "commitment"  # Lago's minimum commitment true-up
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField()

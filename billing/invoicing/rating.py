@@ -79,6 +79,10 @@ class PhaseUsage:
     # Pay in advance: was this stretch's fee billed ahead (at the start, a renewal, the
     # end of a trial or an upgrade)? Then the period's end invoice does not bill it again.
     billed_ahead: bool = False
+    # Lago's minimum commitment of the plan (or the subscription's override) for a whole
+    # period, and the true-up line's name; None: no commitment.
+    minimum_commitment_cents: int | None = None
+    minimum_commitment_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class PeriodInput:
 
 @dataclass(frozen=True)
 class Fee:
-    fee_type: str  # "subscription" | "charge"
+    fee_type: str  # "subscription" | "charge" | "commitment"
     description: str
     plan_code: str
     amount_cents: int
@@ -275,6 +279,7 @@ def rate_period(period: PeriodInput) -> list[Fee]:
                 label="in advance" if period.advance else "in advance (next period)",
             )
         )
+    fees.extend(commitment_true_ups(period, fees))
     return fees
 
 
@@ -310,6 +315,85 @@ def _charge_fees(phase: PhaseUsage, currency: str) -> list[Fee]:
             )
         )
     return fees
+
+
+# --- Minimum commitment ------------------------------------------------------------------
+# Lago (app/services/commitments/**, fees/commitments/minimum/create_service.rb): when the
+# fees of a period fall short of the plan's minimum commitment, a `commitment` fee makes
+# up the difference. The commitment is prorated by the share of the period the plan
+# covered (calculate_prorated_coefficient_service.rb); counted are the period's own
+# subscription fee, even when it was paid in advance on the invoice before (and in full:
+# a termination's refund is Lago's credit note, not a fee), and the period's charges; not
+# the next period's advance fee. No shortfall, no line.
+
+COMMITMENT_NAME = "Minimum commitment"  # Lago's config/locales/en/commitment.yml
+
+
+def commitment_true_ups(period: PeriodInput, fees: Sequence[Fee]) -> list[Fee]:
+    """One true-up per plan the period ran on (consecutive phases of one plan: Lago ends
+    the subscription on an upgrade, and bills each one's commitment on its own), its
+    commitment prorated by the days that plan covered, counted as the fixed fee is."""
+    whole = whole_days(period.nominal_start, period.nominal_end)
+    lines = []
+    for run in _plan_runs(period.phases):
+        last = run[-1]
+        if not last.minimum_commitment_cents:
+            continue
+        start, end = run[0].start, last.end
+        days = min((_last_day(last, period) - day_of(start)).days + 1, whole)
+        commitment = prorate_days(
+            amount_cents=last.minimum_commitment_cents, days=days, whole=whole
+        )
+        counted = sum(_counted_cents(period, phase, fees) for phase in run)
+        true_up = commitment - counted
+        if true_up <= 0:
+            continue
+        lines.append(
+            Fee(
+                fee_type="commitment",
+                description=last.minimum_commitment_name or COMMITMENT_NAME,
+                plan_code=last.plan_code,
+                amount_cents=true_up,
+                units=Decimal(1),
+                unit_amount=_unit_amount(true_up, Decimal(1), period.currency),
+                start=start,
+                end=end,
+            )
+        )
+    return lines
+
+
+def _plan_runs(phases: Sequence[PhaseUsage]) -> list[list[PhaseUsage]]:
+    runs: list[list[PhaseUsage]] = []
+    for phase in phases:
+        if runs and runs[-1][-1].plan_code == phase.plan_code:
+            runs[-1].append(phase)
+        else:
+            runs.append([phase])
+    return runs
+
+
+def _counted_cents(period: PeriodInput, phase: PhaseUsage, fees: Sequence[Fee]) -> int:
+    """What one phase's own time was billed: its fixed fee and its charges; a fee billed
+    ahead (on an earlier invoice, up to the period's end) counts here in full."""
+    own = sum(
+        fee.amount_cents
+        for fee in fees
+        if (fee.fee_type == "charge" or (fee.fee_type == "subscription" and fee.amount_cents >= 0))
+        and fee.plan_code == phase.plan_code
+        and (fee.start, fee.end) == (phase.start, phase.end)
+    )
+    if phase.pay_in_advance and phase.billed_ahead:
+        own += _fixed_fee(
+            phase,
+            start=phase.start,
+            end=period.nominal_end,
+            last_day=day_of(period.nominal_end - _INSTANT),
+            nominal=(period.nominal_start, period.nominal_end),
+            period=period,
+            label="",
+        ).amount_cents
+    return own
 
 
 def invoice_totals(*, fees: Sequence[Fee], tax_rate: Decimal, currency: str) -> tuple[int, int]:

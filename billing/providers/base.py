@@ -171,6 +171,14 @@ class ChargeData:
 
 
 @dataclass(frozen=True)
+class CommitmentData:
+    """A plan's minimum commitment per period (Lago's MinimumCommitmentInput)."""
+
+    amount_cents: int
+    invoice_display_name: str = ""
+
+
+@dataclass(frozen=True)
 class PlanData:
     code: str
     name: str
@@ -181,6 +189,7 @@ class PlanData:
     pay_in_advance: bool = False
     trial_days: int = 0
     charges: tuple[ChargeData, ...] = ()
+    minimum_commitment: CommitmentData | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,7 @@ class PlanOverrides:
 
     amount_cents: int | None = None
     charges: tuple[ChargeOverride, ...] = ()
+    minimum_commitment: CommitmentData | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +303,7 @@ class LagoFee:
     units: Decimal
     precise_unit_amount: Decimal
     amount_cents: int
+    invoice_display_name: str = ""
 
 
 @dataclass(frozen=True)

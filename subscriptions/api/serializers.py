@@ -83,9 +83,43 @@ class ChargeSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class MinimumCommitmentSerializer(serializers.Serializer):
+    """Lago's MinimumCommitmentInput, kept on the plan's own two fields; null: none."""
+
+    amount_cents = serializers.IntegerField(
+        source="minimum_commitment_amount_cents", min_value=1, max_value=MAX_FEE_CENTS
+    )
+    invoice_display_name = serializers.CharField(
+        source="minimum_commitment_invoice_display_name",
+        max_length=255,
+        required=False,
+        allow_blank=True,
+    )
+
+    def validate_empty_values(self, data):
+        if data is None:  # removes the commitment
+            return True, {
+                "minimum_commitment_amount_cents": None,
+                "minimum_commitment_invoice_display_name": "",
+            }
+        return super().validate_empty_values(data)
+
+    def validate(self, attrs):
+        # Required even in a PATCH (partial): Lago's MinimumCommitmentInput requires it.
+        if "minimum_commitment_amount_cents" not in attrs:
+            raise serializers.ValidationError({"amount_cents": "This field is required."})
+        return attrs
+
+    def to_representation(self, instance):
+        if instance.minimum_commitment_amount_cents is None:
+            return None
+        return super().to_representation(instance)
+
+
 class PlanSerializer(_SyncedSerializer):
     code = serializers.SlugField(max_length=255)
     charges = ChargeSerializer(many=True, required=False)
+    minimum_commitment = MinimumCommitmentSerializer(source="*", required=False, allow_null=True)
     currency = serializers.CharField(max_length=3)
     amount_cents = serializers.IntegerField(min_value=0, max_value=MAX_FEE_CENTS)
     trial_days = serializers.IntegerField(min_value=0, max_value=MAX_TRIAL_DAYS, required=False)
@@ -103,6 +137,7 @@ class PlanSerializer(_SyncedSerializer):
             "pay_in_advance",
             "trial_days",
             "charges",
+            "minimum_commitment",
             "lago_id",
             "sync",
             "created_at",

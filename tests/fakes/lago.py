@@ -19,8 +19,10 @@ import threading
 import traceback
 import uuid
 from calendar import monthrange
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from http import HTTPStatus
 from math import ceil
 from pathlib import Path
@@ -290,12 +292,32 @@ class FakeLago:
         fees_amount_cents: int,
         taxes_amount_cents: int = 0,
         status: str = "finalized",
+        fees: Sequence[dict] = (),
+        true_up_days: tuple[int, int] | None = None,
     ) -> dict:
         """Lago's billing run, as a test drives it: an invoice for one subscription period
-        (Lago shows the period's end as end - 1 s)."""
+        (Lago shows the period's end as end - 1 s).
+
+        `fees` itemizes fees ({"type": "subscription" | "charge", "code", "amount_cents"}),
+        added to `fees_amount_cents`. With `true_up_days` (days of the period covered, days
+        in it), Lago's minimum commitment true-up is added when the itemized fees fall
+        short of the commitment the fake holds for the subscription, prorated by those days
+        (Commitments::Minimum::CalculateTrueUpFeeService)."""
         with self._lock:
             sub = self.subscriptions[external_subscription_id]
             customer = self._customers[sub["external_customer_id"]]
+            items = [self._fee(sub, f["type"], f["code"], f["amount_cents"]) for f in fees]
+            commitment = self.minimum_commitment_of(sub)
+            if true_up_days is not None and commitment is not None:
+                covered, days = true_up_days
+                due = (Decimal(commitment["amount_cents"]) * covered / days).quantize(
+                    Decimal(1), rounding=ROUND_HALF_UP
+                )
+                true_up = int(due) - sum(f["amount_cents"] for f in fees)
+                if true_up > 0:
+                    name = commitment.get("invoice_display_name") or "Minimum commitment"
+                    items.append(self._fee(sub, "commitment", sub["plan_code"], true_up, name))
+            fees_amount_cents += sum(item["amount_cents"] for item in items)
             sequence = len(self._invoices) + 1
             now = _iso(_now())
             total = fees_amount_cents + taxes_amount_cents
@@ -340,10 +362,55 @@ class FakeLago:
                         "invoicing_reason": "subscription_periodic",
                     }
                 ],
-                "fees": [],
+                "fees": items,
             }
             self._invoices[invoice["lago_id"]] = invoice
             return invoice
+
+    def minimum_commitment_of(self, sub: dict) -> dict | None:
+        """The commitment Lago bills a subscription: its plan's, unless the subscription
+        has plan_overrides. Lago's overridden plan is a copy that keeps no commitment but
+        the one the overrides carry (Plans::OverrideService)."""
+        overrides = sub.get("plan_overrides")
+        if overrides:
+            return overrides.get("minimum_commitment")
+        return self._plans[sub["plan_code"]].get("minimum_commitment")
+
+    def _fee(
+        self, sub: dict, fee_type: str, code: str, amount_cents: int, display_name: str = ""
+    ) -> dict:
+        """A FeeObject as Lago's V1::FeeSerializer writes one (a commitment's item is the
+        subscription's plan; its invoice_display_name the commitment's)."""
+        plan = self._plans[sub["plan_code"]]
+        currency = sub["plan_amount_currency"]
+        charge = fee_type == "charge"
+        return {
+            "lago_id": _uuid(),
+            "lago_subscription_id": sub["lago_id"],
+            "external_subscription_id": sub["external_id"],
+            "item": {
+                "type": fee_type,
+                "code": code,
+                "name": code if charge else plan["name"],
+                "invoice_display_name": display_name or (code if charge else plan["name"]),
+                "lago_item_id": _uuid() if charge else sub["lago_id"],
+                "item_type": "BillableMetric" if charge else "Subscription",
+            },
+            "pay_in_advance": False,
+            "invoiceable": True,
+            "amount_cents": amount_cents,
+            "amount_currency": currency,
+            "taxes_amount_cents": 0,
+            "taxes_rate": 0,
+            "total_amount_cents": amount_cents,
+            "total_amount_currency": currency,
+            "units": "1.0",
+            "total_aggregated_units": "1.0",
+            "precise_unit_amount": str(Decimal(amount_cents) / 100),
+            "sub_total_excluding_taxes_amount_cents": amount_cents,
+            "sub_total_excluding_taxes_precise_amount_cents": str(amount_cents),
+            "payment_status": "pending",
+        }
 
     @property
     def subscriptions(self) -> dict[str, dict]:
@@ -860,6 +927,8 @@ class FakeLago:
             "on_termination_invoice": "generate",
             "consolidate_invoice": data.get("consolidate_invoice", True),
         }
+        if data.get("plan_overrides"):
+            sub["plan_overrides"] = data["plan_overrides"]
         self._subscriptions.append(sub)
         return sub
 

@@ -3,6 +3,7 @@
 from typing import Any
 
 from billing.providers.base import (
+    CommitmentData,
     LagoCharge,
     LagoMetric,
     LagoPlan,
@@ -55,6 +56,10 @@ def plan_upsert(*, plan: PlanData, exists: bool) -> LagoPlan:
             for charge in plan.charges
         ],
     }
+    if plan.minimum_commitment is not None:
+        # Sent only when there is one: Lago removes a commitment on `{}` only, which its
+        # spec refuses (amount_cents is required), and leaves it on null or no key.
+        payload["minimum_commitment"] = commitment_payload(plan.minimum_commitment)
     remote = _upsert("plans", "plan", plan.code, payload, exists=exists)
     return LagoPlan(
         lago_id=lago_id_of(remote, "plan"),
@@ -68,6 +73,13 @@ def plan_upsert(*, plan: PlanData, exists: bool) -> LagoPlan:
             if isinstance(charge, dict)
         ),
     )
+
+
+def commitment_payload(commitment: CommitmentData) -> dict[str, Any]:
+    payload: dict[str, Any] = {"amount_cents": commitment.amount_cents}
+    if commitment.invoice_display_name:
+        payload["invoice_display_name"] = commitment.invoice_display_name
+    return payload
 
 
 def _upsert(

@@ -105,4 +105,5 @@ def _fee(fee: dict[str, Any]) -> LagoFee:
         units=decimal_of(fee.get("units"), "fee units"),
         precise_unit_amount=decimal_of(fee.get("precise_unit_amount"), "fee unit amount"),
         amount_cents=int_of(fee.get("amount_cents"), "fee amount_cents"),
+        invoice_display_name=text_of(item.get("invoice_display_name")),
     )

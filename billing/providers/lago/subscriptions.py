@@ -10,6 +10,7 @@ from billing.providers.base import (
     ProviderError,
     SubscriptionData,
 )
+from billing.providers.lago.catalog import commitment_payload
 from billing.providers.lago.client import (
     iso,
     lago_id_of,
@@ -83,6 +84,8 @@ def _overrides(overrides: PlanOverrides | None) -> dict[str, Any]:
             {"id": charge.charge_lago_id, "properties": charge.properties}
             for charge in overrides.charges
         ]
+    if overrides.minimum_commitment is not None:
+        payload["minimum_commitment"] = commitment_payload(overrides.minimum_commitment)
     return {"plan_overrides": payload} if payload else {}
 
 
