@@ -215,8 +215,8 @@ def _reset_invoices() -> None:
 
 def _catalog():
     """The three metrics (fixed ids) and the plan, as METRICS and PLAN_* say."""
+    from subscriptions.catalog import plan_create, plan_update
     from subscriptions.models import BillableMetric, Plan
-    from subscriptions.services import plan_create, plan_update
 
     metrics = []
     for code, aggregation, field_name, _, _ in METRICS:

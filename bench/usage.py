@@ -121,8 +121,8 @@ COPY_RECORDS = (
 
 # --- Fixtures --------------------------------------------------------------------------
 def _metric(code: str, aggregation: str, field_name: str):
+    from subscriptions.catalog import metric_create
     from subscriptions.models import BillableMetric
-    from subscriptions.services import metric_create
 
     return BillableMetric.objects.filter(code=code).first() or metric_create(
         code=code, name=code, aggregation=aggregation, field_name=field_name
@@ -130,8 +130,8 @@ def _metric(code: str, aggregation: str, field_name: str):
 
 
 def _plan(code: str, metrics: list):
+    from subscriptions.catalog import plan_create
     from subscriptions.models import Plan
-    from subscriptions.services import plan_create
 
     return Plan.objects.filter(code=code).first() or plan_create(
         code=code,

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from core.admin_actions import run_each
 from core.admin_forms import ServiceAdminMixin, ServiceModelForm
 from core.admin_mixins import has_model_permission
-from subscriptions import services
+from subscriptions import catalog, services
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription, SubscriptionPhase
 
 # The model's validators and clean() are the API's rules (ISO currency, fee and trial
@@ -18,7 +18,7 @@ PLAN_FIELDS = (
     "name",
     "description",
     "minimum_commitment_invoice_display_name",
-    *services.PLAN_PRICING_FIELDS,
+    *catalog.PLAN_PRICING_FIELDS,
 )
 
 
@@ -42,7 +42,7 @@ class BillableMetricAdmin(ServiceAdminMixin, admin.ModelAdmin):
         if obj is not None:
             # The code is the metric's address in the API and in usage events: fixed.
             fields.append("code")
-            if services.metric_in_use(obj):
+            if catalog.metric_in_use(obj):
                 # Frozen under running subscriptions, here as in the API.
                 fields += ["aggregation", "field_name"]
         return fields
@@ -52,9 +52,9 @@ class BillableMetricAdmin(ServiceAdminMixin, admin.ModelAdmin):
             name: form.cleaned_data[name] for name in METRIC_FIELDS if name in form.cleaned_data
         }
         if change:
-            services.metric_update(metric=obj, **fields)
+            catalog.metric_update(metric=obj, **fields)
         else:
-            obj.pk = services.metric_create(code=form.cleaned_data["code"], **fields).pk
+            obj.pk = catalog.metric_create(code=form.cleaned_data["code"], **fields).pk
 
 
 class ChargeInline(admin.TabularInline):
@@ -92,19 +92,19 @@ class PlanAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     @admin.display(boolean=True, description="Subscribed")
     def in_use(self, obj: Plan) -> bool:
-        return services.plan_in_use(obj)
+        return catalog.plan_in_use(obj)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and services.plan_in_use(obj):
+        if obj is not None and catalog.plan_in_use(obj):
             # Prices are frozen under running subscriptions, here as in the API.
-            fields += ["code", *services.PLAN_PRICING_FIELDS]
+            fields += ["code", *catalog.PLAN_PRICING_FIELDS]
         elif obj is not None:
             fields.append("code")
         return fields
 
     def get_inlines(self, request, obj=None):
-        if obj is not None and services.plan_in_use(obj):
+        if obj is not None and catalog.plan_in_use(obj):
             return [FrozenChargeInline]
         return super().get_inlines(request, obj)
 
@@ -119,14 +119,14 @@ class PlanAdmin(ServiceAdminMixin, admin.ModelAdmin):
         }
         charges = self._charges(formsets)
         if change:
-            plan = services.plan_update(plan=form.instance, charges=charges, **fields)
+            plan = catalog.plan_update(plan=form.instance, charges=charges, **fields)
         else:
-            plan = services.plan_create(code=form.cleaned_data["code"], charges=charges, **fields)
+            plan = catalog.plan_create(code=form.cleaned_data["code"], charges=charges, **fields)
         form.instance.pk = plan.pk
         form.instance.refresh_from_db()
 
     @staticmethod
-    def _charges(formsets) -> list[services.ChargeSpec] | None:
+    def _charges(formsets) -> list[catalog.ChargeSpec] | None:
         """The charges the inline's forms leave, or None when they are frozen (not sent)."""
         editable = [
             formset
@@ -135,7 +135,7 @@ class PlanAdmin(ServiceAdminMixin, admin.ModelAdmin):
         ]
         if not editable:
             return None
-        charges: list[services.ChargeSpec] = []
+        charges: list[catalog.ChargeSpec] = []
         for formset in editable:
             # commit=False writes nothing; it gives the admin's change message its lists.
             formset.save(commit=False)

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from billing.sync.api import SyncStatesMixin
 from core.schema import codes
 from core.views import ApiViewSet, ServiceWriteMixin
-from subscriptions import selectors, services
+from subscriptions import catalog, selectors, services
 from subscriptions.api.serializers import (
     LAGO_REMOTE_IDS,
     BillableMetricSerializer,
@@ -79,8 +79,8 @@ class BillableMetricViewSet(_ReadCreateUpdate):
     queryset = BillableMetric.objects.all()
     lookup_field = "code"
     lookup_value_regex = SLUG
-    create_service = staticmethod(services.metric_create)
-    update_service = staticmethod(services.metric_update)
+    create_service = staticmethod(catalog.metric_create)
+    update_service = staticmethod(catalog.metric_update)
     update_kwarg = "metric"
 
 
@@ -129,8 +129,8 @@ class PlanViewSet(_ReadCreateUpdate):
     queryset = Plan.objects.prefetch_related("charges__metric")
     lookup_field = "code"
     lookup_value_regex = SLUG
-    create_service = staticmethod(services.plan_create)
-    update_service = staticmethod(services.plan_update)
+    create_service = staticmethod(catalog.plan_create)
+    update_service = staticmethod(catalog.plan_update)
     update_kwarg = "plan"
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from subscriptions import services
+from subscriptions import catalog
 from subscriptions.models import BillableMetric, Charge, Plan
 from tests.factories import (
     BillableMetricFactory,
@@ -83,8 +83,8 @@ def test_charge_with_an_out_of_bounds_price_is_refused(admin_client):
 def test_plan_and_charges_are_saved_by_the_service(admin_client, monkeypatch):
     metric = BillableMetricFactory()
     calls = []
-    real_create = services.plan_create
-    monkeypatch.setattr(services, "plan_create", lambda **kw: calls.append(kw) or real_create(**kw))
+    real_create = catalog.plan_create
+    monkeypatch.setattr(catalog, "plan_create", lambda **kw: calls.append(kw) or real_create(**kw))
 
     response = admin_client.post(
         ADD_PLAN,
@@ -104,8 +104,8 @@ def test_charges_of_an_unused_plan_are_replaced_by_the_service(admin_client, mon
     charge = ChargeFactory()
     plan = charge.plan
     calls = []
-    real_update = services.plan_update
-    monkeypatch.setattr(services, "plan_update", lambda **kw: calls.append(kw) or real_update(**kw))
+    real_update = catalog.plan_update
+    monkeypatch.setattr(catalog, "plan_update", lambda **kw: calls.append(kw) or real_update(**kw))
     data = plan_form(code=plan.code, name="Renamed")
     data.update(
         {

@@ -5,7 +5,7 @@ by the API, the admin and overrides), against Lago's validators
 import pytest
 from django.core.exceptions import ValidationError
 
-from subscriptions import services
+from subscriptions import catalog
 from subscriptions.charges import validate_properties
 from tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory
 
@@ -115,4 +115,4 @@ def test_a_metric_cannot_change_to_an_aggregation_its_charges_cannot_rate():
     metric = BillableMetricFactory(code="llm", aggregation="sum", field_name="tokens")
     ChargeFactory(plan=PlanFactory(code="p"), metric=metric, charge_model="dynamic", properties={})
     with pytest.raises(ValidationError, match="aggregated by sum"):
-        services.metric_update(metric=metric, aggregation="max")
+        catalog.metric_update(metric=metric, aggregation="max")

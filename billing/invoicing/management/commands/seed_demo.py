@@ -13,6 +13,7 @@ from billing.usage.services import usage_record_batch
 from core.models import ApiKey
 from customers import services
 from customers.models import Customer
+from subscriptions import catalog
 from subscriptions import services as subscriptions
 from subscriptions.models import BillableMetric, Plan, Subscription
 
@@ -87,13 +88,11 @@ class Command(BaseCommand):
 def _seed_catalog() -> None:
     """A metric, a plan with a standard and a graduated charge, and one subscription."""
     if not BillableMetric.objects.filter(code="api_calls").exists():
-        subscriptions.metric_create(code="api_calls", name="API calls", aggregation="count")
+        catalog.metric_create(code="api_calls", name="API calls", aggregation="count")
     if not BillableMetric.objects.filter(code="tokens").exists():
-        subscriptions.metric_create(
-            code="tokens", name="Tokens", aggregation="sum", field_name="tokens"
-        )
+        catalog.metric_create(code="tokens", name="Tokens", aggregation="sum", field_name="tokens")
     if not Plan.objects.filter(code="demo-pro").exists():
-        subscriptions.plan_create(
+        catalog.plan_create(
             code="demo-pro",
             name="Pro",
             interval="monthly",
