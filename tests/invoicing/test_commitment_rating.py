@@ -7,7 +7,13 @@ from decimal import Decimal as D
 
 import pytest
 
-from billing.invoicing.rating import ChargeUsage, PeriodInput, PhaseUsage, rate_period
+from billing.invoicing.rating import (
+    ENDED_BY_TERMINATION,
+    ChargeUsage,
+    PeriodInput,
+    PhaseUsage,
+    rate_period,
+)
 
 FEB_28 = datetime(2024, 2, 28, tzinfo=UTC)
 MAR_1 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -26,6 +32,7 @@ def _phase(
     amount_cents: int = 10_000,
     commitment: int | None = 1_000_000,
     name: str = "",
+    billed_ahead: bool = False,
 ) -> PhaseUsage:
     return PhaseUsage(
         plan_code=plan_code,
@@ -44,6 +51,7 @@ def _phase(
         ],
         minimum_commitment_cents=commitment,
         minimum_commitment_name=name,
+        billed_ahead=billed_ahead,
     )
 
 
@@ -128,8 +136,7 @@ def test_in_advance_prepaid_period_counts_the_fee_billed_on_the_invoice_before()
             APR_1,
             MAR_1,
             APR_1,
-            [_phase(start=MAR_1, end=APR_1, units=15, pay_in_advance=True)],
-            prepaid=True,
+            [_phase(start=MAR_1, end=APR_1, units=15, pay_in_advance=True, billed_ahead=True)],
         )
     )
     assert [(f.fee_type, f.amount_cents) for f in fees] == [
@@ -140,25 +147,27 @@ def test_in_advance_prepaid_period_counts_the_fee_billed_on_the_invoice_before()
 
 def test_termination_of_a_prepaid_period_counts_the_whole_prepaid_fee():
     """Lago: calculate_amount_service.rb prorates a terminated subscription's commitment up
-    to terminated_at (calculate_prorated_coefficient_service.rb `ending_at`), while the
-    in-advance fee billed for the whole period still counts in full (the unused part goes
-    back on a credit note, not a fee). Terminated 2024-03-16 (15 of 31 days):
-    1_000_000 * 15/31 = 483_870.97 -> 483_871; minus 10_000 prepaid, minus 0 usage = 473_871.
-    Our credit line for the unused 16 days (-5_161) is not counted either."""
+    to terminated_at (calculate_prorated_coefficient_service.rb `ending_at`), counted in
+    days as the fixed fee is, the termination day included (Fees::SubscriptionService
+    #terminated_amount), while the in-advance fee billed for the whole period still counts
+    in full (the unused part goes back on a credit note, not a fee). Terminated 2024-03-16
+    (March 1-16: 16 of 31 days): 1_000_000 * 16/31 = 516_129.03 -> 516_129; minus 10_000
+    prepaid, minus 0 usage = 506_129. Our credit line for the unused 15 days (March 17-31:
+    10_000 * 15/31 = -4_839) is not counted either."""
     fees = rate_period(
         _period(
             MAR_1,
             MAR_16,
             MAR_1,
             APR_1,
-            [_phase(start=MAR_1, end=MAR_16, units=0, pay_in_advance=True)],
-            prepaid=True,
+            [_phase(start=MAR_1, end=MAR_16, units=0, pay_in_advance=True, billed_ahead=True)],
+            ended_by=ENDED_BY_TERMINATION,
         )
     )
     assert [(f.fee_type, f.amount_cents) for f in fees] == [
-        ("subscription", -5_161),
+        ("subscription", -4_839),
         ("charge", 0),
-        ("commitment", 473_871),
+        ("commitment", 506_129),
     ]
 
 
