@@ -8,6 +8,7 @@ from billing.sync.api import SyncStatesMixin
 from core.schema import codes
 from core.views import ApiViewSet, ServiceWriteMixin
 from subscriptions import catalog, selectors, services
+from subscriptions.api.examples import plan_examples
 from subscriptions.api.serializers import (
     LAGO_REMOTE_IDS,
     BillableMetricSerializer,
@@ -97,8 +98,11 @@ class BillableMetricViewSet(_ReadCreateUpdate):
         description="Creates a plan: a fixed fee (`amount_cents` in `currency`) per "
         "`interval`, paid in advance or in arrears, optional `trial_days`, and at most one "
         "charge per billable metric, priced with one of Lago's charge models (`standard`, "
-        "`graduated`, `volume`, `package`, `percentage`; prices are decimal strings). When "
-        "Lago is configured, the plan reaches it in the background (see `sync`).",
+        "`graduated`, `volume`, `package`, `percentage`, `graduated_percentage`, "
+        "`dynamic`; prices are decimal strings). When Lago is configured, the plan reaches "
+        "it in the background (see `sync`). The examples show one plan per charge model, "
+        "each with what one period's usage costs.",
+        examples=plan_examples(),
         responses={
             201: PlanSerializer,
             409: codes(plan_exists="A plan with this `code` exists."),
