@@ -3,7 +3,7 @@ function that locks the row (`select_for_update`) and refuses an illegal move wi
 `invalid_transition`, naming the current state."""
 
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -14,7 +14,7 @@ from core.exceptions import Conflict
 from core.limits import MAX_FEE_CENTS
 from customers.models import Customer
 from subscriptions.backdating import check_start_at, close_catch_up
-from subscriptions.charges import validate_properties
+from subscriptions.charges import validate_charge_filters, validate_properties
 from subscriptions.models import (
     BillableMetric,
     Charge,
@@ -38,6 +38,7 @@ def metric_create(
     field_name: str = "",
     description: str = "",
     negative_values_allowed: bool = False,
+    filters: list[dict[str, Any]] | None = None,
 ) -> BillableMetric:
     metric = BillableMetric(
         code=code,
@@ -46,6 +47,7 @@ def metric_create(
         field_name=field_name or "",
         description=description or "",
         negative_values_allowed=negative_values_allowed,
+        filters=filters or [],
     )
     _check_metric(metric)
     try:
@@ -59,7 +61,7 @@ def metric_create(
 @transaction.atomic
 def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
     locked = BillableMetric.objects.select_for_update().get(pk=metric.pk)
-    pricing = {"aggregation", "field_name"} & {
+    pricing = {"aggregation", "field_name", "filters"} & {
         name for name, value in fields.items() if value != getattr(locked, name)
     }
     if pricing and metric_in_use(locked):
@@ -69,10 +71,27 @@ def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
             code="metric_in_use",
         )
     for name, value in fields.items():
-        setattr(locked, name, value if value is not None else "")
+        default: Any = [] if name == "filters" else ""
+        setattr(locked, name, value if value is not None else default)
     _check_metric(locked)
+    if "filters" in pricing:
+        _check_charge_filters(locked)
     locked.save()
     return locked
+
+
+def _check_charge_filters(metric: BillableMetric) -> None:
+    """A metric's filters may change while no subscription uses it, but not from under a
+    plan's charge filters that name its keys and values."""
+    for charge in metric.charges.select_related("plan"):
+        try:
+            validate_charge_filters(charge.charge_model, charge.filters, metric.filters)
+        except ValidationError as exc:
+            raise Conflict(
+                f"Plan '{charge.plan.code}' prices metric '{metric.code}' by filters these "
+                f"filters no longer allow ({'; '.join(exc.messages)}). Change the plan first.",
+                code="metric_filters_in_use",
+            ) from exc
 
 
 def _check_metric(metric: BillableMetric) -> None:
@@ -101,6 +120,7 @@ class ChargeSpec(TypedDict):
     metric: BillableMetric
     charge_model: str
     properties: dict[str, Any]
+    filters: NotRequired[list[dict[str, Any]]]
 
 
 @transaction.atomic
@@ -172,14 +192,22 @@ def _phases_not_invoiced() -> QuerySet[SubscriptionPhase]:
 
 def _charges_differ(plan: Plan, charges: list[ChargeSpec]) -> bool:
     current = {
-        (c.metric.code, c.charge_model, _canonical(c.properties))
+        (c.metric.code, c.charge_model, _canonical(c.properties), _canonical(c.filters))
         for c in plan.charges.select_related("metric")
     }
-    wanted = {(c["metric"].code, c["charge_model"], _canonical(c["properties"])) for c in charges}
+    wanted = {
+        (
+            c["metric"].code,
+            c["charge_model"],
+            _canonical(c["properties"]),
+            _canonical(c.get("filters") or []),
+        )
+        for c in charges
+    }
     return current != wanted
 
 
-def _canonical(properties: dict[str, Any]) -> str:
+def _canonical(properties: dict[str, Any] | list[Any]) -> str:
     import json
 
     return json.dumps(properties, sort_keys=True)
@@ -189,6 +217,9 @@ def _replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
     for charge in charges:
         try:
             validate_properties(charge["charge_model"], charge["properties"])
+            validate_charge_filters(
+                charge["charge_model"], charge.get("filters") or [], charge["metric"].filters
+            )
         except ValidationError as exc:
             raise ValidationError({"charges": exc.messages}) from exc
     metrics = [c["metric"].pk for c in charges]
@@ -201,6 +232,7 @@ def _replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
             metric=c["metric"],
             charge_model=c["charge_model"],
             properties=c["properties"],
+            filters=c.get("filters") or [],
         )
         for c in charges
     )
