@@ -15,7 +15,7 @@ minor unit per fee, at the end. Units are decimals (a `sum` can be fractional).
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -150,6 +150,20 @@ def _seconds(delta: timedelta) -> Decimal:
 
 
 @dataclass(frozen=True)
+class ChargeBucket:
+    """Pricing by dimension: the usage of one of a charge's filters ("" names the default,
+    the events no filter matches) and one pricing group, with the properties that price
+    it (the filter's own, or the charge's for the default)."""
+
+    filter: str
+    grouped_by: dict[str, str | None]
+    properties: dict[str, Any]
+    units: Decimal
+    events: int
+    event_values: Sequence[Decimal] = ()
+
+
+@dataclass(frozen=True)
 class ChargeUsage:
     """One charge of a plan, with the usage it prices over one stretch of time."""
 
@@ -158,6 +172,8 @@ class ChargeUsage:
     properties: dict[str, Any]
     units: Decimal
     event_values: Sequence[Decimal] = ()
+    # With filters or pricing_group_keys: the usage per filter and group, each its own fee.
+    buckets: Sequence[ChargeBucket] = ()
 
 
 @dataclass(frozen=True)
@@ -204,6 +220,9 @@ class Fee:
     metric_code: str = ""
     charge_model: str = ""
     properties: dict[str, Any] = field(default_factory=dict)
+    # Pricing by dimension: the charge filter's display name and the pricing group.
+    filter: str = ""
+    grouped_by: dict[str, str | None] = field(default_factory=dict)
 
 
 def _unit_amount(amount_cents: int, units: Decimal, currency: str) -> Decimal:
@@ -273,6 +292,9 @@ def rate_period(period: PeriodInput) -> list[Fee]:
             label = "in advance" if phase.pay_in_advance else "in arrears"
             fees.append(_fixed_fee(phase, phase.start, phase.end, whole, period, label))
         for charge in phase.charges:
+            if charge.buckets:
+                fees.extend(_bucket_fees(charge, phase, period.currency))
+                continue
             amount = charge_amount_cents(
                 charge_model=charge.charge_model,
                 properties=charge.properties,
@@ -309,6 +331,52 @@ def rate_period(period: PeriodInput) -> list[Fee]:
             )
         )
     return fees
+
+
+def _bucket_fees(charge: ChargeUsage, phase: PhaseUsage, currency: str) -> list[Fee]:
+    """One fee per filter and pricing group, as Lago's Fees::ChargeService: each priced
+    on its own units by its own properties. Like Lago, a bucket without events and without
+    an amount bills nothing; a charge none of whose buckets bills keeps one zero fee."""
+    fees = []
+    for bucket in charge.buckets:
+        amount = charge_amount_cents(
+            charge_model=charge.charge_model,
+            properties=bucket.properties,
+            units=bucket.units,
+            currency=currency,
+            event_values=bucket.event_values,
+        )
+        if bucket.events == 0 and amount == 0:
+            continue
+        fees.append(_bucket_fee(charge, phase, bucket, amount, currency))
+    if not fees:
+        default = charge.buckets[-1]
+        fees.append(
+            _bucket_fee(charge, phase, replace(default, units=ZERO, grouped_by={}), 0, currency)
+        )
+    return fees
+
+
+def _bucket_fee(
+    charge: ChargeUsage, phase: PhaseUsage, bucket: ChargeBucket, amount: int, currency: str
+) -> Fee:
+    groups = [str(value) if value is not None else "(none)" for value in bucket.grouped_by.values()]
+    named = ", ".join(part for part in [bucket.filter, *groups] if part)
+    return Fee(
+        fee_type="charge",
+        description=f"{charge.metric_code} — {named}" if named else charge.metric_code,
+        plan_code=phase.plan_code,
+        amount_cents=amount,
+        units=bucket.units,
+        unit_amount=_unit_amount(amount, bucket.units, currency),
+        start=phase.start,
+        end=phase.end,
+        metric_code=charge.metric_code,
+        charge_model=charge.charge_model,
+        properties=bucket.properties,
+        filter=bucket.filter,
+        grouped_by=dict(bucket.grouped_by),
+    )
 
 
 def invoice_totals(*, fees: Sequence[Fee], tax_rate: Decimal, currency: str) -> tuple[int, int]:
