@@ -33,6 +33,7 @@ def metric_sync_lago(metric_id: str) -> None:
             aggregation=metric.aggregation,
             field_name=metric.field_name,
             description=metric.description,
+            filters=tuple(metric.filters),
         ),
         exists=metric.lago_id is not None,
     )
@@ -66,6 +67,7 @@ def plan_sync_lago(plan_id: str) -> None:
                     billable_metric_lago_id=str(charge.metric.lago_id),
                     charge_model=charge.charge_model,
                     properties=charge.properties,
+                    filters=tuple(charge.filters),
                 )
                 for charge in charges
             ),

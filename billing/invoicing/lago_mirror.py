@@ -145,7 +145,9 @@ def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
                 invoice=invoice,
                 position=position,
                 fee_type="subscription" if fee.item_type == "subscription" else "charge",
-                description=(fee.item_name or fee.item_code)[:255],
+                description=_description(fee)[:255],
+                filter=fee.filter_display_name[:255],
+                grouped_by=fee.grouped_by,
                 units=fee.units,
                 unit_amount=fee.precise_unit_amount,
                 amount_cents=fee.amount_cents,
@@ -154,6 +156,14 @@ def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
             )
         )
     return lines
+
+
+def _description(fee: LagoFee) -> str:
+    """As our own lines read: the item, then its filter and pricing group, if any."""
+    groups = [str(v) if v is not None else "(none)" for v in fee.grouped_by.values()]
+    named = ", ".join(part for part in [fee.filter_display_name, *groups] if part)
+    name = fee.item_name or fee.item_code
+    return f"{name} — {named}" if named else name
 
 
 def _drop_preview(invoice: Invoice) -> None:

@@ -159,6 +159,8 @@ class MetricData:
     aggregation: str
     field_name: str = ""
     description: str = ""
+    # Lago's metric filters: [{"key": str, "values": [str, ...]}].
+    filters: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ class ChargeData:
     billable_metric_lago_id: str
     charge_model: str
     properties: dict[str, Any] = field(default_factory=dict)
+    # Lago's charge filters: [{invoice_display_name, properties, values: {key: [str]}}].
+    filters: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,9 @@ class LagoFee:
     units: Decimal
     precise_unit_amount: Decimal
     amount_cents: int
+    # Pricing by dimension: the charge filter's display name and the pricing group.
+    filter_display_name: str = ""
+    grouped_by: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

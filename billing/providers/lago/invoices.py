@@ -105,4 +105,10 @@ def _fee(fee: dict[str, Any]) -> LagoFee:
         units=decimal_of(fee.get("units"), "fee units"),
         precise_unit_amount=decimal_of(fee.get("precise_unit_amount"), "fee unit amount"),
         amount_cents=int_of(fee.get("amount_cents"), "fee amount_cents"),
+        filter_display_name=text_of(item.get("filter_invoice_display_name")),
+        grouped_by=_grouped_by(item.get("grouped_by")),
     )
+
+
+def _grouped_by(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
