@@ -36,6 +36,10 @@ class ApiIndex(APIView):
 
     @extend_schema(
         operation_id="ApiIndex",
+        tags=["API index"],
+        summary="List the API's resources",
+        description="The resources of this API version, each with its URL. Useful to "
+        "check that a key works.",
         responses=inline_serializer(
             "ApiIndex", {"resources": serializers.DictField(child=serializers.URLField())}
         ),

@@ -70,4 +70,11 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "A per-service API key."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "`Authorization: Bearer <api key>`: one key per calling service, "
+            "made by an operator (`manage.py create_api_key NAME [--read-only]`). A missing, "
+            "unknown or revoked key answers 401; a read-only key may read, and a write with "
+            "it answers 403.",
+        }

@@ -64,12 +64,16 @@ class ProviderError(DomainError):
         *,
         code: str | None = None,
         http_status: int | None = None,
+        user_message: str | None = None,
     ):
         super().__init__(message, code=code or self.default_code)
         self.args = (f"{provider}: {message}",)
         self.provider = provider
         self.provider_code = code
         self.http_status = http_status
+        # A sentence the provider wrote for the end user (a card refusal's), safe to show
+        # an API caller; `detail` is for staff and logs.
+        self.user_message = user_message
         # The provider's own error details (Lago's `error_details`), when it gave any.
         self.details: dict[str, Any] = {}
 

@@ -20,6 +20,9 @@ MAX_FLAT_AMOUNT = Decimal(10) ** 10
 MAX_DECIMAL_PLACES = 12
 # Range bounds, package sizes and free units.
 MAX_UNITS_INTEGER = 10**12
+# One event's own amount (a dynamic charge), in minor units: the same bound as a flat
+# amount, 10^12 minor units.
+MAX_EVENT_AMOUNT_CENTS = Decimal(10) ** 12
 # Price ranges per charge: each adds a flat amount to the fee.
 MAX_RANGES = 100
 # A plan's fixed fee (and a subscription's override of it), in minor units: above a

@@ -11,10 +11,17 @@ from core.exceptions import ServiceUnavailable
 
 
 class LockTimeout(ServiceUnavailable):
-    """Another worker held the lock too long; the same request may succeed later."""
+    """Another worker held the lock too long; the same request may succeed later.
+
+    `detail` (what an API caller or staff read) is the default sentence; the lock's name,
+    which means something only to us, is in the exception's text, for logs."""
 
     default_code = "busy"
     default_detail = "The object is busy; try again shortly."
+
+    def __init__(self, key: str, timeout: float) -> None:
+        super().__init__()
+        self.args = (f"lock {key!r} still held after {timeout:g}s",)
 
 
 @contextmanager
@@ -43,7 +50,7 @@ def advisory_lock_waiting(key: str, *, timeout: float) -> Iterator[None]:
             if cursor.fetchone()[0]:
                 break
             if time.monotonic() >= deadline:
-                raise LockTimeout(f"lock {key!r} still held after {timeout:g}s")
+                raise LockTimeout(key, timeout)
             time.sleep(0.05)
     try:
         yield
@@ -60,5 +67,5 @@ def advisory_xact_lock(key: str, *, timeout: float) -> None:
         try:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
         except OperationalError as exc:
-            raise LockTimeout(f"lock {key!r} still held after {timeout:g}s") from exc
+            raise LockTimeout(key, timeout) from exc
         cursor.execute("SELECT set_config('lock_timeout', '0', true)")

@@ -69,9 +69,19 @@ def external_id_field(**kwargs: Any) -> serializers.RegexField:
 
 class SlugRelatedField(serializers.SlugRelatedField):
     """DRF's, but a slug with NUL is "no such object" rather than a database error
-    (PostgreSQL text cannot hold NUL; DRF's CharField refuses it, its relations do not)."""
+    (PostgreSQL text cannot hold NUL; DRF's CharField refuses it, its relations do not),
+    and "no such object" names the kind of object: `No plan with code 'pro'.`, not DRF's
+    `Object with code=pro does not exist.`"""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, str) and "\x00" in data:
             self.fail("does_not_exist", slug_name=self.slug_field, value="(contains NUL)")
         return super().to_internal_value(data)
+
+    def fail(self, key: str, **kwargs: Any) -> None:
+        if key == "does_not_exist":
+            kind = self.get_queryset().model._meta.verbose_name
+            raise serializers.ValidationError(
+                f"No {kind} with {kwargs['slug_name']} '{kwargs['value']}'.", code=key
+            )
+        super().fail(key, **kwargs)

@@ -3,9 +3,9 @@
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
-from django.http import HttpResponse
-from rest_framework import status, viewsets
+from django.db import models, transaction
+from django.http import Http404, HttpResponse
+from rest_framework import exceptions, status, viewsets
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -126,7 +126,24 @@ class ApiView(TransactionalIdempotentMixin, APIView):
 
 
 class ApiViewSet(TransactionalIdempotentMixin, viewsets.GenericViewSet):
-    pass
+    def get_object(self) -> Any:
+        try:
+            return super().get_object()
+        except Http404:
+            lookup = self.lookup_url_kwarg or self.lookup_field
+            field = "id" if self.lookup_field == "pk" else self.lookup_field
+            raise not_found(self.get_queryset().model, field, self.kwargs[lookup]) from None
+
+
+def not_found(
+    model: type[models.Model], field: str, value: object, *, of: str = ""
+) -> exceptions.NotFound:
+    """A 404 that names what was looked for: `No customer with external_id 'acme'.`"""
+    shown = str(value)
+    if len(shown) > 100:
+        shown = f"{shown[:100]}…"
+    owner = f" of {of}" if of else ""
+    return exceptions.NotFound(f"No {model._meta.verbose_name} with {field} '{shown}'{owner}.")
 
 
 class ServiceWriteMixin(_GenericAPIViewBase):

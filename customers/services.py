@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing.providers import provider_enabled, stripe
 from billing.providers.base import PaymentMethodData, SetupIntentData
 from billing.sync.outbox import outbox_record_sync
-from core.exceptions import Conflict
+from core.exceptions import Conflict, ProviderError, UnprocessableEntity
 from core.locks import advisory_lock_waiting, advisory_xact_lock
 from customers import events
 from customers.models import Customer, PaymentMethod
@@ -150,7 +150,7 @@ def payment_method_add(
     ).first()
     if known is not None and known.customer_id != locked.pk:
         raise _belongs_to_other_customer()
-    current = stripe.payment_method_retrieve(payment_method_id=stripe_payment_method_id)
+    current = _stripe_payment_method(stripe_payment_method_id)
     if current.customer and current.customer != locked.stripe_customer_id:
         raise _belongs_to_other_customer()
     if current.customer != locked.stripe_customer_id:
@@ -165,6 +165,19 @@ def payment_method_add(
         method = _make_default(customer=locked, method=method)
     outbox_record_sync(instance=method, action="payment_method.mirror")
     return method
+
+
+def _stripe_payment_method(stripe_payment_method_id: str) -> PaymentMethodData:
+    try:
+        return stripe.payment_method_retrieve(payment_method_id=stripe_payment_method_id)
+    except ProviderError as exc:
+        if exc.retryable or exc.http_status != 404:
+            raise
+        raise UnprocessableEntity(
+            f"Stripe has no payment method '{stripe_payment_method_id}'.",
+            code="resource_missing",
+            attr="stripe_payment_method_id",
+        ) from exc
 
 
 @transaction.atomic

@@ -1,8 +1,9 @@
 """Validation of charge properties, shaped as in Lago's spec.
 
 Prices are decimal strings ("0.0025"), never floats; ranges start at 0, are contiguous
-(each `from_value` is the previous `to_value` + 1... as Lago writes them) and the last one
-is open-ended. The same checks serve the API, the admin and overrides.
+(each `from_value` is the previous `to_value` + 1, or for graduated ranges all equal to
+it, as Lago writes them; bounds may be decimals such as 0.1 except for volume) and the
+last one is open-ended. The same checks serve the API, the admin and overrides.
 """
 
 from decimal import Decimal, InvalidOperation
@@ -51,34 +52,75 @@ def _int(value: Any, field: str, *, minimum: int = 0, required: bool = True) -> 
         raise ValidationError(f"{field} must be an integer from {minimum} to {MAX_UNITS_INTEGER}.")
 
 
-def _ranges(ranges: Any, field: str, amount_keys: tuple[str, ...]) -> None:
+def _bound(value: Any, field: str) -> Decimal:
+    """A range bound: a JSON number, an integer or a decimal such as 0.1 (Lago compares
+    bounds as BigDecimal(value.to_s)), as the decimal it was written as."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{field} must be a number.")
+    number = Decimal(str(value))
+    problem = decimal_problem(number, limit=Decimal(MAX_UNITS_INTEGER))
+    if problem:
+        raise ValidationError(f"{field} {problem}.")
+    return number
+
+
+# How a range follows the previous one (Lago's RangeBoundsValidator takes from_value =
+# to_value or to_value + 1; we take the forms Lago also rates consistently):
+# - "graduated": all one past the previous to_value (0-10, 11-20), or all adjacent
+#   (0-0.1, 0.1-1): Lago counts units per range by adjacent_ranges?, all or nothing.
+# - "inclusive": one past (graduated_percentage: Lago prices from_value..to_value inclusive,
+#   so an adjacent boundary would be priced twice).
+# - "volume": one past, integer bounds: Lago finds the range by ceil(units) >= from_value,
+#   so a decimal bound would leave usage no range takes.
+_STYLES = ("graduated", "inclusive", "volume")
+
+
+def _ranges(ranges: Any, field: str, amount_keys: tuple[str, ...], style: str) -> None:
+    assert style in _STYLES
     if not isinstance(ranges, list) or not ranges:
         raise ValidationError(f"{field} must be a non-empty list of ranges.")
     if len(ranges) > MAX_RANGES:  # each range adds a flat amount to the fee
         raise ValidationError(f"{field} has more than {MAX_RANGES} ranges.")
-    expected_from = 0
+    previous_to: Decimal | None = None
+    steps = set()
     for index, item in enumerate(ranges):
         where = f"{field}[{index}]"
         if not isinstance(item, dict):
             raise ValidationError(f"{where} must be an object.")
-        _int(item.get("from_value"), f"{where}.from_value")
-        if item["from_value"] != expected_from:
-            raise ValidationError(
-                f"{where}.from_value must be {expected_from}: ranges start at 0 and are contiguous."
-            )
+        from_value = _bound(item.get("from_value"), f"{where}.from_value")
+        if style == "volume" and from_value != from_value.to_integral_value():
+            raise ValidationError(f"{where}.from_value must be an integer for volume ranges.")
+        if previous_to is None:
+            if from_value != 0:
+                raise ValidationError(f"{where}.from_value must be 0: ranges start at 0.")
+        else:
+            step = from_value - previous_to
+            allowed = {Decimal(0), Decimal(1)} if style == "graduated" else {Decimal(1)}
+            if step not in allowed:
+                raise ValidationError(
+                    f"{where}.from_value must be {previous_to + 1}"
+                    + (f" or {previous_to}" if style == "graduated" else "")
+                    + ": ranges are contiguous."
+                )
+            steps.add(step)
+            if len(steps) > 1:
+                raise ValidationError(
+                    f"{where}.from_value: ranges either all start one past the previous "
+                    "to_value or all at it, not both."
+                )
         last = index == len(ranges) - 1
         to_value = item.get("to_value")
         if last:
             if to_value is not None:
                 raise ValidationError(f"{where}.to_value must be null: the last range is open.")
         else:
-            _int(to_value, f"{where}.to_value")
-            assert to_value is not None  # _int refused it otherwise
-            if to_value <= item["from_value"]:
+            previous_to = _bound(to_value, f"{where}.to_value")
+            if style == "volume" and previous_to != previous_to.to_integral_value():
+                raise ValidationError(f"{where}.to_value must be an integer for volume ranges.")
+            if previous_to <= from_value:
                 raise ValidationError(f"{where}.to_value must be above from_value.")
-            expected_from = to_value + 1
         for key in amount_keys:
-            limit = MAX_FLAT_AMOUNT if key == "flat_amount" else MAX_UNIT_PRICE
+            limit = {"flat_amount": MAX_FLAT_AMOUNT, "rate": Decimal(100)}.get(key, MAX_UNIT_PRICE)
             _decimal(item.get(key), f"{where}.{key}", limit=limit)
         unknown = set(item) - {"from_value", "to_value", *amount_keys}
         if unknown:
@@ -91,10 +133,28 @@ def _only(properties: dict[str, Any], allowed: set[str], model: str) -> None:
         raise ValidationError(f"{model} properties do not take {sorted(unknown)}.")
 
 
-def validate_properties(charge_model: str, properties: Any) -> dict[str, Any]:
-    """Raise ValidationError unless `properties` are valid for `charge_model`."""
+# The aggregations each model can rate (Lago's Charge#validate_dynamic and the
+# percentage validators' validate_billable_metric: no latest_agg).
+_AGGREGATIONS = {
+    "percentage": {"count", "sum", "max", "unique_count"},
+    "graduated_percentage": {"count", "sum", "max", "unique_count"},
+    "dynamic": {"sum"},
+}
+
+
+def validate_properties(
+    charge_model: str, properties: Any, *, aggregation: str | None = None
+) -> dict[str, Any]:
+    """Raise ValidationError unless `properties` are valid for `charge_model` (and the
+    charge's metric, by its `aggregation`, when given)."""
     if not isinstance(properties, dict):
         raise ValidationError("properties must be an object.")
+    allowed_aggregations = _AGGREGATIONS.get(charge_model)
+    if aggregation is not None and allowed_aggregations and aggregation not in allowed_aggregations:
+        raise ValidationError(
+            f"A {charge_model} charge needs a metric aggregated by "
+            f"{' or '.join(sorted(allowed_aggregations))}, not {aggregation}."
+        )
     # Lago's pricing_group_keys (grouped_by, its older name) go with any charge model.
     _group_keys(properties)
     _model_properties(charge_model, {k: v for k, v in properties.items() if k not in GROUP_KEYS})
@@ -111,12 +171,27 @@ def _model_properties(charge_model: str, properties: dict[str, Any]) -> None:
             properties.get("graduated_ranges"),
             "graduated_ranges",
             ("per_unit_amount", "flat_amount"),
+            "graduated",
         )
     elif charge_model == "volume":
         _only(properties, {"volume_ranges"}, charge_model)
         _ranges(
-            properties.get("volume_ranges"), "volume_ranges", ("per_unit_amount", "flat_amount")
+            properties.get("volume_ranges"),
+            "volume_ranges",
+            ("per_unit_amount", "flat_amount"),
+            "volume",
         )
+    elif charge_model == "graduated_percentage":
+        _only(properties, {"graduated_percentage_ranges"}, charge_model)
+        _ranges(
+            properties.get("graduated_percentage_ranges"),
+            "graduated_percentage_ranges",
+            ("rate", "flat_amount"),
+            "inclusive",
+        )
+    elif charge_model == "dynamic":
+        # The amounts come with the events (precise_total_amount_cents).
+        _only(properties, set(), charge_model)
     elif charge_model == "package":
         _only(properties, {"amount", "package_size", "free_units"}, charge_model)
         _decimal(properties.get("amount"), "amount")
@@ -144,7 +219,13 @@ def _model_properties(charge_model: str, properties: dict[str, Any]) -> None:
             required=False,
             limit=MAX_USAGE_VALUE,
         )
-        _int(properties.get("free_units_per_events"), "free_units_per_events", required=False)
+        # Lago refuses 0 (Charges::Validators::PercentageService: a positive integer).
+        _int(
+            properties.get("free_units_per_events"),
+            "free_units_per_events",
+            minimum=1,
+            required=False,
+        )
         low, high = (
             properties.get("per_transaction_min_amount"),
             properties.get("per_transaction_max_amount"),

@@ -119,10 +119,12 @@ class Charge(TimestampedModel):
         VOLUME = "volume"
         PACKAGE = "package"
         PERCENTAGE = "percentage"
+        GRADUATED_PERCENTAGE = "graduated_percentage"
+        DYNAMIC = "dynamic"
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="charges")
     metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="charges")
-    charge_model = models.CharField(max_length=16, choices=Model.choices)
+    charge_model = models.CharField(max_length=32, choices=Model.choices)
     properties = models.JSONField(default=dict)
     lago_id = models.UUIDField(null=True, blank=True)
     # Lago's charge filters: [{invoice_display_name, properties, values: {key: [value]}}],
@@ -142,7 +144,11 @@ class Charge(TimestampedModel):
         if self.charge_model not in self.Model.values:
             return  # refused by its own field, which says why
         try:
-            validate_properties(self.charge_model, self.properties)
+            validate_properties(
+                self.charge_model,
+                self.properties,
+                aggregation=self.metric.aggregation if self.metric_id else None,
+            )
         except ValidationError as exc:
             raise ValidationError({"properties": exc.messages}) from exc
         if self.metric_id is None:

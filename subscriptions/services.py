@@ -74,6 +74,15 @@ def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
         default: Any = [] if name == "filters" else ""
         setattr(locked, name, value if value is not None else default)
     _check_metric(locked)
+    if "aggregation" in pricing:
+        # A charge's model must still rate the metric (e.g. dynamic needs a sum).
+        for charge in Charge.objects.filter(metric=locked):
+            try:
+                validate_properties(
+                    charge.charge_model, charge.properties, aggregation=locked.aggregation
+                )
+            except ValidationError as exc:
+                raise ValidationError({"aggregation": exc.messages}) from exc
     if "filters" in pricing:
         _check_charge_filters(locked)
     locked.save()
@@ -216,7 +225,11 @@ def _canonical(properties: dict[str, Any] | list[Any]) -> str:
 def _replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
     for charge in charges:
         try:
-            validate_properties(charge["charge_model"], charge["properties"])
+            validate_properties(
+                charge["charge_model"],
+                charge["properties"],
+                aggregation=charge["metric"].aggregation,
+            )
             validate_charge_filters(
                 charge["charge_model"], charge.get("filters") or [], charge["metric"].filters
             )
@@ -408,12 +421,15 @@ def _checked_overrides(plan: Plan, overrides: dict[str, Any]) -> dict[str, Any]:
     charges = overrides.get("charges") or {}
     if not isinstance(charges, dict):
         raise ValidationError({"overrides": "charges must map metric codes to properties."})
-    models = {c.metric.code: c.charge_model for c in plan.charges.select_related("metric")}
+    models = {
+        c.metric.code: (c.charge_model, c.metric.aggregation)
+        for c in plan.charges.select_related("metric")
+    }
     for code, properties in charges.items():
         if code not in models:
             raise ValidationError({"overrides": f"Plan '{plan.code}' has no charge on '{code}'."})
         try:
-            validate_properties(models[code], properties)
+            validate_properties(models[code][0], properties, aggregation=models[code][1])
         except ValidationError as exc:
             raise ValidationError({"overrides": exc.messages}) from exc
     return overrides

@@ -15,7 +15,13 @@ from uuid import UUID
 from django.db.models import Q
 
 from billing.invoicing.rating import ChargeBucket, ChargeUsage, PeriodInput, PhaseUsage
-from billing.usage.selectors import UsageBucket, event_values, usage_buckets, usage_units
+from billing.usage.selectors import (
+    UsageBucket,
+    event_amounts_cents,
+    event_values,
+    usage_buckets,
+    usage_units,
+)
 from subscriptions.charges import filter_display_name, filter_precedence, group_keys
 from subscriptions.models import (
     BillableMetric,
@@ -156,10 +162,20 @@ def _phase_usage(
                     charge_model=charge.charge_model,
                     properties=charge_overrides.get(metric.code, charge.properties),
                     units=units.get(metric.pk, Decimal(0)),
+                    # Percentage prices events one by one (free events, fixed fees,
+                    # per-transaction min/max), whatever the aggregation.
                     event_values=(
                         event_values(subscription=subscription, metric=metric, start=start, end=end)
-                        if charge.charge_model == "percentage"
+                        if charge.charge_model == Charge.Model.PERCENTAGE
                         else ()
+                    ),
+                    aggregation=metric.aggregation,
+                    precise_total_amount_cents=(
+                        event_amounts_cents(
+                            subscription=subscription, metric=metric, start=start, end=end
+                        )
+                        if charge.charge_model == Charge.Model.DYNAMIC
+                        else Decimal(0)
                     ),
                     buckets=_charge_buckets(
                         subscription,
@@ -206,7 +222,7 @@ def _charge_buckets(
         end=end,
         filters=filter_precedence(charge.filters, metric.filters),
         group_keys=keys,
-        with_values=charge.charge_model == "percentage",
+        with_values=charge.charge_model == Charge.Model.PERCENTAGE,
     )
     buckets = []
     priced: list[tuple[int | None, str, dict]] = [
@@ -225,6 +241,7 @@ def _charge_buckets(
                 units=bucket.units,
                 events=bucket.events,
                 event_values=bucket.values,
+                precise_total_amount_cents=bucket.precise_total_amount_cents,
             )
             for bucket in mine
         ]

@@ -230,7 +230,7 @@ class InvoiceLine(models.Model):
         blank=True,
         related_name="+",
     )
-    charge_model = models.CharField(max_length=16, blank=True, default="")
+    charge_model = models.CharField(max_length=32, blank=True, default="")
     # The prices the line was rated with, kept with it: the plan may change later.
     properties = models.JSONField(default=dict, blank=True)
     # Pricing by dimension: the charge filter the line prices (its display name; blank

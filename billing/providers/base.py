@@ -226,6 +226,8 @@ class UsageEventData:
     code: str
     timestamp: datetime
     properties: dict[str, Any] = field(default_factory=dict)
+    # The event's own amount in minor units, a decimal string (a dynamic charge).
+    precise_total_amount_cents: str | None = None
 
 
 # --- Lago: what we read back -----------------------------------------------------------

@@ -93,7 +93,13 @@ def _translate_errors(func: Callable[..., T]) -> Callable[..., T]:
             # Stripe answers a missing object with 404 `resource_missing`; keep that code
             # even where it is omitted (the emulator omits it).
             code = exc.code or ("resource_missing" if status == 404 else None)
-            raise ProviderError(PROVIDER, _message(exc), code=code, http_status=status) from exc
+            raise ProviderError(
+                PROVIDER,
+                _message(exc),
+                code=code,
+                http_status=status,
+                user_message=exc.user_message if isinstance(exc, stripe.CardError) else None,
+            ) from exc
         finally:
             logger.debug("stripe call", extra={"call": func.__name__})
 

@@ -114,6 +114,11 @@ def _lago_event(record: UsageRecord) -> UsageEventData:
         code=record.metric.code,
         timestamp=record.timestamp,
         properties=record.properties,
+        precise_total_amount_cents=(
+            None
+            if record.precise_total_amount_cents is None
+            else format(record.precise_total_amount_cents.normalize(), "f")
+        ),
     )
 
 

@@ -52,6 +52,8 @@ class UsageRecord(models.Model):
     timestamp = models.DateTimeField()
     properties = models.JSONField(default=dict)
     value = models.DecimalField(max_digits=38, decimal_places=12, null=True)
+    # The event's own amount, in minor units, for a dynamic charge (Lago's field).
+    precise_total_amount_cents = models.DecimalField(max_digits=38, decimal_places=12, null=True)
     unique_value = models.TextField(null=True)
     received_at = models.DateTimeField()
     lago_status = models.CharField(max_length=16, choices=LagoStatus.choices)

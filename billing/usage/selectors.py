@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
+from django.db.models import Sum
 
 from billing.usage.models import UsageRecord
 from subscriptions.models import BillableMetric, Subscription
@@ -56,7 +57,8 @@ def usage_units(
 def event_values(
     *, subscription: Subscription, metric: BillableMetric, start: datetime, end: datetime
 ) -> list[Decimal]:
-    """Each event's value in time order: what the percentage model prices one by one."""
+    """Each event's value in time order (0 for an event without one, a count's): what the
+    percentage model prices one by one."""
     return [
         value or Decimal(0)
         for value in UsageRecord.objects.filter(
@@ -68,6 +70,20 @@ def event_values(
         .order_by("timestamp", "id")
         .values_list("value", flat=True)
     ]
+
+
+def event_amounts_cents(
+    *, subscription: Subscription, metric: BillableMetric, start: datetime, end: datetime
+) -> Decimal:
+    """The sum of the amounts the events carried (`precise_total_amount_cents`, in minor
+    units): what the dynamic model charges."""
+    total = UsageRecord.objects.filter(
+        subscription_id=subscription.pk,
+        metric_id=metric.pk,
+        timestamp__gte=start,
+        timestamp__lt=end,
+    ).aggregate(total=Sum("precise_total_amount_cents"))["total"]
+    return total or Decimal(0)
 
 
 # --- Pricing by dimension: units per charge filter and pricing group -------------------
@@ -82,6 +98,8 @@ class UsageBucket:
     events: int
     # Each event's value in time order, when asked for (the percentage model's input).
     values: tuple[Decimal, ...] = ()
+    # The sum of the events' own amounts (the dynamic model's input).
+    precise_total_amount_cents: Decimal = Decimal(0)
 
 
 def usage_buckets(
@@ -126,10 +144,12 @@ def usage_buckets(
                coalesce(sum(value), 0),
                max(value),
                count(DISTINCT unique_value),
-               (array_agg(value ORDER BY "timestamp" DESC, id DESC))[1]
+               (array_agg(value ORDER BY "timestamp" DESC, id DESC))[1],
+               coalesce(sum(precise_total_amount_cents), 0)
                {values_column}
         FROM (
-            SELECT {bucket} AS bucket, properties, value, unique_value, "timestamp", id
+            SELECT {bucket} AS bucket, properties, value, unique_value,
+                   precise_total_amount_cents, "timestamp", id
             FROM {UsageRecord._meta.db_table}
             WHERE subscription_id = %s AND metric_id = %s
               AND "timestamp" >= %s AND "timestamp" < %s
@@ -144,7 +164,7 @@ def usage_buckets(
         for row in cursor.fetchall():
             bucket_index: int | None = None if row[0] == -1 else row[0]
             groups = dict(zip(keys, row[1 : len(keys) + 1], strict=True))
-            count, total, maximum, distinct, latest = row[len(keys) + 1 : len(keys) + 6]
+            count, total, maximum, distinct, latest, amounts = row[len(keys) + 1 : len(keys) + 7]
             own_keys = group_keys.get(bucket_index) or ()
             result.append(
                 UsageBucket(
@@ -153,8 +173,9 @@ def usage_buckets(
                     units=_units(metric.aggregation, count, total, maximum, distinct, latest),
                     events=count,
                     values=(
-                        tuple(v or Decimal(0) for v in row[len(keys) + 6]) if with_values else ()
+                        tuple(v or Decimal(0) for v in row[len(keys) + 7]) if with_values else ()
                     ),
+                    precise_total_amount_cents=Decimal(amounts),
                 )
             )
     return result

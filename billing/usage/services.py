@@ -25,13 +25,15 @@ from django.utils.dateparse import parse_datetime
 from billing.providers import provider_enabled
 from billing.usage.forwarding import usage_forwarding_queue
 from billing.usage.models import UsageRecord, UsageTransaction
-from core.limits import MAX_USAGE_VALUE, decimal_problem
+from core.limits import MAX_EVENT_AMOUNT_CENTS, MAX_USAGE_VALUE, decimal_problem
 from subscriptions.models import BillableMetric, Subscription, SubscriptionPeriod
 
 MAX_BATCH = 1000
 # How far in the future a client's clock may run before its timestamps are refused.
 CLOCK_SKEW = timedelta(minutes=5)
 NUMERIC = {"sum", "max", "latest"}
+# The event's own amount in minor units, for a dynamic charge (Lago's event field).
+AMOUNT = "precise_total_amount_cents"
 
 
 @dataclass
@@ -51,6 +53,7 @@ class _Checked:
     content_hash: str
     value: Decimal | None
     unique_value: str | None
+    amount_cents: Decimal | None = None
 
 
 def _error(code: str, detail: str, attr: str | None = None) -> dict[str, Any]:
@@ -58,9 +61,13 @@ def _error(code: str, detail: str, attr: str | None = None) -> dict[str, Any]:
 
 
 def content_hash(event: dict[str, Any]) -> str:
-    """What makes two sends the same event: everything the caller gave, nothing we added."""
+    """What makes two sends the same event: everything the caller gave, nothing we added.
+    An amount is hashed only when given, so events sent without one hash as before."""
+    keys = ["subscription", "metric", "timestamp", "properties"]
+    if event.get(AMOUNT) is not None:
+        keys.append(AMOUNT)
     canonical = json.dumps(
-        {k: event.get(k) for k in ("subscription", "metric", "timestamp", "properties")},
+        {k: event.get(k) for k in keys},
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -80,18 +87,26 @@ def _check(
 ) -> _Checked | list[dict[str, Any]]:
     subscription = subscriptions.get(event["subscription"])
     if subscription is None:
-        return [_error("unknown_subscription", "No such subscription.", "subscription")]
+        return [
+            _error(
+                "unknown_subscription",
+                f"No subscription with external_id '{event['subscription']}'.",
+                "subscription",
+            )
+        ]
     if subscription.status != Subscription.Status.ACTIVE:
         return [
             _error(
                 "subscription_not_billable",
-                f"The subscription is {subscription.status}.",
+                f"Subscription '{subscription.external_id}' is {subscription.status}.",
                 "subscription",
             )
         ]
     metric = metrics.get(event["metric"])
     if metric is None:
-        return [_error("unknown_metric", "No such billable metric.", "metric")]
+        return [
+            _error("unknown_metric", f"No billable metric with code '{event['metric']}'.", "metric")
+        ]
     timestamp = event.get("timestamp") or now
     if timestamp > now + CLOCK_SKEW:
         return [_error("timestamp_in_future", "The timestamp is in the future.", "timestamp")]
@@ -147,8 +162,32 @@ def _check(
                 ]
         else:
             unique_value = str(raw)[:1000]
+    amount_cents = None
+    if event.get(AMOUNT) is not None:
+        amount_cents = _number(event[AMOUNT])
+        if amount_cents is None:
+            return [_error("invalid", f"{AMOUNT} must be a decimal number.", AMOUNT)]
+        problem = decimal_problem(amount_cents, limit=MAX_EVENT_AMOUNT_CENTS, negative=True)
+        if problem:
+            return [_error("value_out_of_range", f"{AMOUNT} {problem}.", AMOUNT)]
+        if amount_cents < 0 and not metric.negative_values_allowed:
+            return [
+                _error(
+                    "negative_value_not_allowed",
+                    f"{AMOUNT} must not be negative: metric '{metric.code}' does not allow "
+                    "negative values.",
+                    AMOUNT,
+                )
+            ]
     return _Checked(
-        event, subscription, metric, timestamp, content_hash(event), value, unique_value
+        event,
+        subscription,
+        metric,
+        timestamp,
+        content_hash(event),
+        value,
+        unique_value,
+        amount_cents,
     )
 
 
@@ -317,10 +356,10 @@ def _insert_records(
             f"""
             INSERT INTO {UsageRecord._meta.db_table}
                 (transaction_id, subscription_id, metric_id, "timestamp", properties, value,
-                 unique_value, received_at, lago_status)
-            SELECT t, s, m, ts, p::jsonb, v, u, %s, %s
+                 unique_value, precise_total_amount_cents, received_at, lago_status)
+            SELECT t, s, m, ts, p::jsonb, v, u, a, %s, %s
             FROM unnest(%b::varchar[], %b::uuid[], %b::uuid[], %b::timestamptz[], %b::text[],
-                        %b::numeric[], %b::text[]) AS x(t, s, m, ts, p, v, u)
+                        %b::numeric[], %b::text[], %b::numeric[]) AS x(t, s, m, ts, p, v, u, a)
             RETURNING id, transaction_id
             """,
             [
@@ -333,6 +372,7 @@ def _insert_records(
                 [json.dumps(c.event.get("properties") or {}) for c in items],
                 [c.value for c in items],
                 [c.unique_value for c in items],
+                [c.amount_cents for c in items],
             ],
         )
         ids = {tid: pk for pk, tid in cursor.fetchall()}
@@ -348,6 +388,7 @@ def _insert_records(
             properties=c.event.get("properties") or {},
             value=c.value,
             unique_value=c.unique_value,
+            precise_total_amount_cents=c.amount_cents,
             received_at=now,
             lago_status=lago,
         )
@@ -387,6 +428,13 @@ def parse_event(raw: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         errors.append(_error("invalid", "Must not contain NUL characters.", "properties"))
     else:
         event["properties"] = properties
+    amount = raw.get(AMOUNT)
+    if amount is not None:
+        # A decimal string, as Lago takes it ("1234.56"), or a number; checked in _check.
+        if isinstance(amount, bool) or not isinstance(amount, str | int | float):
+            errors.append(_error("invalid", "A decimal string is required.", AMOUNT))
+        else:
+            event[AMOUNT] = amount
     return (None, errors) if errors else (event, [])
 
 

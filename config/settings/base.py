@@ -167,7 +167,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.CursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "UNAUTHENTICATED_USER": None,
     # Per API key (core/throttling.py), at API_THROTTLE_RATE below.
@@ -177,10 +177,28 @@ REST_FRAMEWORK = {
 DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "EXCEPTION_HANDLER_CLASS": "core.errors.ExceptionHandler",
+    "EXCEPTION_FORMATTER_CLASS": "core.errors.ExceptionFormatter",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Billing service API",
-    "DESCRIPTION": "Customers, payment methods, plans, subscriptions, usage and invoices.",
+    "DESCRIPTION": """Customers, payment methods, plans, subscriptions, usage and invoices.
+
+- **Authentication**: `Authorization: Bearer <api key>` on every request. A read-only key
+  may only read: a write answers 403.
+- **Errors** have one shape (`Error`): `{"type", "errors": [{"code", "detail", "attr"}]}`.
+  Branch on `code`; `attr` names the field at fault; `detail` is for people. Each
+  operation lists the codes it may answer under each status.
+- **Idempotency**: every POST takes an `Idempotency-Key` header; a retry with the same key
+  and body replays the first answer instead of acting twice.
+- **Lists** are cursor paginated, newest first: follow `next` (`?page_size=` up to 500,
+  default 50).
+- **Money** is in integer minor units (`*_amount_cents`, `amount_cents`) with an ISO 4217
+  `currency`; unit prices and rates are decimal strings, never floats.
+- **Addresses**: customers and subscriptions by your own `external_id`, plans and billable
+  metrics by `code`, invoices and payment methods by `id`.
+- **Providers**: Stripe (payments) and Lago (usage-based billing) are kept in step in the
+  background; an object's `sync` block says how far that got. The few operations that
+  wait for a provider say so, and answer 503 when it is unavailable.""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -188,26 +206,51 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Docstrings are notes for developers: descriptions come from extend_schema only.
+    "DISABLE_DOCSTRING_DESCRIPTIONS": True,
+    # One group per resource (core/schema.py documents what every operation answers).
+    "TAGS": [
+        {"name": "Customers", "description": "The customers you bill, by your `external_id`."},
+        {
+            "name": "Payment methods",
+            "description": "Customers' cards: collected by Stripe.js (card data never "
+            "reaches this service), attached in Stripe, one of them the default that "
+            "invoices are charged to. These operations call Stripe while you wait.",
+        },
+        {
+            "name": "Billable metrics",
+            "description": "How usage events become units: count, sum, max, unique count or "
+            "latest value of an event property.",
+        },
+        {
+            "name": "Plans",
+            "description": "What a subscription pays: a fixed fee per interval and a charge "
+            "per billable metric. A plan in use cannot be re-priced.",
+        },
+        {
+            "name": "Subscriptions",
+            "description": "A customer on a plan, and its state machine: pending, active "
+            "(possibly canceling at the period end), canceled, terminated.",
+        },
+        {
+            "name": "Usage",
+            "description": "Usage events, recorded exactly once per `transaction_id`, and "
+            "what a subscription's usage costs so far.",
+        },
+        {
+            "name": "Invoices",
+            "description": "Invoices of closed billing periods: generated, finalized and "
+            "collected by the billing run on their own, or sooner on request.",
+        },
+        {"name": "API index", "description": "The resources of this API version."},
+    ],
     "ENUM_NAME_OVERRIDES": {
-        "ValidationErrorEnum": (
-            "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices"
-        ),
-        "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
-        "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
-        "ErrorCode401Enum": "drf_standardized_errors.openapi_serializers.ErrorCode401Enum.choices",
-        "ErrorCode403Enum": "drf_standardized_errors.openapi_serializers.ErrorCode403Enum.choices",
-        "ErrorCode404Enum": "drf_standardized_errors.openapi_serializers.ErrorCode404Enum.choices",
-        "ErrorCode405Enum": "drf_standardized_errors.openapi_serializers.ErrorCode405Enum.choices",
-        "ErrorCode406Enum": "drf_standardized_errors.openapi_serializers.ErrorCode406Enum.choices",
-        "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum.choices",
-        "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
-        "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
+        "ErrorTypeEnum": ["validation_error", "client_error", "server_error"],
         # Several models have a `status`: each enum gets its own name.
         "InvoiceStatusEnum": "billing.invoicing.models.Invoice.Status",
         "InvoicePaymentStatusEnum": "billing.invoicing.models.Invoice.PaymentStatus",
         "PaymentAttemptStatusEnum": "billing.payments.models.PaymentAttempt.Status",
     },
-    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 # A claim older than this belongs to a request that died; a retry may take it over.

@@ -107,7 +107,9 @@ class ChargeSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         try:
-            validate_properties(attrs["charge_model"], attrs["properties"])
+            validate_properties(
+                attrs["charge_model"], attrs["properties"], aggregation=attrs["metric"].aggregation
+            )
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"properties": exc.messages}) from exc
         try:

@@ -105,9 +105,17 @@ def test_refused_cards_and_foreign_methods_change_nothing(client, customer, stri
     assert declined.status_code == 402
     assert declined.json()["errors"][0]["code"] == "card_declined"
 
+    assert declined.json()["errors"][0]["detail"] == "Your card was declined."
+
     unknown = add(client, "pm_doesnotexist123")
     assert unknown.status_code == 422
-    assert unknown.json()["errors"][0]["code"] == "resource_missing"
+    assert unknown.json()["errors"] == [
+        {
+            "code": "resource_missing",
+            "detail": "Stripe has no payment method 'pm_doesnotexist123'.",
+            "attr": "stripe_payment_method_id",
+        }
+    ]
 
     CustomerFactory(external_id="other")
     run_outbox()

@@ -63,6 +63,20 @@ def _relax(spec: dict) -> dict:
         nullable = isinstance(kind, list) and "null" in kind
         if nullable and isinstance(enum, list) and None not in enum:
             enum.append(None)
+        # Range bounds are documented as integers, but lago-api takes decimals (0.1):
+        # Validators::RangeBoundsValidator compares BigDecimal(value.to_s), and its specs
+        # (charges/validators/graduated_service_spec.rb "with decimal adjacent ranges",
+        # charge_models/graduated_service_spec.rb) price ranges bounded at 0.1.
+        properties = schema.get("properties")
+        if isinstance(properties, dict) and {"from_value", "to_value"} <= set(properties):
+            for key in ("from_value", "to_value"):
+                bound = properties[key]
+                if isinstance(bound, dict):
+                    kind = bound.get("type")
+                    if kind == "integer":
+                        bound["type"] = "number"
+                    elif isinstance(kind, list):
+                        bound["type"] = ["number" if k == "integer" else k for k in kind]
     return spec
 
 

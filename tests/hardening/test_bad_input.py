@@ -247,3 +247,90 @@ def test_djangos_own_refusals_use_the_error_shape_for_api_callers(anonymous_clie
     response = anonymous_client.get("/api/v1/customers/", HTTP_HOST="evil.example")
 
     assert_error_shape(response, 400)
+
+
+# --- Errors name the field and the value ------------------------------------------------
+def test_a_single_usage_event_names_its_fields_as_a_batch_does(client, catalog):
+    sub = SubscriptionFactory(customer=catalog.acme, plan=catalog.pro)
+    bad = {"subscription": sub.external_id, "metric": "", "properties": []}
+
+    single = client.post("/api/v1/usage/", bad, format="json")
+    batch = client.post("/api/v1/usage/batch/", {"events": [bad]}, format="json")
+
+    body = assert_error_shape(single, 400)
+    assert body["errors"] == batch.json()["results"][0]["errors"]
+    assert [(e["attr"], e["code"]) for e in body["errors"]] == [
+        ("transaction_id", "required"),
+        ("metric", "required"),
+        ("properties", "invalid"),
+    ]
+
+
+def test_a_single_usage_event_the_domain_refuses_names_the_field_and_the_value(client, catalog):
+    sub = SubscriptionFactory(customer=catalog.acme, plan=catalog.pro)
+    event = {"transaction_id": "t1", "subscription": sub.external_id, "metric": "api_calls"}
+    assert client.post("/api/v1/usage/", event, format="json").status_code == 201
+
+    reused = client.post("/api/v1/usage/", {**event, "properties": {"a": 1}}, format="json")
+    unknown = client.post(
+        "/api/v1/usage/", {**event, "transaction_id": "t2", "metric": "nope"}, format="json"
+    )
+
+    error = assert_error_shape(reused, 409)["errors"][0]
+    assert (error["code"], error["attr"]) == ("transaction_id_conflict", "transaction_id")
+    assert assert_error_shape(unknown, 422)["errors"] == [
+        {
+            "code": "unknown_metric",
+            "detail": "No billable metric with code 'nope'.",
+            "attr": "metric",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/usage/", [1]),
+        ("/api/v1/invoices/generate/", {"subscription": "s", "period_start": "2026-10-01T00:00Z"}),
+    ],
+)
+def test_an_error_about_the_whole_request_has_a_null_attr(client, path, body):
+    # DRF calls such errors `non_field_errors`: not a field a caller could look for.
+    error = assert_error_shape(client.post(path, body, format="json"), 400)["errors"][0]
+
+    assert error["attr"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("/api/v1/customers/ghost/", "No customer with external_id 'ghost'."),
+        ("/api/v1/plans/ghost/", "No plan with code 'ghost'."),
+        ("/api/v1/billable_metrics/ghost/", "No billable metric with code 'ghost'."),
+        ("/api/v1/subscriptions/ghost/usage/", "No subscription with external_id 'ghost'."),
+        ("/api/v1/invoices/ghost/", "No invoice with id 'ghost'."),
+        (
+            "/api/v1/customers/acme/payment_methods/00000000-0000-0000-0000-000000000000/set_default/",
+            "No payment method with id '00000000-0000-0000-0000-000000000000' of customer 'acme'.",
+        ),
+    ],
+)
+def test_a_404_names_what_was_looked_for(client, catalog, path, detail):
+    response = client.post(path) if path.endswith("set_default/") else client.get(path)
+
+    assert assert_error_shape(response, 404)["errors"][0]["detail"] == detail
+
+
+def test_an_unknown_reference_in_a_body_names_its_kind_and_value(client, catalog):
+    response = client.post(
+        "/api/v1/subscriptions/",
+        {"external_id": "s1", "customer": "ghost", "plan": "pro"},
+        format="json",
+    )
+
+    error = assert_error_shape(response, 400)["errors"][0]
+    assert error == {
+        "code": "does_not_exist",
+        "detail": "No customer with external_id 'ghost'.",
+        "attr": "customer",
+    }

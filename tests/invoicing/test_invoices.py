@@ -320,6 +320,8 @@ def test_the_pdf_is_a_pdf_with_the_number(client):
     assert response.content.startswith(b"%PDF")
     assert "AIP-000001" in response["Content-Disposition"]
     assert missing.status_code == 404
+    assert missing["Content-Type"] == "application/json"
+    assert missing.json()["errors"][0]["code"] == "not_found"
 
 
 def test_the_billing_run_invoices_every_closed_period_once(client, catalog):
@@ -547,3 +549,53 @@ def test_billing_progress_is_in_the_metrics(client, catalog):
     assert "billing_periods_unbilled 0.0" in after
     assert 'invoices_awaiting_payment{payment_status="pending"} 1.0' in after
     assert 'billing_run_periods_total{outcome="invoiced"}' in after
+
+
+def test_graduated_percentage_and_dynamic_on_an_invoice(client, catalog):
+    """graduated_percentage_service.rb and dynamic_service.rb on a closed period's invoice
+    (its lines keep the model's name, 20 characters for graduated_percentage)."""
+    plan = PlanFactory(code="new-models", name="New models", amount_cents=0, currency="USD")
+    spend = BillableMetricFactory(code="spend", aggregation="sum", field_name="amount")
+    llm = BillableMetricFactory(code="llm", aggregation="sum", field_name="tokens")
+    ChargeFactory(
+        plan=plan,
+        metric=spend,
+        charge_model="graduated_percentage",
+        properties={
+            "graduated_percentage_ranges": [
+                {"from_value": 0, "to_value": 100, "rate": "5", "flat_amount": "0"},
+                {"from_value": 101, "to_value": None, "rate": "2", "flat_amount": "10"},
+            ]
+        },
+    )
+    ChargeFactory(plan=plan, metric=llm, charge_model="dynamic", properties={})
+    subscribe(client, "sub-new", "new-models", OCT_1)
+    day = datetime(2026, 10, 10, tzinfo=UTC)
+    record(client, "sub-new", "spend", [(day, {"amount": 80}), (day, {"amount": 70})])
+    events = [
+        {
+            "transaction_id": f"llm-{i}",
+            "subscription": "sub-new",
+            "metric": "llm",
+            "timestamp": day.isoformat(),
+            "properties": {"tokens": 10},
+            "precise_total_amount_cents": cents,
+        }
+        for i, cents in enumerate(("250.25", "99.5"))
+    ]
+    response = client.post("/api/v1/usage/batch/", {"events": events}, format="json")
+    assert {r["status"] for r in response.json()["results"]} == {"created"}
+    close_periods()
+
+    _, invoice = generate(client, "sub-new", period_start=OCT_1, period_end=NOV_1)
+
+    assert amounts(invoice) == [
+        ("New models in arrears", 0),
+        # 150: 100 * 5% + (150 - 101 + 1) * 2% + 10 = 5 + 1 + 10 (the scenario of
+        # spec/scenarios/current_usage/by_charge_model/graduated_percentage_spec.rb)
+        ("spend", 1600),
+        # 250.25 + 99.5 = 349.75 cents -> 3.4975 -> 3.50
+        ("llm", 350),
+    ]
+    lines = {line["description"]: line for line in invoice["lines"]}
+    assert lines["spend"]["charge_model"] == "graduated_percentage"

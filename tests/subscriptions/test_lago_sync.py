@@ -162,3 +162,53 @@ def test_lago_ending_the_old_record_of_a_plan_change_is_not_an_ending(
     note = deliver_lago(client, "subscription.terminated", dict(ended))
     assert note == "Lago still holds a live record: not an ending"
     assert Subscription.objects.get().status == "active"
+
+
+def test_new_charge_models_and_decimal_bounds_reach_lago(client, engine, catalog):
+    """graduated_percentage, dynamic and decimal range bounds go to Lago as its charge
+    models take them (ChargeModelEnum, ChargeProperties; bounds as JSON numbers, which
+    lago-api compares as BigDecimal): the fake checks each request against the spec."""
+    percentage_ranges = [
+        {"from_value": 0, "to_value": 10, "rate": "1", "flat_amount": "2"},
+        {"from_value": 11, "to_value": None, "rate": "0.5", "flat_amount": "0"},
+    ]
+    graduated_ranges = [
+        {"from_value": 0, "to_value": 0.1, "per_unit_amount": "10", "flat_amount": "0"},
+        {"from_value": 0.1, "to_value": None, "per_unit_amount": "5", "flat_amount": "0"},
+    ]
+    body = {
+        "code": "new-models",
+        "name": "New models",
+        "interval": "monthly",
+        "amount_cents": 0,
+        "currency": "USD",
+        "charges": [
+            {
+                "metric": "api_calls",
+                "model": "graduated_percentage",
+                "properties": {"graduated_percentage_ranges": percentage_ranges},
+            },
+            {"metric": "tokens", "model": "dynamic", "properties": {}},
+        ],
+    }
+    response = client.post("/api/v1/plans/", body, format="json")
+    assert response.status_code == 201, response.json()
+    decimal = {**body, "code": "decimal-bounds"}
+    decimal["charges"] = [
+        {
+            "metric": "tokens",
+            "model": "graduated",
+            "properties": {"graduated_ranges": graduated_ranges},
+        }
+    ]
+    response = client.post("/api/v1/plans/", decimal, format="json")
+    assert response.status_code == 201, response.json()
+    drain_outbox()
+    assert engine.violations == []
+    sent = {c["charge_model"]: c["properties"] for c in engine.plans["new-models"]["charges"]}
+    assert sent == {
+        "graduated_percentage": {"graduated_percentage_ranges": percentage_ranges},
+        "dynamic": {},
+    }
+    (graduated,) = engine.plans["decimal-bounds"]["charges"]
+    assert graduated["properties"]["graduated_ranges"][0]["to_value"] == 0.1

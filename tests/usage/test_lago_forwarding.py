@@ -203,3 +203,22 @@ def test_the_sweep_publishes_a_run_whose_task_was_lost(client, engine, settings)
     assert forwarding.usage_forwarding_sweep() == 0  # its task was published a moment ago
     UsageForwardingRun.objects.update(available_at=timezone.now() - timedelta(minutes=2))
     assert forwarding.usage_forwarding_sweep() == 1
+
+
+def test_an_event_amount_reaches_lago(client, lago, settings, catalog):
+    """An event's own amount (for a dynamic charge) goes to Lago in its
+    precise_total_amount_cents field (EventInputObject), as a decimal string."""
+    settings.BILLING_ENGINE = "lago"
+    SubscriptionFactory(external_id="sub-1", customer=catalog.acme, plan=catalog.pro)
+    drain_outbox()
+    event = {
+        "transaction_id": "amount-1",
+        "subscription": "sub-1",
+        "metric": "tokens",
+        "properties": {"tokens": 3},
+        "precise_total_amount_cents": "1234.5600",
+    }
+    assert client.post("/api/v1/usage/", event, format="json").status_code == 201
+    drain_usage_forwarding()
+    assert lago.violations == []
+    assert lago.events["amount-1"]["precise_total_amount_cents"] == "1234.56"

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from billing.invoicing.selectors import subscription_usage
 from core.exceptions import UnprocessableEntity
+from core.schema import codes
 from core.views import ApiViewSet
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_as_of
@@ -82,11 +83,27 @@ class SubscriptionUsageViewSet(ApiViewSet):
 
     @extend_schema(
         operation_id="GetSubscriptionUsage",
+        tags=["Usage"],
+        summary="Get a subscription's usage and fees so far",
+        description="Each metric the subscription's plan charges for, with its units in a "
+        "period and the fee its charge would produce, priced as the invoice will be, and "
+        "their total. Default: the current billing period. Reads only: nothing is "
+        "invoiced.",
         parameters=[
-            OpenApiParameter("from", OpenApiTypes.DATETIME, description="Default: period start."),
-            OpenApiParameter("to", OpenApiTypes.DATETIME, description="Default: period end."),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATETIME, description="Default: the period's start."
+            ),
+            OpenApiParameter(
+                "to", OpenApiTypes.DATETIME, description="Default: the period's end; after `from`."
+            ),
         ],
-        responses=SubscriptionUsageSerializer,
+        responses={
+            200: SubscriptionUsageSerializer,
+            422: codes(
+                no_current_period="The subscription has no current period (it has not "
+                "started): give `from` and `to`."
+            ),
+        },
     )
     def retrieve(self, request, external_id=None):
         subscription = subscription_as_of(subscription=self.get_object())

@@ -57,7 +57,7 @@ def events_batch(*, events: Sequence[UsageEventData]) -> BatchOutcome:
 
 
 def _event(event: UsageEventData) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "transaction_id": event.transaction_id,
         "external_subscription_id": event.external_subscription_id,
         "code": event.code,
@@ -65,3 +65,6 @@ def _event(event: UsageEventData) -> dict[str, Any]:
         "timestamp": f"{event.timestamp.astimezone(UTC).timestamp():.3f}",
         "properties": event.properties,
     }
+    if event.precise_total_amount_cents is not None:
+        body["precise_total_amount_cents"] = event.precise_total_amount_cents
+    return body
