@@ -49,7 +49,7 @@ def _october_invoice(client, events, metric="llm_tokens") -> dict:
     subscribe(client, "sub-ai", "ai", OCT_1)
     record(client, "sub-ai", metric, events)
     close_periods()
-    code, invoice = generate(client, "sub-ai", start=OCT_1, end=NOV_1)
+    code, invoice = generate(client, "sub-ai", period_start=OCT_1, period_end=NOV_1)
     assert code == 201, invoice
     return invoice
 
@@ -235,3 +235,70 @@ def test_the_usage_read_breaks_down_by_filter(client, acme):
         ("large, input", "5000", 500),
         ("large, output", "2250", 900),
     ]
+
+
+def _model_metric(code: str, field_name: str):
+    return BillableMetricFactory(
+        code=code,
+        aggregation="sum",
+        field_name=field_name,
+        filters=[{"key": "model", "values": ["small", "large"]}],
+    )
+
+
+def test_percentage_rates_each_filter_on_its_own_events(client, acme):
+    plan = PlanFactory(code="ai", name="AI", amount_cents=0, currency="USD")
+    ChargeFactory(
+        plan=plan,
+        metric=_model_metric("spend", "amount"),
+        charge_model="percentage",
+        properties={"rate": "1"},
+        filters=[
+            {"properties": {"rate": "2", "fixed_amount": "0.5"}, "values": {"model": ["large"]}}
+        ],
+    )
+    events = [
+        (_at(2), {"model": "large", "amount": 100}),
+        (_at(3), {"model": "small", "amount": 1000}),
+        (_at(4), {"model": "large", "amount": 200}),
+    ]
+
+    invoice = _october_invoice(client, events, metric="spend")
+
+    # large: 300 at 2 % = 6.00, plus 0.50 for each of its 2 events: 7.00. The default:
+    # 1,000 at 1 % = 10.00 (the large events' fixed amounts are not its own).
+    assert amounts(invoice)[1:] == [("spend — large", 700), ("spend", 1000)]
+
+
+def test_dynamic_sums_each_filter_s_own_event_amounts(client, acme):
+    plan = PlanFactory(code="ai", name="AI", amount_cents=0, currency="USD")
+    ChargeFactory(
+        plan=plan,
+        metric=_model_metric("llm", "tokens"),
+        charge_model="dynamic",
+        properties={},
+        filters=[{"properties": {}, "values": {"model": ["large"]}}],
+    )
+    subscribe(client, "sub-ai", "ai", OCT_1)
+    events = [
+        {
+            "transaction_id": f"llm-{i}",
+            "subscription": "sub-ai",
+            "metric": "llm",
+            "timestamp": _at(10).isoformat(),
+            "properties": {"tokens": 10, "model": model},
+            "precise_total_amount_cents": cents,
+        }
+        for i, (model, cents) in enumerate(
+            (("large", "250.25"), ("small", "99.5"), ("large", "100"))
+        )
+    ]
+    response = client.post("/api/v1/usage/batch/", {"events": events}, format="json")
+    assert {r["status"] for r in response.json()["results"]} == {"created"}
+    close_periods()
+
+    code, invoice = generate(client, "sub-ai", period_start=OCT_1, period_end=NOV_1)
+
+    assert code == 201, invoice
+    # large: 250.25 + 100 = 350.25 cents -> 3.50; the default: 99.5 cents -> 1.00.
+    assert amounts(invoice)[1:] == [("llm — large", 350), ("llm", 100)]
