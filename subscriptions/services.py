@@ -3,7 +3,7 @@ function that locks the row (`select_for_update`) and refuses an illegal move wi
 `invalid_transition`, naming the current state."""
 
 from datetime import datetime, timedelta
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -14,7 +14,7 @@ from core.exceptions import Conflict
 from core.limits import MAX_FEE_CENTS
 from customers.models import Customer
 from subscriptions.backdating import check_start_at, close_catch_up
-from subscriptions.charges import validate_charge_filters, validate_properties
+from subscriptions.charges import validate_properties
 from subscriptions.models import (
     BillableMetric,
     Charge,
@@ -24,6 +24,12 @@ from subscriptions.models import (
     SubscriptionPhase,
 )
 from subscriptions.periods import nominal_period, period_containing, yearly_amount_cents
+from subscriptions.plan_charges import (
+    ChargeSpec,
+    charges_differ,
+    check_charge_filters,
+    replace_charges,
+)
 
 S = Subscription.Status
 
@@ -84,23 +90,9 @@ def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
             except ValidationError as exc:
                 raise ValidationError({"aggregation": exc.messages}) from exc
     if "filters" in pricing:
-        _check_charge_filters(locked)
+        check_charge_filters(locked)
     locked.save()
     return locked
-
-
-def _check_charge_filters(metric: BillableMetric) -> None:
-    """A metric's filters may change while no subscription uses it, but not from under a
-    plan's charge filters that name its keys and values."""
-    for charge in metric.charges.select_related("plan"):
-        try:
-            validate_charge_filters(charge.charge_model, charge.filters, metric.filters)
-        except ValidationError as exc:
-            raise Conflict(
-                f"Plan '{charge.plan.code}' prices metric '{metric.code}' by filters these "
-                f"filters no longer allow ({'; '.join(exc.messages)}). Change the plan first.",
-                code="metric_filters_in_use",
-            ) from exc
 
 
 def _check_metric(metric: BillableMetric) -> None:
@@ -123,15 +115,6 @@ def metric_in_use(metric: BillableMetric) -> bool:
 PLAN_PRICING_FIELDS = ("interval", "amount_cents", "currency", "pay_in_advance", "trial_days")
 
 
-class ChargeSpec(TypedDict):
-    """One charge of a plan as the API (or a seed) gives it."""
-
-    metric: BillableMetric
-    charge_model: str
-    properties: dict[str, Any]
-    filters: NotRequired[list[dict[str, Any]]]
-
-
 @transaction.atomic
 def plan_create(*, code: str, charges: list[ChargeSpec] | None = None, **fields: Any) -> Plan:
     plan = Plan(code=code, **fields)
@@ -139,7 +122,7 @@ def plan_create(*, code: str, charges: list[ChargeSpec] | None = None, **fields:
     try:
         with transaction.atomic():
             plan.save()
-            _replace_charges(plan, charges or [])
+            replace_charges(plan, charges or [])
     except IntegrityError as exc:
         raise Conflict(f"A plan with code '{code}' exists.", code="plan_exists") from exc
     return plan
@@ -155,7 +138,7 @@ def plan_update(*, plan: Plan, charges: list[ChargeSpec] | None = None, **fields
         for name in PLAN_PRICING_FIELDS
         if name in fields and fields[name] != getattr(locked, name)
     ]
-    if charges is not None and _charges_differ(locked, charges):
+    if charges is not None and charges_differ(locked, charges):
         repriced.append("charges")
     if repriced and plan_in_use(locked):
         raise Conflict(
@@ -168,7 +151,7 @@ def plan_update(*, plan: Plan, charges: list[ChargeSpec] | None = None, **fields
     _check_plan(locked)
     locked.save()
     if charges is not None:
-        _replace_charges(locked, charges)
+        replace_charges(locked, charges)
     return locked
 
 
@@ -196,58 +179,6 @@ def _phases_not_invoiced() -> QuerySet[SubscriptionPhase]:
     )
     return SubscriptionPhase.objects.filter(ended_at__isnull=False).exclude(
         Exists(billed_past_phase)
-    )
-
-
-def _charges_differ(plan: Plan, charges: list[ChargeSpec]) -> bool:
-    current = {
-        (c.metric.code, c.charge_model, _canonical(c.properties), _canonical(c.filters))
-        for c in plan.charges.select_related("metric")
-    }
-    wanted = {
-        (
-            c["metric"].code,
-            c["charge_model"],
-            _canonical(c["properties"]),
-            _canonical(c.get("filters") or []),
-        )
-        for c in charges
-    }
-    return current != wanted
-
-
-def _canonical(properties: dict[str, Any] | list[Any]) -> str:
-    import json
-
-    return json.dumps(properties, sort_keys=True)
-
-
-def _replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
-    for charge in charges:
-        try:
-            validate_properties(
-                charge["charge_model"],
-                charge["properties"],
-                aggregation=charge["metric"].aggregation,
-            )
-            validate_charge_filters(
-                charge["charge_model"], charge.get("filters") or [], charge["metric"].filters
-            )
-        except ValidationError as exc:
-            raise ValidationError({"charges": exc.messages}) from exc
-    metrics = [c["metric"].pk for c in charges]
-    if len(metrics) != len(set(metrics)):
-        raise ValidationError({"charges": "One charge per metric."})
-    plan.charges.all().delete()
-    Charge.objects.bulk_create(
-        Charge(
-            plan=plan,
-            metric=c["metric"],
-            charge_model=c["charge_model"],
-            properties=c["properties"],
-            filters=c.get("filters") or [],
-        )
-        for c in charges
     )
 
 
