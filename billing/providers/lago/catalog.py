@@ -31,9 +31,7 @@ def metric_upsert(*, metric: MetricData, exists: bool) -> LagoMetric:
     if metric.field_name:
         payload["field_name"] = metric.field_name
     # Always sent, so removing the last filter reaches Lago too.
-    payload["filters"] = [
-        {"key": item["key"], "values": list(item["values"])} for item in metric.filters
-    ]
+    payload["filters"] = [{"key": item.key, "values": list(item.values)} for item in metric.filters]
     remote = _upsert("billable_metrics", "billable_metric", metric.code, payload, exists=exists)
     return LagoMetric(
         lago_id=lago_id_of(remote, "billable metric"), code=text_of(remote.get("code"))
@@ -57,9 +55,9 @@ def plan_upsert(*, plan: PlanData, exists: bool) -> LagoPlan:
                 "properties": charge.properties,
                 "filters": [
                     {
-                        "invoice_display_name": item.get("invoice_display_name"),
-                        "properties": item["properties"],
-                        "values": item["values"],
+                        "invoice_display_name": item.invoice_display_name,
+                        "properties": item.properties,
+                        "values": {key: list(values) for key, values in item.values.items()},
                     }
                     for item in charge.filters
                 ],

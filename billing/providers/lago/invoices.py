@@ -110,5 +110,8 @@ def _fee(fee: dict[str, Any]) -> LagoFee:
     )
 
 
-def _grouped_by(value: Any) -> dict[str, Any]:
-    return dict(value) if isinstance(value, dict) else {}
+def _grouped_by(value: Any) -> dict[str, str | None]:
+    """A fee's pricing group, {key: value} (a value null where the events lacked it)."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(key): None if item is None else str(item) for key, item in value.items()}
