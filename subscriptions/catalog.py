@@ -1,7 +1,7 @@
 """Writes to the catalog: billable metrics and plans with their charges. Prices are
 frozen while any subscription time on them is not invoiced (plan_update, metric_update)."""
 
-from typing import Any, TypedDict
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -17,6 +17,12 @@ from subscriptions.models import (
     SubscriptionPeriod,
     SubscriptionPhase,
 )
+from subscriptions.plan_charges import (
+    ChargeSpec,
+    charges_differ,
+    check_charge_filters,
+    replace_charges,
+)
 
 S = Subscription.Status
 
@@ -31,6 +37,7 @@ def metric_create(
     field_name: str = "",
     description: str = "",
     negative_values_allowed: bool = False,
+    filters: list[dict[str, Any]] | None = None,
 ) -> BillableMetric:
     metric = BillableMetric(
         code=code,
@@ -39,6 +46,7 @@ def metric_create(
         field_name=field_name or "",
         description=description or "",
         negative_values_allowed=negative_values_allowed,
+        filters=filters or [],
     )
     _check_metric(metric)
     try:
@@ -52,7 +60,7 @@ def metric_create(
 @transaction.atomic
 def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
     locked = BillableMetric.objects.select_for_update().get(pk=metric.pk)
-    pricing = {"aggregation", "field_name"} & {
+    pricing = {"aggregation", "field_name", "filters"} & {
         name for name, value in fields.items() if value != getattr(locked, name)
     }
     if pricing and metric_in_use(locked):
@@ -62,7 +70,8 @@ def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
             code="metric_in_use",
         )
     for name, value in fields.items():
-        setattr(locked, name, value if value is not None else "")
+        default: Any = [] if name == "filters" else ""
+        setattr(locked, name, value if value is not None else default)
     _check_metric(locked)
     if "aggregation" in pricing:
         # A charge's model must still rate the metric (e.g. dynamic needs a sum).
@@ -73,6 +82,8 @@ def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
                 )
             except ValidationError as exc:
                 raise ValidationError({"aggregation": exc.messages}) from exc
+    if "filters" in pricing:
+        check_charge_filters(locked)
     locked.save()
     return locked
 
@@ -98,14 +109,6 @@ PLAN_PRICING_FIELDS: tuple[str, ...] = ("interval", "amount_cents", "currency", 
 PLAN_PRICING_FIELDS += ("trial_days", "minimum_commitment_amount_cents")
 
 
-class ChargeSpec(TypedDict):
-    """One charge of a plan as the API (or a seed) gives it."""
-
-    metric: BillableMetric
-    charge_model: str
-    properties: dict[str, Any]
-
-
 @transaction.atomic
 def plan_create(*, code: str, charges: list[ChargeSpec] | None = None, **fields: Any) -> Plan:
     plan = Plan(code=code, **fields)
@@ -113,7 +116,7 @@ def plan_create(*, code: str, charges: list[ChargeSpec] | None = None, **fields:
     try:
         with transaction.atomic():
             plan.save()
-            _replace_charges(plan, charges or [])
+            replace_charges(plan, charges or [])
     except IntegrityError as exc:
         raise Conflict(f"A plan with code '{code}' exists.", code="plan_exists") from exc
     return plan
@@ -129,7 +132,7 @@ def plan_update(*, plan: Plan, charges: list[ChargeSpec] | None = None, **fields
         for name in PLAN_PRICING_FIELDS
         if name in fields and fields[name] != getattr(locked, name)
     ]
-    if charges is not None and _charges_differ(locked, charges):
+    if charges is not None and charges_differ(locked, charges):
         repriced.append("charges")
     if repriced and plan_in_use(locked):
         raise Conflict(
@@ -142,7 +145,7 @@ def plan_update(*, plan: Plan, charges: list[ChargeSpec] | None = None, **fields
     _check_plan(locked)
     locked.save()
     if charges is not None:
-        _replace_charges(locked, charges)
+        replace_charges(locked, charges)
     return locked
 
 
@@ -170,44 +173,4 @@ def _phases_not_invoiced() -> QuerySet[SubscriptionPhase]:
     ).exclude(reason=SubscriptionPeriod.Reason.ADVANCE)  # a fee billed ahead rates no usage
     return SubscriptionPhase.objects.filter(ended_at__isnull=False).exclude(
         Exists(billed_past_phase)
-    )
-
-
-def _charges_differ(plan: Plan, charges: list[ChargeSpec]) -> bool:
-    current = {
-        (c.metric.code, c.charge_model, _canonical(c.properties))
-        for c in plan.charges.select_related("metric")
-    }
-    wanted = {(c["metric"].code, c["charge_model"], _canonical(c["properties"])) for c in charges}
-    return current != wanted
-
-
-def _canonical(properties: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(properties, sort_keys=True)
-
-
-def _replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
-    for charge in charges:
-        try:
-            validate_properties(
-                charge["charge_model"],
-                charge["properties"],
-                aggregation=charge["metric"].aggregation,
-            )
-        except ValidationError as exc:
-            raise ValidationError({"charges": exc.messages}) from exc
-    metrics = [c["metric"].pk for c in charges]
-    if len(metrics) != len(set(metrics)):
-        raise ValidationError({"charges": "One charge per metric."})
-    plan.charges.all().delete()
-    Charge.objects.bulk_create(
-        Charge(
-            plan=plan,
-            metric=c["metric"],
-            charge_model=c["charge_model"],
-            properties=c["properties"],
-        )
-        for c in charges
     )

@@ -158,6 +158,13 @@ def validate_properties(
             f"A {charge_model} charge needs a metric aggregated by "
             f"{' or '.join(sorted(allowed_aggregations))}, not {aggregation}."
         )
+    # Lago's pricing_group_keys (grouped_by, its older name) go with any charge model.
+    _group_keys(properties)
+    _model_properties(charge_model, {k: v for k, v in properties.items() if k not in GROUP_KEYS})
+    return properties
+
+
+def _model_properties(charge_model: str, properties: dict[str, Any]) -> None:
     if charge_model == "standard":
         _only(properties, {"amount"}, charge_model)
         _decimal(properties.get("amount"), "amount")
@@ -230,7 +237,6 @@ def validate_properties(
             raise ValidationError("per_transaction_min_amount is above the max.")
     else:
         raise ValidationError(f"unknown charge model {charge_model!r}.")
-    return properties
 
 
 # --- A subscription's override of the plan's minimum commitment (Lago's) ----------------
@@ -263,3 +269,154 @@ def checked_commitment_override(overrides: dict[str, Any]) -> dict[str, Any]:
             {"overrides": "minimum_commitment.invoice_display_name must be text (255 at most)."}
         )
     return overrides
+
+
+# --- Pricing by dimension: Lago's metric filters, charge filters and pricing groups ---------
+GROUP_KEYS = ("pricing_group_keys", "grouped_by")
+# Lago's stand-in for "every value the metric declares for this key".
+ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"
+MAX_FILTER_KEYS = 20
+MAX_FILTER_VALUES = 200
+MAX_CHARGE_FILTERS = 200
+MAX_GROUP_KEYS = 5
+
+
+def _name(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 255:
+        raise ValidationError(f"{field} must be a non-empty string of at most 255 characters.")
+    return value
+
+
+def _group_keys(properties: dict[str, Any]) -> None:
+    for key in GROUP_KEYS:
+        keys = properties.get(key)
+        if keys is None:
+            continue
+        if not isinstance(keys, list) or len(keys) > MAX_GROUP_KEYS:
+            raise ValidationError(f"{key} must be a list of at most {MAX_GROUP_KEYS} keys.")
+        for index, item in enumerate(keys):
+            _name(item, f"{key}[{index}]")
+        if len(set(keys)) != len(keys):
+            raise ValidationError(f"{key} lists a key twice.")
+
+
+def group_keys(properties: dict[str, Any]) -> list[str]:
+    """The event properties a charge (or filter) prices per distinct value: Lago reads
+    `pricing_group_keys`, else the deprecated `grouped_by`."""
+    return list(properties.get("pricing_group_keys") or properties.get("grouped_by") or [])
+
+
+def validate_metric_filters(filters: Any) -> list[dict[str, Any]]:
+    """A metric's filterable keys as Lago declares them: [{key, values: [str, ...]}]."""
+    if not isinstance(filters, list) or len(filters) > MAX_FILTER_KEYS:
+        raise ValidationError(f"filters must be a list of at most {MAX_FILTER_KEYS} keys.")
+    keys = set()
+    for index, item in enumerate(filters):
+        where = f"filters[{index}]"
+        if not isinstance(item, dict) or set(item) != {"key", "values"}:
+            raise ValidationError(f"{where} must be an object with a key and its values.")
+        keys.add(_name(item["key"], f"{where}.key"))
+        values = item["values"]
+        if not isinstance(values, list) or not values or len(values) > MAX_FILTER_VALUES:
+            raise ValidationError(
+                f"{where}.values must be a list of 1 to {MAX_FILTER_VALUES} strings."
+            )
+        for position, value in enumerate(values):
+            _name(value, f"{where}.values[{position}]")
+            if value == ALL_FILTER_VALUES:
+                raise ValidationError(f"{where}.values[{position}] is reserved.")
+        if len(set(values)) != len(values):
+            raise ValidationError(f"{where}.values lists a value twice.")
+    if len(keys) != len(filters):
+        raise ValidationError("filters declare a key twice.")
+    return filters
+
+
+def validate_charge_filters(
+    charge_model: str, filters: Any, metric_filters: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A charge's filters as Lago's: [{invoice_display_name, properties, values: {key:
+    [value, ...]}}], each key one the metric declares and each value one of its values (or
+    ALL_FILTER_VALUES alone), each filter priced by its own properties."""
+    if not isinstance(filters, list) or len(filters) > MAX_CHARGE_FILTERS:
+        raise ValidationError(f"filters must be a list of at most {MAX_CHARGE_FILTERS} filters.")
+    declared = {item["key"]: set(item["values"]) for item in metric_filters}
+    seen = set()
+    for index, item in enumerate(filters):
+        where = f"filters[{index}]"
+        if not isinstance(item, dict) or not {"properties", "values"} <= set(item):
+            raise ValidationError(f"{where} must be an object with properties and values.")
+        unknown = set(item) - {"invoice_display_name", "properties", "values"}
+        if unknown:
+            raise ValidationError(f"{where} has unknown keys: {sorted(unknown)}.")
+        if item.get("invoice_display_name") is not None:
+            _name(item["invoice_display_name"], f"{where}.invoice_display_name")
+        values = item["values"]
+        if not isinstance(values, dict) or not values:
+            raise ValidationError(f"{where}.values must map metric filter keys to values.")
+        for key, chosen in values.items():
+            if key not in declared:
+                raise ValidationError(f"{where}.values: the metric declares no filter {key!r}.")
+            if not isinstance(chosen, list) or not chosen:
+                raise ValidationError(f"{where}.values.{key} must be a non-empty list.")
+            if chosen == [ALL_FILTER_VALUES]:
+                continue
+            if not set(chosen) <= declared[key] or len(set(chosen)) != len(chosen):
+                raise ValidationError(
+                    f"{where}.values.{key} must list distinct values the metric declares "
+                    f"for {key!r}."
+                )
+        signature = tuple(sorted((key, tuple(sorted(v))) for key, v in values.items()))
+        if signature in seen:
+            raise ValidationError(f"{where} repeats the values of an earlier filter.")
+        seen.add(signature)
+        try:
+            validate_properties(charge_model, item["properties"])
+        except ValidationError as exc:
+            raise ValidationError([f"{where}.properties: {m}" for m in exc.messages]) from exc
+    return filters
+
+
+def expanded_values(
+    values: dict[str, list[str]], metric_filters: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """A filter's values with ALL_FILTER_VALUES replaced by every value the metric declares
+    for that key (Lago's `to_h_with_all_values`)."""
+    declared = {item["key"]: list(item["values"]) for item in metric_filters}
+    return {
+        key: declared.get(key, []) if chosen == [ALL_FILTER_VALUES] else list(chosen)
+        for key, chosen in values.items()
+    }
+
+
+def filter_precedence(
+    filters: list[dict[str, Any]], metric_filters: list[dict[str, Any]]
+) -> list[tuple[int, dict[str, list[str]]]]:
+    """(index, expanded values) of a charge's filters, the most specific first: an event
+    counts for the first filter it matches, never for two.
+
+    Lago's rules: the filter on more keys wins (EventMatchingService); on the same keys,
+    one whose values are a subset of the other's wins, and of identical filters the older
+    (ChargeFilters::MatchingAndIgnoredService). A subset has fewer values, so fewer values
+    first says both; the remaining ties (filters that overlap without one containing the
+    other, which Lago's aggregation would count twice) go to the earlier filter.
+    """
+    ranked = [
+        (index, expanded_values(item["values"], metric_filters))
+        for index, item in enumerate(filters)
+    ]
+    return sorted(
+        ranked,
+        key=lambda pair: (-len(pair[1]), sum(len(v) for v in pair[1].values()), pair[0]),
+    )
+
+
+def filter_display_name(item: dict[str, Any]) -> str:
+    """A filter's name on an invoice: its invoice_display_name, else its values (a key
+    for ALL_FILTER_VALUES), joined as Lago's ChargeFilter#display_name does."""
+    if item.get("invoice_display_name"):
+        return str(item["invoice_display_name"])
+    parts: list[str] = []
+    for key, chosen in item["values"].items():
+        parts.extend([key] if chosen == [ALL_FILTER_VALUES] else chosen)
+    return ", ".join(parts)

@@ -7,7 +7,11 @@ from core.audit import audited
 from core.limits import MAX_FEE_CENTS, MAX_TRIAL_DAYS
 from core.models import TimestampedModel
 from core.validators import validate_currency
-from subscriptions.charges import validate_properties
+from subscriptions.charges import (
+    validate_charge_filters,
+    validate_metric_filters,
+    validate_properties,
+)
 
 
 @audited()
@@ -37,6 +41,12 @@ class BillableMetric(TimestampedModel):
         "value would lower the bill, so it is refused.",
     )
     lago_id = models.UUIDField(null=True, blank=True, unique=True)
+    filters = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Lago's metric filters: the event properties charges may price by, "
+        'with their values ([{"key": "model", "values": ["small", "large"]}]).',
+    )
 
     class Meta:
         ordering = ["code"]
@@ -54,6 +64,10 @@ class BillableMetric(TimestampedModel):
         # The check constraint's rule, said as a field error (the API's and the admin's).
         if self.aggregation != self.Aggregation.COUNT and not self.field_name:
             raise ValidationError({"field_name": "Required unless the aggregation is count."})
+        try:
+            validate_metric_filters(self.filters)
+        except ValidationError as exc:
+            raise ValidationError({"filters": exc.messages}) from exc
 
 
 @audited()
@@ -132,6 +146,9 @@ class Charge(TimestampedModel):
     charge_model = models.CharField(max_length=32, choices=Model.choices)
     properties = models.JSONField(default=dict)
     lago_id = models.UUIDField(null=True, blank=True)
+    # Lago's charge filters: [{invoice_display_name, properties, values: {key: [value]}}],
+    # each pricing the events it matches; `properties` price the rest (the default).
+    filters = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -153,6 +170,12 @@ class Charge(TimestampedModel):
             )
         except ValidationError as exc:
             raise ValidationError({"properties": exc.messages}) from exc
+        if self.metric_id is None:
+            return
+        try:
+            validate_charge_filters(self.charge_model, self.filters, self.metric.filters)
+        except ValidationError as exc:
+            raise ValidationError({"filters": exc.messages}) from exc
 
 
 @audited()

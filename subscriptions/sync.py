@@ -10,9 +10,11 @@ from datetime import timedelta
 from billing.providers import lago
 from billing.providers.base import (
     ChargeData,
+    ChargeFilterData,
     ChargeOverride,
     CommitmentData,
     MetricData,
+    MetricFilter,
     PlanData,
     PlanOverrides,
     ProviderUnavailable,
@@ -34,6 +36,10 @@ def metric_sync_lago(metric_id: str) -> None:
             aggregation=metric.aggregation,
             field_name=metric.field_name,
             description=metric.description,
+            filters=tuple(
+                MetricFilter(key=item["key"], values=tuple(item["values"]))
+                for item in metric.filters
+            ),
         ),
         exists=metric.lago_id is not None,
     )
@@ -67,6 +73,14 @@ def plan_sync_lago(plan_id: str) -> None:
                     billable_metric_lago_id=str(charge.metric.lago_id),
                     charge_model=charge.charge_model,
                     properties=charge.properties,
+                    filters=tuple(
+                        ChargeFilterData(
+                            values={key: tuple(v) for key, v in item["values"].items()},
+                            properties=item["properties"],
+                            invoice_display_name=item.get("invoice_display_name"),
+                        )
+                        for item in charge.filters
+                    ),
                 )
                 for charge in charges
             ),

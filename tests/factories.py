@@ -42,7 +42,7 @@ from billing.payments.models import PaymentAttempt
 from billing.sync.models import OutboxMessage
 from core.iso import currency_exponent
 from customers.models import Customer, PaymentMethod
-from subscriptions.charges import validate_properties
+from subscriptions.charges import validate_charge_filters, validate_properties
 from subscriptions.models import (
     BillableMetric,
     Charge,
@@ -133,6 +133,9 @@ class ChargeFactory(DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         validate_properties(kwargs["charge_model"], kwargs["properties"])
+        validate_charge_filters(
+            kwargs["charge_model"], kwargs.get("filters") or [], kwargs["metric"].filters
+        )
         return super()._create(model_class, *args, **kwargs)
 
 

@@ -59,6 +59,8 @@ class InvoiceLineInline(InvoiceReadOnlyInline):
         "plan_code",
         "metric",
         "charge_model",
+        "filter",
+        "grouped_by",
         "units_shown",
         "unit_amount_shown",
         "amount",

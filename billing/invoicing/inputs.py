@@ -18,12 +18,20 @@ from billing.invoicing.rating import (
     ENDED_BY_RENEWAL,
     ENDED_BY_TERMINATION,
     ENDED_BY_UPGRADE,
+    ChargeBucket,
     ChargeUsage,
     PeriodInput,
     PhaseUsage,
     day_of,
 )
-from billing.usage.selectors import event_amounts_cents, event_values, usage_units
+from billing.usage.selectors import (
+    UsageBucket,
+    event_amounts_cents,
+    event_values,
+    usage_buckets,
+    usage_units,
+)
+from subscriptions.charges import filter_display_name, filter_precedence, group_keys
 from subscriptions.models import (
     BillableMetric,
     Charge,
@@ -299,6 +307,14 @@ def _phase_usage(
                         if charge.charge_model == Charge.Model.DYNAMIC
                         else Decimal(0)
                     ),
+                    buckets=_charge_buckets(
+                        subscription,
+                        charge,
+                        metric,
+                        charge_overrides.get(metric.code, charge.properties),
+                        start,
+                        end,
+                    ),
                 )
             )
     return PhaseUsage(
@@ -329,6 +345,56 @@ def _commitment(plan: Plan, overrides: dict) -> _Commitment:
             "invoice_display_name", plan.minimum_commitment_invoice_display_name
         ),
     }
+
+
+def _charge_buckets(
+    subscription: Subscription,
+    charge: Charge,
+    metric: BillableMetric,
+    properties: dict,
+    start: datetime,
+    end: datetime,
+) -> tuple[ChargeBucket, ...]:
+    """A charge's usage per filter and pricing group (Lago's charge filters and
+    pricing_group_keys), in one query; none when it prices by neither. Each filter in
+    its order, then the default (the events no filter matches), as Lago lists its fees."""
+    keys: dict[int | None, list[str]] = {
+        index: group_keys(item["properties"]) for index, item in enumerate(charge.filters)
+    }
+    keys[None] = group_keys(properties)
+    if not charge.filters and not keys[None]:
+        return ()
+    found = usage_buckets(
+        subscription=subscription,
+        metric=metric,
+        start=start,
+        end=end,
+        filters=filter_precedence(charge.filters, metric.filters),
+        group_keys=keys,
+        with_values=charge.charge_model == Charge.Model.PERCENTAGE,
+    )
+    buckets = []
+    priced: list[tuple[int | None, str, dict]] = [
+        (index, filter_display_name(item), item["properties"])
+        for index, item in enumerate(charge.filters)
+    ]
+    for index, name, own in [*priced, (None, "", properties)]:
+        mine = [b for b in found if b.filter_index == index] or [
+            UsageBucket(index, dict.fromkeys(keys[index]), Decimal(0), 0)
+        ]
+        buckets += [
+            ChargeBucket(
+                filter=name,
+                grouped_by=bucket.grouped_by,
+                properties=own,
+                units=bucket.units,
+                events=bucket.events,
+                event_values=bucket.values,
+                precise_total_amount_cents=bucket.precise_total_amount_cents,
+            )
+            for bucket in mine
+        ]
+    return tuple(buckets)
 
 
 class _NextPhase(TypedDict, total=False):

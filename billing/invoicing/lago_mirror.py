@@ -150,6 +150,8 @@ def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
                 position=position,
                 fee_type=_FEE_TYPES.get(fee.item_type, "charge"),
                 description=_description(fee)[:255],
+                filter=fee.filter_display_name[:255],
+                grouped_by=fee.grouped_by,
                 units=fee.units,
                 unit_amount=fee.precise_unit_amount,
                 amount_cents=fee.amount_cents,
@@ -161,9 +163,13 @@ def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
 
 
 def _description(fee: LagoFee) -> str:
+    """As our own lines read: the item, then its filter and pricing group, if any."""
     if fee.item_type == "commitment":  # its item is the plan; its name is the commitment's
         return fee.invoice_display_name or fee.item_name or fee.item_code
-    return fee.item_name or fee.item_code
+    groups = [str(v) if v is not None else "(none)" for v in fee.grouped_by.values()]
+    named = ", ".join(part for part in [fee.filter_display_name, *groups] if part)
+    name = fee.item_name or fee.item_code
+    return f"{name} — {named}" if named else name
 
 
 def _drop_preview(invoice: Invoice) -> None:

@@ -234,6 +234,10 @@ class InvoiceLine(models.Model):
     charge_model = models.CharField(max_length=32, blank=True, default="")
     # The prices the line was rated with, kept with it: the plan may change later.
     properties = models.JSONField(default=dict, blank=True)
+    # Pricing by dimension: the charge filter the line prices (its display name; blank
+    # for the events no filter matches) and its pricing group ({key: value}).
+    filter = models.CharField(max_length=255, blank=True, default="")
+    grouped_by = models.JSONField(default=dict, blank=True)
     units = models.DecimalField(max_digits=38, decimal_places=12)
     unit_amount = models.DecimalField(max_digits=38, decimal_places=12)
     amount_cents = models.BigIntegerField()

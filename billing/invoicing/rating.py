@@ -3,7 +3,7 @@ rated by billing/invoicing/charge_models.py on the usage of its phase), as Lago 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -52,6 +52,21 @@ def prorate_days(*, amount_cents: int, days: int, whole: int) -> int:
 
 
 @dataclass(frozen=True)
+class ChargeBucket:
+    """Pricing by dimension: the usage of one of a charge's filters ("" names the default,
+    the events no filter matches) and one pricing group, with the properties that price
+    it (the filter's own, or the charge's for the default)."""
+
+    filter: str
+    grouped_by: dict[str, str | None]
+    properties: dict[str, Any]
+    units: Decimal
+    events: int
+    event_values: Sequence[Decimal] = ()
+    precise_total_amount_cents: Decimal = ZERO
+
+
+@dataclass(frozen=True)
 class ChargeUsage:
     """One charge of a plan, with the usage it prices over one stretch of time."""
 
@@ -63,6 +78,8 @@ class ChargeUsage:
     # The metric's aggregation, and the sum of the events' own amounts (dynamic).
     aggregation: str = "sum"
     precise_total_amount_cents: Decimal = ZERO
+    # With filters or pricing_group_keys: the usage per filter and group, each its own fee.
+    buckets: Sequence[ChargeBucket] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,9 @@ class Fee:
     metric_code: str = ""
     charge_model: str = ""
     properties: dict[str, Any] = field(default_factory=dict)
+    # Pricing by dimension: the charge filter's display name and the pricing group.
+    filter: str = ""
+    grouped_by: dict[str, str | None] = field(default_factory=dict)
 
 
 def _unit_amount(amount_cents: int, units: Decimal, currency: str) -> Decimal:
@@ -288,8 +308,11 @@ def _next_midnight(moment: datetime) -> datetime:
 
 
 def _charge_fees(phase: PhaseUsage, currency: str) -> list[Fee]:
-    fees = []
+    fees: list[Fee] = []
     for charge in phase.charges:
+        if charge.buckets:
+            fees.extend(_bucket_fees(charge, phase, currency))
+            continue
         amount = charge_amount_cents(
             charge_model=charge.charge_model,
             properties=charge.properties,
@@ -315,6 +338,54 @@ def _charge_fees(phase: PhaseUsage, currency: str) -> list[Fee]:
             )
         )
     return fees
+
+
+def _bucket_fees(charge: ChargeUsage, phase: PhaseUsage, currency: str) -> list[Fee]:
+    """One fee per filter and pricing group, as Lago's Fees::ChargeService: each priced
+    on its own units by its own properties. Like Lago, a bucket without events and without
+    an amount bills nothing; a charge none of whose buckets bills keeps one zero fee."""
+    fees = []
+    for bucket in charge.buckets:
+        amount = charge_amount_cents(
+            charge_model=charge.charge_model,
+            properties=bucket.properties,
+            units=bucket.units,
+            currency=currency,
+            event_values=bucket.event_values,
+            aggregation=charge.aggregation,
+            precise_total_amount_cents=bucket.precise_total_amount_cents,
+        )
+        if bucket.events == 0 and amount == 0:
+            continue
+        fees.append(_bucket_fee(charge, phase, bucket, amount, currency))
+    if not fees:
+        default = charge.buckets[-1]
+        fees.append(
+            _bucket_fee(charge, phase, replace(default, units=ZERO, grouped_by={}), 0, currency)
+        )
+    return fees
+
+
+def _bucket_fee(
+    charge: ChargeUsage, phase: PhaseUsage, bucket: ChargeBucket, amount: int, currency: str
+) -> Fee:
+    groups = [str(value) if value is not None else "(none)" for value in bucket.grouped_by.values()]
+    named = ", ".join(part for part in [bucket.filter, *groups] if part)
+    return Fee(
+        fee_type="charge",
+        description=f"{charge.metric_code} — {named}" if named else charge.metric_code,
+        plan_code=phase.plan_code,
+        amount_cents=amount,
+        units=bucket.units,
+        unit_amount=_unit_amount(amount, bucket.units, currency),
+        start=phase.start,
+        end=phase.end,
+        metric_code=charge.metric_code,
+        charge_model=charge.charge_model,
+        properties=bucket.properties,
+        filter=bucket.filter,
+        grouped_by=dict(bucket.grouped_by),
+    )
 
 
 # --- Minimum commitment ------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Reads over invoices (lists, what a customer owes, the billing backlog) and the
 fees a period's usage would produce so far."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -86,6 +86,9 @@ class PhaseFee:
     end: datetime
     units: Decimal
     amount_cents: int
+    # Pricing by dimension: the charge filter ("" for the default) and pricing group.
+    filter: str = ""
+    grouped_by: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ def subscription_usage(
                 end=fee.end,
                 units=fee.units,
                 amount_cents=fee.amount_cents,
+                filter=fee.filter,
+                grouped_by=fee.grouped_by,
             )
         )
         lines[metric.code] = replace(line, amount_cents=line.amount_cents + fee.amount_cents)

@@ -146,6 +146,8 @@ def _lines(invoice: Invoice, fees: list[Fee], catalog: Catalog) -> list[InvoiceL
             metric=catalog.metrics_by_code.get(fee.metric_code),
             charge_model=fee.charge_model,
             properties=fee.properties,
+            filter=fee.filter[:255],
+            grouped_by=fee.grouped_by,
             units=fee.units,
             unit_amount=fee.unit_amount,
             amount_cents=fee.amount_cents,

@@ -150,6 +150,14 @@ class StripeEvent:
 
 # --- Lago: what we send ----------------------------------------------------------------
 @dataclass(frozen=True)
+class MetricFilter:
+    """One event property a metric can be priced by, with its values (Lago's metric filter)."""
+
+    key: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class MetricData:
     """A billable metric. `aggregation` is ours (`count`, `sum`, `max`, `unique_count`,
     `latest`); the client names it as Lago does."""
@@ -159,6 +167,17 @@ class MetricData:
     aggregation: str
     field_name: str = ""
     description: str = ""
+    filters: tuple[MetricFilter, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChargeFilterData:
+    """One of a charge's filters (Lago's charge filter): the metric filter values it
+    matches, and the properties that price the events it matches."""
+
+    values: dict[str, tuple[str, ...]]
+    properties: dict[str, Any]
+    invoice_display_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +187,7 @@ class ChargeData:
     billable_metric_lago_id: str
     charge_model: str
     properties: dict[str, Any] = field(default_factory=dict)
+    filters: tuple[ChargeFilterData, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -304,6 +324,9 @@ class LagoFee:
     precise_unit_amount: Decimal
     amount_cents: int
     invoice_display_name: str = ""
+    # Pricing by dimension: the charge filter's display name and the pricing group.
+    filter_display_name: str = ""
+    grouped_by: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

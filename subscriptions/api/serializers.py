@@ -11,7 +11,11 @@ from core.validators import (
     validate_currency,
 )
 from customers.models import Customer
-from subscriptions.charges import validate_properties
+from subscriptions.charges import (
+    validate_charge_filters,
+    validate_metric_filters,
+    validate_properties,
+)
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription
 
 LAGO_REMOTE_IDS = {"lago": "lago_id"}
@@ -34,6 +38,15 @@ class _SyncedSerializer(serializers.ModelSerializer):
 class BillableMetricSerializer(_SyncedSerializer):
     # Declared, not derived, so a duplicate is the service's 409, not a 400 from a validator.
     code = serializers.SlugField(max_length=255)
+    filters = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        validators=[json_storable],
+        help_text=(
+            "Lago's metric filters: the event properties charges may price by, each with "
+            'its values: [{"key": "model", "values": ["small", "large"]}].'
+        ),
+    )
 
     class Meta:
         model = BillableMetric
@@ -45,6 +58,7 @@ class BillableMetricSerializer(_SyncedSerializer):
             "aggregation",
             "field_name",
             "negative_values_allowed",
+            "filters",
             "lago_id",
             "sync",
             "created_at",
@@ -62,15 +76,33 @@ class BillableMetricSerializer(_SyncedSerializer):
             fields["code"].read_only = True
         return fields
 
+    def validate_filters(self, value: list) -> list:
+        try:
+            return validate_metric_filters(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
 
 class ChargeSerializer(serializers.ModelSerializer):
     metric = SlugRelatedField(slug_field="code", queryset=BillableMetric.objects.all())
     model = serializers.ChoiceField(source="charge_model", choices=Charge.Model.choices)
     properties = serializers.DictField(validators=[json_storable])
+    filters = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        validators=[json_storable],
+        help_text=(
+            "Lago's charge filters: [{invoice_display_name, properties, values: {key: "
+            "[value, ...]}}]. An event is priced by the most specific filter it matches "
+            "(more keys, then fewer values, then the earlier filter); `properties` price "
+            "the events that match none. `pricing_group_keys` in any properties rate "
+            "each distinct combination of those event properties as its own fee."
+        ),
+    )
 
     class Meta:
         model = Charge
-        fields = ["id", "metric", "model", "properties"]
+        fields = ["id", "metric", "model", "properties", "filters"]
         read_only_fields = ["id"]
 
     def validate(self, attrs):
@@ -80,6 +112,12 @@ class ChargeSerializer(serializers.ModelSerializer):
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"properties": exc.messages}) from exc
+        try:
+            validate_charge_filters(
+                attrs["charge_model"], attrs.get("filters") or [], attrs["metric"].filters
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"filters": exc.messages}) from exc
         return attrs
 
 

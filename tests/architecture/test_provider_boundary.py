@@ -41,6 +41,10 @@ WHOLE_OBJECTS = {
     ("CustomerData", "metadata"): "our own customer metadata",
     ("ChargeData", "properties"): "our charge properties, which Lago takes as they are",
     ("ChargeOverride", "properties"): "our charge properties, which Lago takes as they are",
+    (
+        "ChargeFilterData",
+        "properties",
+    ): "a charge filter's properties, which Lago takes as they are",
     ("UsageEventData", "properties"): "the customer's event properties, forwarded as sent",
 }
 # Public functions whose return may be untyped, and why.

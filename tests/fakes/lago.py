@@ -289,14 +289,16 @@ class FakeLago:
         external_subscription_id: str,
         charges_from: datetime,
         charges_to: datetime,
-        fees_amount_cents: int,
+        fees_amount_cents: int | None = None,
         taxes_amount_cents: int = 0,
         status: str = "finalized",
         fees: Sequence[dict] = (),
         true_up_days: tuple[int, int] | None = None,
     ) -> dict:
         """Lago's billing run, as a test drives it: an invoice for one subscription period
-        (Lago shows the period's end as end - 1 s).
+        (Lago shows the period's end as end - 1 s). Given no `fees_amount_cents` and no
+        `fees`, the fake rates the period itself: the plan's fee and its standard charges on
+        the events it received, per charge filter (see _period_fees).
 
         `fees` itemizes fees ({"type": "subscription" | "charge", "code", "amount_cents"}),
         added to `fees_amount_cents`. With `true_up_days` (days of the period covered, days
@@ -307,17 +309,22 @@ class FakeLago:
             sub = self.subscriptions[external_subscription_id]
             customer = self._customers[sub["external_customer_id"]]
             items = [self._fee(sub, f["type"], f["code"], f["amount_cents"]) for f in fees]
+            if fees_amount_cents is None and not fees:
+                items = self._period_fees(sub, charges_from, charges_to)
+            rated = sum(item["amount_cents"] for item in items)
             commitment = self.minimum_commitment_of(sub)
             if true_up_days is not None and commitment is not None:
                 covered, days = true_up_days
                 due = (Decimal(commitment["amount_cents"]) * covered / days).quantize(
                     Decimal(1), rounding=ROUND_HALF_UP
                 )
-                true_up = int(due) - sum(f["amount_cents"] for f in fees)
+                true_up = int(due) - rated
                 if true_up > 0:
                     name = commitment.get("invoice_display_name") or "Minimum commitment"
                     items.append(self._fee(sub, "commitment", sub["plan_code"], true_up, name))
-            fees_amount_cents += sum(item["amount_cents"] for item in items)
+            fees_amount_cents = (fees_amount_cents or 0) + sum(
+                item["amount_cents"] for item in items
+            )
             sequence = len(self._invoices) + 1
             now = _iso(_now())
             total = fees_amount_cents + taxes_amount_cents
@@ -409,6 +416,108 @@ class FakeLago:
             "precise_unit_amount": str(Decimal(amount_cents) / 100),
             "sub_total_excluding_taxes_amount_cents": amount_cents,
             "sub_total_excluding_taxes_precise_amount_cents": str(amount_cents),
+            "payment_status": "pending",
+        }
+
+    def _period_fees(self, sub: dict, start: datetime, end: datetime) -> list[dict]:
+        """Lago's fees for one period, computed independently of the service's engine:
+        the plan's fee, then each standard charge (count_agg or sum_agg) per charge
+        filter, an event counting for the filter matching the most of its properties
+        (lago-api ChargeFilters::EventMatchingService; the first one on a tie), the rest
+        for the charge's own properties. Fees of no event and no amount are left out, as
+        Lago leaves them off an invoice."""
+        plan = self._plans[sub["plan_code"]]
+        currency = sub["plan_amount_currency"]
+        fees = [
+            self._rated_fee(
+                currency, "subscription", plan["code"], plan["name"], 1, plan["amount_cents"]
+            )
+        ]
+        metrics = {m["code"]: m for m in self._billable_metrics.values()}
+        events = [
+            e
+            for e in self._events.values()
+            if e["external_subscription_id"] == sub["external_id"]
+            and start <= _parse_iso(e["timestamp"]) < end
+        ]
+        for charge in plan["charges"]:
+            metric = metrics[charge["billable_metric_code"]]
+            if charge["charge_model"] != "standard":
+                raise NotImplementedError("the fake rates standard charges only")
+            keys = [f["key"] for f in metric.get("filters") or []]
+            buckets: dict[int, list[dict]] = {}
+            for event in (e for e in events if e["code"] == metric["code"]):
+                props = {k: str(v) for k, v in event["properties"].items() if k in keys}
+                matching = [
+                    (len(f["values"]), -i)
+                    for i, f in enumerate(charge["filters"])
+                    if all(props.get(k) in values for k, values in f["values"].items())
+                ]
+                buckets.setdefault(-max(matching)[1] if matching else -1, []).append(event)
+            for index in [*range(len(charge["filters"])), -1]:
+                chosen = buckets.get(index, [])
+                item = charge["filters"][index] if index >= 0 else None
+                properties = item["properties"] if item else charge["properties"]
+                if metric["aggregation_type"] == "count_agg":
+                    units = Decimal(len(chosen))
+                else:
+                    units = sum(
+                        (
+                            Decimal(str(e["properties"].get(metric["field_name"], 0)))
+                            for e in chosen
+                        ),
+                        Decimal(0),
+                    )
+                cents = int(
+                    (units * Decimal(properties["amount"]) * 100).quantize(
+                        Decimal(1), rounding=ROUND_HALF_UP
+                    )
+                )
+                if not chosen and cents == 0:
+                    continue
+                name = None
+                if item:
+                    name = item.get("invoice_display_name") or ", ".join(
+                        v for values in item["values"].values() for v in values
+                    )
+                fees.append(
+                    self._rated_fee(
+                        currency, "charge", metric["code"], metric["name"], units, cents, name
+                    )
+                )
+        return fees
+
+    @staticmethod
+    def _rated_fee(currency, kind, code, name, units, cents, filter_name=None) -> dict:
+        units = Decimal(units)
+        unit = (Decimal(cents) / 100 / units) if units else Decimal(0)
+        return {
+            "lago_id": _uuid(),
+            "item": {
+                "type": kind,
+                "code": code,
+                "name": name,
+                "description": None,
+                "invoice_display_name": name,
+                "filter_invoice_display_name": filter_name,
+                "filters": None,
+                "lago_item_id": _uuid(),
+                "item_type": "BillableMetric" if kind == "charge" else "Subscription",
+                "grouped_by": {},
+            },
+            "amount_cents": cents,
+            "amount_currency": currency,
+            "taxes_amount_cents": 0,
+            "taxes_rate": 0,
+            "total_amount_cents": cents,
+            "total_amount_currency": currency,
+            "pay_in_advance": False,
+            "invoiceable": True,
+            "units": str(units),
+            "total_aggregated_units": str(units),
+            "precise_unit_amount": str(unit),
+            "sub_total_excluding_taxes_amount_cents": cents,
+            "sub_total_excluding_taxes_precise_amount_cents": str(cents),
             "payment_status": "pending",
         }
 

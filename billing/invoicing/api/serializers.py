@@ -17,6 +17,8 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
             "plan_code",
             "metric",
             "charge_model",
+            "filter",
+            "grouped_by",
             "units",
             "unit_amount",
             "amount_cents",

@@ -32,6 +32,14 @@ class PhaseFeeSerializer(serializers.Serializer):
     plan = serializers.CharField(help_text="The plan's code over this stretch.")
     units = serializers.DecimalField(max_digits=38, decimal_places=12, normalize_output=True)
     amount_cents = serializers.IntegerField()
+    filter = serializers.CharField(
+        help_text="The charge filter this fee prices (its display name); blank for the "
+        "events no filter matches, or a charge without filters."
+    )
+    grouped_by = serializers.DictField(
+        child=serializers.CharField(allow_null=True),
+        help_text="The pricing group ({key: value}) of a charge with pricing_group_keys.",
+    )
 
     def get_fields(self):
         fields = super().get_fields()

@@ -31,6 +31,8 @@ def metric_upsert(*, metric: MetricData, exists: bool) -> LagoMetric:
     }
     if metric.field_name:
         payload["field_name"] = metric.field_name
+    # Always sent, so removing the last filter reaches Lago too.
+    payload["filters"] = [{"key": item.key, "values": list(item.values)} for item in metric.filters]
     remote = _upsert("billable_metrics", "billable_metric", metric.code, payload, exists=exists)
     return LagoMetric(
         lago_id=lago_id_of(remote, "billable metric"), code=text_of(remote.get("code"))
@@ -52,6 +54,14 @@ def plan_upsert(*, plan: PlanData, exists: bool) -> LagoPlan:
                 "billable_metric_id": charge.billable_metric_lago_id,
                 "charge_model": charge.charge_model,
                 "properties": charge.properties,
+                "filters": [
+                    {
+                        "invoice_display_name": item.invoice_display_name,
+                        "properties": item.properties,
+                        "values": {key: list(values) for key, values in item.values.items()},
+                    }
+                    for item in charge.filters
+                ],
             }
             for charge in plan.charges
         ],

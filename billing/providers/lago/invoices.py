@@ -106,4 +106,13 @@ def _fee(fee: dict[str, Any]) -> LagoFee:
         precise_unit_amount=decimal_of(fee.get("precise_unit_amount"), "fee unit amount"),
         amount_cents=int_of(fee.get("amount_cents"), "fee amount_cents"),
         invoice_display_name=text_of(item.get("invoice_display_name")),
+        filter_display_name=text_of(item.get("filter_invoice_display_name")),
+        grouped_by=_grouped_by(item.get("grouped_by")),
     )
+
+
+def _grouped_by(value: Any) -> dict[str, str | None]:
+    """A fee's pricing group, {key: value} (a value null where the events lacked it)."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(key): None if item is None else str(item) for key, item in value.items()}
