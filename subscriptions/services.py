@@ -356,10 +356,13 @@ def _advance(locked: Subscription, now: datetime) -> str:
             return "not due"
         _activate(locked, locked.start_at, SubscriptionPhase.Reason.STARTED)
         open_advance(locked)
-        return "started"
-    if locked.status != S.ACTIVE or _period_end(locked) > now:
+        # Started late (beat was behind)? Its periods since then close one by one below,
+        # so no row spans a boundary.
+        outcome = "started"
+    elif locked.status != S.ACTIVE or _period_end(locked) > now:
         return "not due"
-    outcome = "renewed"
+    else:
+        outcome = "renewed"
     while locked.status == S.ACTIVE and _period_end(locked) <= now:
         boundary = _period_end(locked)
         _close_period(
@@ -408,7 +411,8 @@ def subscription_as_of(*, subscription: Subscription, now: datetime | None = Non
 def subscription_ended_by_engine(*, subscription: Subscription, at: datetime) -> Subscription:
     """Lago (as the engine) ended the subscription: follow it. An ending that we asked for
     at the period end is a cancellation; any other is a termination."""
-    locked = _locked(subscription)
+    # Brought up to Lago's moment first, so the ending closes the period it falls in.
+    locked = _locked(subscription, at)
     if locked.status != S.ACTIVE:
         return locked
     if locked.cancel_at_period_end:

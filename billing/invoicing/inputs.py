@@ -168,15 +168,19 @@ def _mark_billed_ahead(
     )
     marked: list[PhaseUsage] = []
     for phase, piece in pairs:
-        ahead = (
-            (piece.start == period.start and renewed_into)
-            or any(piece.start <= moment < piece.end for moment in moments)
-            or (
-                phase.reason == SubscriptionPhase.Reason.OVERRIDES
-                and bool(marked)
-                and marked[-1].billed_ahead
-            )
+        ahead = (piece.start == period.start and renewed_into) or any(
+            piece.start <= moment < piece.end for moment in moments
         )
+        if (
+            not ahead
+            and phase.reason == SubscriptionPhase.Reason.OVERRIDES
+            and marked
+            and marked[-1].billed_ahead
+        ):
+            # Prepaid by the stretch before it, at what that stretch paid: a credit for
+            # unused days gives back what was billed, and a commitment counts it once.
+            piece = replace(piece, continues_prepaid=True, amount_cents=marked[-1].amount_cents)
+            ahead = True
         marked.append(replace(piece, billed_ahead=ahead))
     return marked
 
@@ -205,9 +209,11 @@ def _advance_input(
     if ended and ended[-1].plan.pay_in_advance:
         credit_nominal = _credited_period(subscription, period)
         if credit_nominal is not None:
-            billed["credit"] = _phase_usage(
+            credit = _phase_usage(
                 subscription, ended[-1], at, credit_nominal[1], catalog, with_usage=False
             )
+            paid = _prepaid_by(subscription, ended[-1], credit_nominal[0])
+            billed["credit"] = replace(credit, amount_cents=paid)
             billed["credit_nominal"] = credit_nominal
     return PeriodInput(
         currency=subscription.plan.currency,
@@ -220,6 +226,23 @@ def _advance_input(
         advance=True,
         **billed,
     )
+
+
+def _prepaid_by(subscription: Subscription, phase: SubscriptionPhase, since: datetime) -> int:
+    """The fee billed ahead for `phase`'s time in the period from `since`: a change of
+    overrides bills nothing and continues the prepaid stretch before it, so the amount is
+    that of the phase the stretch began with (not the new override, never billed)."""
+    while phase.reason == SubscriptionPhase.Reason.OVERRIDES and phase.started_at > since:
+        before = (
+            SubscriptionPhase.objects.filter(subscription=subscription, ended_at=phase.started_at)
+            .select_related("plan")
+            .order_by("-started_at")
+            .first()
+        )
+        if before is None or before.plan_id != phase.plan_id:
+            break
+        phase = before
+    return int((phase.overrides or {}).get("amount_cents", phase.plan.amount_cents))
 
 
 def _credited_period(

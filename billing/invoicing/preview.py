@@ -30,7 +30,8 @@ class InvoicePreview:
 
 def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
     """The current period's invoice as of now: what the period's end would bill (its fixed
-    fee, a renewal's fee billed ahead, a cancellation's end) on the usage recorded so far."""
+    fee, a renewal's fee billed ahead, a cancellation's end) on the usage recorded so far.
+    Like every read of a subscription, it first applies what the clock has made due."""
     subscription = subscription_as_of(subscription=subscription)
     start, end = subscription.current_period_start, subscription.current_period_end
     anchor = subscription.billing_anchor_at
@@ -52,9 +53,12 @@ def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
         end=end,
         nominal_start=nominal_start,
         nominal_end=nominal_end,
+        # A renewal bills the next period's advance fee of the plan it renews into; with a
+        # downgrade scheduled that plan has no phase yet, so the preview leaves the fee out
+        # rather than show the current plan's.
         reason=(
             SubscriptionPeriod.Reason.CANCELED
-            if subscription.cancel_at_period_end
+            if subscription.cancel_at_period_end or subscription.next_plan_id
             else SubscriptionPeriod.Reason.RENEWED
         ),
         trial_ends_at=subscription.trial_ends_at,

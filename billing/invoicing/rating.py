@@ -96,6 +96,9 @@ class PhaseUsage:
     # Pay in advance: was this stretch's fee billed ahead (at the start, a renewal, the
     # end of a trial or an upgrade)? Then the period's end invoice does not bill it again.
     billed_ahead: bool = False
+    # Billed ahead as part of the stretch before it (a change of overrides): its
+    # amount_cents is what that stretch paid.
+    continues_prepaid: bool = False
     # Lago's minimum commitment of the plan (or the subscription's override) for a whole
     # period, and the true-up line's name; None: no commitment.
     minimum_commitment_cents: int | None = None
@@ -454,7 +457,8 @@ def _counted_cents(period: PeriodInput, phase: PhaseUsage, fees: Sequence[Fee]) 
         and fee.plan_code == phase.plan_code
         and (fee.start, fee.end) == (phase.start, phase.end)
     )
-    if phase.pay_in_advance and phase.billed_ahead:
+    if phase.pay_in_advance and phase.billed_ahead and not phase.continues_prepaid:
+        # The stretch's whole prepaid fee, once: phases continuing it add nothing.
         own += _fixed_fee(
             phase,
             start=phase.start,

@@ -2,6 +2,7 @@
 Lago's own scenarios, recomputed by hand. Lago's references are in getlago/lago-api:
 spec/scenarios/commitments/minimum/** and app/services/commitments/**."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
@@ -277,3 +278,28 @@ def test_other_intervals_prorate_by_their_own_period(nominal_start, nominal_end,
         )
     )
     assert _true_ups(fees) == [("Minimum commitment", true_up)]
+
+
+def test_a_change_of_overrides_on_a_prepaid_period_counts_the_prepaid_fee_once():
+    """The renewal billed 10_000 ahead for the whole period; an overrides change mid-way
+    bills nothing and continues that stretch (Lago swaps the plan), so the commitment
+    counts the 10_000 once: 1_000_000 - 10_000 = 990_000 (counting the continuation's
+    share again would undercharge)."""
+    fees = rate_period(
+        _period(
+            MAR_1,
+            APR_1,
+            MAR_1,
+            APR_1,
+            [
+                _phase(start=MAR_1, end=MAR_16, units=0, pay_in_advance=True, billed_ahead=True),
+                replace(
+                    _phase(
+                        start=MAR_16, end=APR_1, units=0, pay_in_advance=True, billed_ahead=True
+                    ),
+                    continues_prepaid=True,
+                ),
+            ],
+        )
+    )
+    assert [f.amount_cents for f in fees if f.fee_type == "commitment"] == [990_000]

@@ -337,3 +337,83 @@ def test_a_reactivation_is_billed_ahead_from_its_day(client, catalog, advance):
         [("Advance unused time (credit)", -2032), ("api_calls", 0)],
         [("Advance in advance", 1161)],
     ]
+
+
+def test_a_credit_after_an_overrides_change_gives_back_what_was_prepaid(client, catalog, advance):
+    """A change of overrides bills nothing (Lago swaps the plan) and continues the prepaid
+    stretch: the credit for unused days is of what was billed ahead, not of the new
+    override, which was never billed (CreditNotes::CreateFromTermination credits the last
+    subscription fee). October: prepaid 3000 at the start; on Oct 10 the fee becomes
+    60.00; terminated Oct 20: Oct 21-31 unused, 11 of 31 days of 30.00 = 1064.52 -> 1065
+    (the new fee would have credited 2129)."""
+    subscribe(client, "sub-over", "advance", OCT_1)
+    _run_at(OCT_1)
+    with time_machine.travel(datetime(2026, 10, 10, tzinfo=UTC), tick=False):
+        changed = client.patch(
+            "/api/v1/subscriptions/sub-over/", {"overrides": {"amount_cents": 6000}}, format="json"
+        )
+        assert changed.status_code == 200, changed.json()
+    with time_machine.travel(datetime(2026, 10, 20, tzinfo=UTC), tick=False):
+        client.post(
+            "/api/v1/subscriptions/sub-over/cancel/", {"at_period_end": False}, format="json"
+        )
+    _run_at(datetime(2026, 10, 21, tzinfo=UTC))
+
+    credits = [cents for invoice in _invoices("sub-over") for _, cents in invoice if cents < 0]
+    assert credits == [-1065]
+
+
+def test_a_start_the_beat_missed_closes_each_period_it_passed(client, catalog):
+    """A pending subscription started late (beat behind) renews its ended periods one by
+    one, so no period row spans a boundary: due Oct 31 12:00, started on Nov 20."""
+    from subscriptions.models import Subscription
+    from subscriptions.services import subscription_as_of
+
+    with time_machine.travel(datetime(2026, 10, 20, tzinfo=UTC), tick=False):
+        created = client.post(
+            "/api/v1/subscriptions/",
+            {
+                "external_id": "sub-late",
+                "customer": "acme",
+                "plan": "pro",
+                "start_at": "2026-10-31T12:00:00Z",
+            },
+            format="json",
+        )
+        assert created.json()["status"] == "pending"
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+
+    with time_machine.travel(now, tick=False):
+        subscription = subscription_as_of(subscription=Subscription.objects.get(), now=now)
+
+    assert subscription.status == "active"
+    assert subscription.current_period_start == NOV_1
+    assert list(SubscriptionPeriod.objects.values_list("start", "end", "reason")) == [
+        (datetime(2026, 10, 31, 12, tzinfo=UTC), NOV_1, "renewed")
+    ]
+
+
+def test_an_upgrade_after_an_overrides_change_credits_what_was_prepaid(client, catalog, advance):
+    """As above, for an upgrade (its credit runs from the upgrade day included,
+    CreditNotes::CreateFromTermination#remaining_duration): prepaid 30.00 on Oct 1, the
+    fee overridden to 60.00 on Oct 10, upgraded on Oct 20 to 90.00 in advance. Credit:
+    Oct 20-31, 12 of 31 days of 30.00 = 1161.29 -> -1161 (not 2323 of the override);
+    the new plan: 12 of 31 days of 90.00 = 3483.87 -> 3484."""
+    PlanFactory(code="advance-plus", name="Advance plus", amount_cents=9000, pay_in_advance=True)
+    subscribe(client, "sub-over-up", "advance", OCT_1)
+    _run_at(OCT_1)
+    with time_machine.travel(datetime(2026, 10, 10, tzinfo=UTC), tick=False):
+        client.patch(
+            "/api/v1/subscriptions/sub-over-up/",
+            {"overrides": {"amount_cents": 6000}},
+            format="json",
+        )
+    with time_machine.travel(datetime(2026, 10, 20, tzinfo=UTC), tick=False):
+        upgraded = client.patch(
+            "/api/v1/subscriptions/sub-over-up/", {"plan": "advance-plus"}, format="json"
+        )
+        assert upgraded.status_code == 200, upgraded.json()
+    _run_at(datetime(2026, 10, 20, 1, tzinfo=UTC))
+
+    upgrade_invoice = _invoices("sub-over-up")[-1]
+    assert sorted(cents for _, cents in upgrade_invoice) == [-1161, 3484]

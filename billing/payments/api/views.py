@@ -163,8 +163,10 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         description="The invoice the subscription's current period would get if it ended "
         "now, with the usage recorded so far: its fixed fee (prorated by days as the real "
         "invoice will be), each charge per plan it was on, a pay-in-advance fee billed "
-        "ahead at renewal, taxes and total. A read: nothing is stored, no provider is "
-        "called, and a read-only key may ask. It "
+        "ahead at renewal (left out while a downgrade is scheduled), taxes and total. A "
+        "read: the preview is not stored, no provider is called, and a read-only key may "
+        "ask; like every read of a subscription, it first applies what the clock has made "
+        "due (a start, a period that ended), as the beat job would. It "
         "is rated by the same code as the real invoice, so for the same usage the two "
         "agree to the cent. With Lago as the billing engine this is our rating of the "
         "period (the reconciliation check), not Lago's preview.",
