@@ -1,14 +1,14 @@
 """Writes to the catalog: billable metrics and plans with their charges. Prices are
 frozen while any subscription time on them is not invoiced (plan_update, metric_update)."""
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
 from core.exceptions import Conflict
-from subscriptions.charges import validate_properties
+from subscriptions.charges import validate_properties, validate_prorated
 from subscriptions.models import (
     BillableMetric,
     Charge,
@@ -31,6 +31,8 @@ def metric_create(
     field_name: str = "",
     description: str = "",
     negative_values_allowed: bool = False,
+    recurring: bool = False,
+    weighted_interval: str = "",
 ) -> BillableMetric:
     metric = BillableMetric(
         code=code,
@@ -39,6 +41,8 @@ def metric_create(
         field_name=field_name or "",
         description=description or "",
         negative_values_allowed=negative_values_allowed,
+        recurring=recurring,
+        weighted_interval=weighted_interval or "",
     )
     _check_metric(metric)
     try:
@@ -52,7 +56,7 @@ def metric_create(
 @transaction.atomic
 def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
     locked = BillableMetric.objects.select_for_update().get(pk=metric.pk)
-    pricing = {"aggregation", "field_name"} & {
+    pricing = {"aggregation", "field_name", "recurring", "weighted_interval"} & {
         name for name, value in fields.items() if value != getattr(locked, name)
     }
     if pricing and metric_in_use(locked):
@@ -73,6 +77,18 @@ def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
                 )
             except ValidationError as exc:
                 raise ValidationError({"aggregation": exc.messages}) from exc
+    if {"aggregation", "recurring"} & pricing:
+        # A prorated charge needs the metric still recurring (charge.rb validate_prorated).
+        for charge in Charge.objects.filter(metric=locked, prorated=True):
+            try:
+                validate_prorated(
+                    charge.charge_model,
+                    prorated=True,
+                    aggregation=locked.aggregation,
+                    recurring=locked.recurring,
+                )
+            except ValidationError as exc:
+                raise ValidationError({"recurring": exc.messages}) from exc
     locked.save()
     return locked
 
@@ -104,6 +120,7 @@ class ChargeSpec(TypedDict):
     metric: BillableMetric
     charge_model: str
     properties: dict[str, Any]
+    prorated: NotRequired[bool]
 
 
 @transaction.atomic
@@ -175,10 +192,13 @@ def _phases_not_invoiced() -> QuerySet[SubscriptionPhase]:
 
 def _charges_differ(plan: Plan, charges: list[ChargeSpec]) -> bool:
     current = {
-        (c.metric.code, c.charge_model, _canonical(c.properties))
+        (c.metric.code, c.charge_model, _canonical(c.properties), c.prorated)
         for c in plan.charges.select_related("metric")
     }
-    wanted = {(c["metric"].code, c["charge_model"], _canonical(c["properties"])) for c in charges}
+    wanted = {
+        (c["metric"].code, c["charge_model"], _canonical(c["properties"]), c.get("prorated", False))
+        for c in charges
+    }
     return current != wanted
 
 
@@ -198,6 +218,15 @@ def _replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
             )
         except ValidationError as exc:
             raise ValidationError({"charges": exc.messages}) from exc
+        try:
+            validate_prorated(
+                charge["charge_model"],
+                prorated=charge.get("prorated", False),
+                aggregation=charge["metric"].aggregation,
+                recurring=charge["metric"].recurring,
+            )
+        except ValidationError as exc:
+            raise ValidationError({"charges": exc.messages}) from exc
     metrics = [c["metric"].pk for c in charges]
     if len(metrics) != len(set(metrics)):
         raise ValidationError({"charges": "One charge per metric."})
@@ -208,6 +237,7 @@ def _replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
             metric=c["metric"],
             charge_model=c["charge_model"],
             properties=c["properties"],
+            prorated=c.get("prorated", False),
         )
         for c in charges
     )

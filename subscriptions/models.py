@@ -7,7 +7,7 @@ from core.audit import audited
 from core.limits import MAX_FEE_CENTS, MAX_TRIAL_DAYS
 from core.models import TimestampedModel
 from core.validators import validate_currency
-from subscriptions.charges import validate_properties
+from subscriptions.charges import validate_properties, validate_prorated
 
 
 @audited()
@@ -20,6 +20,15 @@ class BillableMetric(TimestampedModel):
         MAX = "max"
         UNIQUE_COUNT = "unique_count"
         LATEST = "latest"
+        # Lago's weighted_sum_agg: the value over time, weighted by the share of the
+        # period it held (billing.usage.selectors.usage_units).
+        WEIGHTED_SUM = "weighted_sum"
+
+    class WeightedInterval(models.TextChoices):
+        SECONDS = "seconds"
+
+    # Lago: only these carry their value over to the next periods (validate_recurring).
+    RECURRING_AGGREGATIONS = frozenset({"sum", "unique_count", "weighted_sum"})
 
     code = models.SlugField(max_length=255, unique=True)
     name = models.CharField(max_length=255)
@@ -35,6 +44,18 @@ class BillableMetric(TimestampedModel):
         default=False,
         help_text="Accept negative event values (corrections to a sum). Off: a negative "
         "value would lower the bill, so it is refused.",
+    )
+    recurring = models.BooleanField(
+        default=False,
+        help_text="Lago's recurring metric: the value carries over to the next periods "
+        "instead of starting again from zero (sum, unique_count, weighted_sum only).",
+    )
+    weighted_interval = models.CharField(
+        max_length=16,
+        choices=WeightedInterval.choices,
+        blank=True,
+        default="",
+        help_text="weighted_sum only: the time unit of the weighting (Lago: seconds).",
     )
     lago_id = models.UUIDField(null=True, blank=True, unique=True)
 
@@ -54,6 +75,15 @@ class BillableMetric(TimestampedModel):
         # The check constraint's rule, said as a field error (the API's and the admin's).
         if self.aggregation != self.Aggregation.COUNT and not self.field_name:
             raise ValidationError({"field_name": "Required unless the aggregation is count."})
+        # billable_metric.rb: validate_recurring, weighted_interval only for weighted_sum.
+        if self.recurring and self.aggregation not in self.RECURRING_AGGREGATIONS:
+            raise ValidationError(
+                {"recurring": f"A {self.aggregation} metric cannot be recurring (Lago)."}
+            )
+        if self.aggregation == self.Aggregation.WEIGHTED_SUM:
+            self.weighted_interval = self.weighted_interval or self.WeightedInterval.SECONDS
+        elif self.weighted_interval:
+            raise ValidationError({"weighted_interval": "Only for a weighted_sum metric."})
 
 
 @audited()
@@ -131,6 +161,9 @@ class Charge(TimestampedModel):
     metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="charges")
     charge_model = models.CharField(max_length=32, choices=Model.choices)
     properties = models.JSONField(default=dict)
+    # Lago's prorated charge: each unit of a recurring metric billed for the days it
+    # existed in the period (billing.usage.selectors.prorated_units).
+    prorated = models.BooleanField(default=False)
     lago_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
@@ -153,6 +186,16 @@ class Charge(TimestampedModel):
             )
         except ValidationError as exc:
             raise ValidationError({"properties": exc.messages}) from exc
+        if self.metric_id:
+            try:
+                validate_prorated(
+                    self.charge_model,
+                    prorated=self.prorated,
+                    aggregation=self.metric.aggregation,
+                    recurring=self.metric.recurring,
+                )
+            except ValidationError as exc:
+                raise ValidationError({"prorated": exc.messages}) from exc
 
 
 @audited()

@@ -34,6 +34,8 @@ def metric_sync_lago(metric_id: str) -> None:
             aggregation=metric.aggregation,
             field_name=metric.field_name,
             description=metric.description,
+            recurring=metric.recurring,
+            weighted_interval=metric.weighted_interval,
         ),
         exists=metric.lago_id is not None,
     )
@@ -67,6 +69,7 @@ def plan_sync_lago(plan_id: str) -> None:
                     billable_metric_lago_id=str(charge.metric.lago_id),
                     charge_model=charge.charge_model,
                     properties=charge.properties,
+                    prorated=charge.prorated,
                 )
                 for charge in charges
             ),

@@ -152,13 +152,15 @@ class StripeEvent:
 @dataclass(frozen=True)
 class MetricData:
     """A billable metric. `aggregation` is ours (`count`, `sum`, `max`, `unique_count`,
-    `latest`); the client names it as Lago does."""
+    `latest`, `weighted_sum`); the client names it as Lago does."""
 
     code: str
     name: str
     aggregation: str
     field_name: str = ""
     description: str = ""
+    recurring: bool = False
+    weighted_interval: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class ChargeData:
     billable_metric_lago_id: str
     charge_model: str
     properties: dict[str, Any] = field(default_factory=dict)
+    prorated: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from core.validators import (
     validate_currency,
 )
 from customers.models import Customer
-from subscriptions.charges import validate_properties
+from subscriptions.charges import validate_properties, validate_prorated
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription
 
 LAGO_REMOTE_IDS = {"lago": "lago_id"}
@@ -45,6 +45,8 @@ class BillableMetricSerializer(_SyncedSerializer):
             "aggregation",
             "field_name",
             "negative_values_allowed",
+            "recurring",
+            "weighted_interval",
             "lago_id",
             "sync",
             "created_at",
@@ -54,6 +56,7 @@ class BillableMetricSerializer(_SyncedSerializer):
         extra_kwargs = {
             "field_name": {"required": False, "allow_blank": True},
             "description": {"required": False, "allow_blank": True},
+            "weighted_interval": {"required": False, "allow_blank": True},
         }
 
     def get_fields(self):
@@ -70,7 +73,7 @@ class ChargeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Charge
-        fields = ["id", "metric", "model", "properties"]
+        fields = ["id", "metric", "model", "properties", "prorated"]
         read_only_fields = ["id"]
 
     def validate(self, attrs):
@@ -80,6 +83,15 @@ class ChargeSerializer(serializers.ModelSerializer):
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"properties": exc.messages}) from exc
+        try:
+            validate_prorated(
+                attrs["charge_model"],
+                prorated=attrs.get("prorated", False),
+                aggregation=attrs["metric"].aggregation,
+                recurring=attrs["metric"].recurring,
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"prorated": exc.messages}) from exc
         return attrs
 
 

@@ -19,6 +19,7 @@ AGGREGATIONS = {
     "max": "max_agg",
     "unique_count": "unique_count_agg",
     "latest": "latest_agg",
+    "weighted_sum": "weighted_sum_agg",
 }
 
 
@@ -28,7 +29,10 @@ def metric_upsert(*, metric: MetricData, exists: bool) -> LagoMetric:
         "code": metric.code,
         "aggregation_type": AGGREGATIONS[metric.aggregation],
         "description": metric.description or None,
+        "recurring": metric.recurring,
     }
+    if metric.weighted_interval:
+        payload["weighted_interval"] = metric.weighted_interval
     if metric.field_name:
         payload["field_name"] = metric.field_name
     remote = _upsert("billable_metrics", "billable_metric", metric.code, payload, exists=exists)
@@ -52,6 +56,7 @@ def plan_upsert(*, plan: PlanData, exists: bool) -> LagoPlan:
                 "billable_metric_id": charge.billable_metric_lago_id,
                 "charge_model": charge.charge_model,
                 "properties": charge.properties,
+                "prorated": charge.prorated,
             }
             for charge in plan.charges
         ],
