@@ -23,7 +23,12 @@ from billing.invoicing.rating import (
     PhaseUsage,
     day_of,
 )
-from billing.usage.selectors import event_amounts_cents, event_values, usage_units
+from billing.usage.selectors import (
+    event_amounts_cents,
+    event_values,
+    prorated_units,
+    usage_units,
+)
 from subscriptions.models import (
     BillableMetric,
     Charge,
@@ -283,7 +288,13 @@ def _phase_usage(
                     metric_code=metric.code,
                     charge_model=charge.charge_model,
                     properties=charge_overrides.get(metric.code, charge.properties),
-                    units=units.get(metric.pk, Decimal(0)),
+                    units=(
+                        prorated_units(
+                            subscription=subscription, metric=metric, start=start, end=end
+                        )
+                        if charge.prorated
+                        else units.get(metric.pk, Decimal(0))
+                    ),
                     # Percentage prices events one by one (free events, fixed fees,
                     # per-transaction min/max), whatever the aggregation.
                     event_values=(
