@@ -173,3 +173,28 @@ def test_prorated_units_round_up_to_five_places(client, catalog):
     units = prorated_units(subscription=subscription, metric=metric, start=NOV_1, end=DEC_1)
 
     assert units == Decimal("0.96667")
+
+
+def test_prorated_sum_matches_lagos_spec_figure(client, catalog):
+    """prorated_aggregations/sum_service_spec.rb "aggregates the events": a recurring sum
+    over May 2023 (31 days) with two events of 2.5 months before (carried in for the whole
+    period) and two of 12 on May 26 (6 days, 26th to 31st): 5 + 12x6/31 + 12x6/31 =
+    9.645161..., ceil(5) = 9.64517."""
+    may_1, jun_1 = datetime(2023, 5, 1, tzinfo=UTC), datetime(2023, 6, 1, tzinfo=UTC)
+    plan = PlanFactory(code="seats", name="Seats", amount_cents=0, currency="USD")
+    metric = BillableMetricFactory(
+        code="total", aggregation="sum", field_name="total_count", recurring=True
+    )
+    ChargeFactory(plan=plan, metric=metric, properties={"amount": "1"}, prorated=True)
+    with time_machine.travel(datetime(2023, 6, 2, tzinfo=UTC), tick=False):
+        subscribe(client, "sub-seats", "seats", datetime(2023, 1, 1, tzinfo=UTC))
+        old, latest = datetime(2023, 4, 1, tzinfo=UTC), datetime(2023, 5, 26, tzinfo=UTC)
+        events = [(old, {"total_count": 2.5})] * 2 + [(latest, {"total_count": 12})] * 2
+        record(client, "sub-seats", "total", events)
+    subscription = Subscription.objects.get(external_id="sub-seats")
+
+    units = prorated_units(subscription=subscription, metric=metric, start=may_1, end=jun_1)
+
+    assert units == Decimal("9.64517")
+    # Not prorated, the recurring sum is every event up to the period's end: 29.
+    assert usage_units(subscription=subscription, start=may_1, end=jun_1)[metric.pk] == 29
