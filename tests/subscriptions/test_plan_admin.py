@@ -26,7 +26,13 @@ def test_a_plan_in_use_shows_its_charges_read_only(admin_client, catalog):
     assert page.status_code == 200
     (frozen,) = _charge_inlines(page)
     assert isinstance(frozen, FrozenChargeInline)
-    assert set(frozen.readonly_fields) == {"metric", "charge_model", "properties", "lago_id"}
+    assert set(frozen.readonly_fields) == {
+        "metric",
+        "charge_model",
+        "properties",
+        "prorated",
+        "lago_id",
+    }
     assert not frozen.can_delete and frozen.max_num == 0
     assert 'name="charges-0-properties"' not in page.content.decode()
 
