@@ -13,14 +13,8 @@ from subscriptions.models import BillableMetric, Charge, Plan, Subscription, Sub
 # The model's validators and clean() are the API's rules (ISO currency, fee and trial
 # bounds, charge properties, a field unless counting); a ModelForm applies them, and every
 # save goes through the services, which apply them again under their locks.
-METRIC_FIELDS = (
-    "name",
-    "description",
-    "aggregation",
-    "field_name",
-    "negative_values_allowed",
-    "filters",
-)
+METRIC_FIELDS: tuple[str, ...] = ("name", "description", "aggregation", "field_name")
+METRIC_FIELDS += ("negative_values_allowed", "filters", "recurring", "weighted_interval")
 PLAN_FIELDS = (
     "name",
     "description",
@@ -51,7 +45,7 @@ class BillableMetricAdmin(ServiceAdminMixin, admin.ModelAdmin):
             fields.append("code")
             if catalog.metric_in_use(obj):
                 # Frozen under running subscriptions, here as in the API.
-                fields += ["aggregation", "field_name", "filters"]
+                fields += ["aggregation", "field_name", "filters", "recurring", "weighted_interval"]
         return fields
 
     def save_model(self, request, obj, form, change):
@@ -67,14 +61,14 @@ class BillableMetricAdmin(ServiceAdminMixin, admin.ModelAdmin):
 class ChargeInline(admin.TabularInline):
     model = Charge
     extra = 0
-    fields = ["metric", "charge_model", "properties", "filters", "lago_id"]
+    fields = ["metric", "charge_model", "properties", "filters", "prorated", "lago_id"]
     readonly_fields = ["lago_id"]
 
 
 class FrozenChargeInline(ChargeInline):
     """A plan's charges once it is in use: prices are frozen, here as in the API."""
 
-    readonly_fields = ["metric", "charge_model", "properties", "filters", "lago_id"]
+    readonly_fields = ["metric", "charge_model", "properties", "filters", "prorated", "lago_id"]
     can_delete = False
     max_num = 0
 
@@ -156,6 +150,7 @@ class PlanAdmin(ServiceAdminMixin, admin.ModelAdmin):
                         "charge_model": data["charge_model"],
                         "properties": data["properties"],
                         "filters": data.get("filters") or [],
+                        "prorated": bool(data.get("prorated")),
                     }
                 )
         return charges

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
 from core.exceptions import Conflict
-from subscriptions.charges import validate_properties
+from subscriptions.charges import validate_properties, validate_prorated
 from subscriptions.models import (
     BillableMetric,
     Charge,
@@ -38,6 +38,8 @@ def metric_create(
     description: str = "",
     negative_values_allowed: bool = False,
     filters: list[dict[str, Any]] | None = None,
+    recurring: bool = False,
+    weighted_interval: str = "",
 ) -> BillableMetric:
     metric = BillableMetric(
         code=code,
@@ -47,6 +49,8 @@ def metric_create(
         description=description or "",
         negative_values_allowed=negative_values_allowed,
         filters=filters or [],
+        recurring=recurring,
+        weighted_interval=weighted_interval or "",
     )
     _check_metric(metric)
     try:
@@ -60,7 +64,7 @@ def metric_create(
 @transaction.atomic
 def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
     locked = BillableMetric.objects.select_for_update().get(pk=metric.pk)
-    pricing = {"aggregation", "field_name", "filters"} & {
+    pricing = {"aggregation", "field_name", "filters", "recurring", "weighted_interval"} & {
         name for name, value in fields.items() if value != getattr(locked, name)
     }
     if pricing and metric_in_use(locked):
@@ -84,6 +88,18 @@ def metric_update(*, metric: BillableMetric, **fields: Any) -> BillableMetric:
                 raise ValidationError({"aggregation": exc.messages}) from exc
     if "filters" in pricing:
         check_charge_filters(locked)
+    if {"aggregation", "recurring"} & pricing:
+        # A prorated charge needs the metric still recurring (charge.rb validate_prorated).
+        for charge in Charge.objects.filter(metric=locked, prorated=True):
+            try:
+                validate_prorated(
+                    charge.charge_model,
+                    prorated=True,
+                    aggregation=locked.aggregation,
+                    recurring=locked.recurring,
+                )
+            except ValidationError as exc:
+                raise ValidationError({"recurring": exc.messages}) from exc
     locked.save()
     return locked
 

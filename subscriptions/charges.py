@@ -145,6 +145,48 @@ _AGGREGATIONS = {
 }
 
 
+# charge.rb validate_prorated: Lago prorates standard, volume and graduated charges (in
+# arrears) on recurring sum or unique_count metrics. Ours rates the prorated units with
+# the standard model only so far; volume and graduated need Lago's full-units tier choice
+# and per-event ranges (prorated_graduated_service.rb), refused rather than rated wrong.
+PRORATED_CHARGE_MODELS = frozenset({"standard"})
+PRORATED_AGGREGATIONS = frozenset({"sum", "unique_count"})
+
+
+def validate_prorated(
+    charge_model: str, *, prorated: bool, aggregation: str, recurring: bool
+) -> None:
+    """Raise ValidationError unless a charge may be prorated (Lago's rules, narrowed to
+    the models we rate prorated)."""
+    if not prorated:
+        return
+    if aggregation not in PRORATED_AGGREGATIONS or not recurring:
+        raise ValidationError(
+            "A prorated charge needs a recurring sum or unique_count metric "
+            f"(not a{' recurring' if recurring else ''} {aggregation} one)."
+        )
+    if charge_model not in PRORATED_CHARGE_MODELS:
+        raise ValidationError(
+            f"A {charge_model} charge cannot be prorated here yet: only standard is."
+        )
+
+
+def validate_dimensions(
+    *, filters: Any, properties: Any, prorated: bool, aggregation: str, recurring: bool
+) -> None:
+    """Filters and pricing groups split a period's usage in one query that neither carries
+    a recurring metric's value over nor weights it by time: refused there (rather than
+    rated wrong) until the buckets learn to."""
+    grouped = isinstance(properties, dict) and bool(group_keys(properties))
+    if not (filters or grouped):
+        return
+    if prorated or recurring or aggregation == "weighted_sum":
+        raise ValidationError(
+            "Filters and pricing_group_keys are not supported on a prorated charge, nor on "
+            "a recurring or weighted_sum metric."
+        )
+
+
 def validate_properties(
     charge_model: str, properties: Any, *, aggregation: str | None = None
 ) -> dict[str, Any]:

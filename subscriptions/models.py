@@ -9,8 +9,10 @@ from core.models import TimestampedModel
 from core.validators import validate_currency
 from subscriptions.charges import (
     validate_charge_filters,
+    validate_dimensions,
     validate_metric_filters,
     validate_properties,
+    validate_prorated,
 )
 
 
@@ -24,6 +26,15 @@ class BillableMetric(TimestampedModel):
         MAX = "max"
         UNIQUE_COUNT = "unique_count"
         LATEST = "latest"
+        # Lago's weighted_sum_agg: the value over time, weighted by the share of the
+        # period it held (billing.usage.selectors.usage_units).
+        WEIGHTED_SUM = "weighted_sum"
+
+    class WeightedInterval(models.TextChoices):
+        SECONDS = "seconds"
+
+    # Lago: only these carry their value over to the next periods (validate_recurring).
+    RECURRING_AGGREGATIONS = frozenset({"sum", "unique_count", "weighted_sum"})
 
     code = models.SlugField(max_length=255, unique=True)
     name = models.CharField(max_length=255)
@@ -39,6 +50,18 @@ class BillableMetric(TimestampedModel):
         default=False,
         help_text="Accept negative event values (corrections to a sum). Off: a negative "
         "value would lower the bill, so it is refused.",
+    )
+    recurring = models.BooleanField(
+        default=False,
+        help_text="Lago's recurring metric: the value carries over to the next periods "
+        "instead of starting again from zero (sum, unique_count, weighted_sum only).",
+    )
+    weighted_interval = models.CharField(
+        max_length=16,
+        choices=WeightedInterval.choices,
+        blank=True,
+        default="",
+        help_text="weighted_sum only: the time unit of the weighting (Lago: seconds).",
     )
     lago_id = models.UUIDField(null=True, blank=True, unique=True)
     filters = models.JSONField(
@@ -68,6 +91,15 @@ class BillableMetric(TimestampedModel):
             validate_metric_filters(self.filters)
         except ValidationError as exc:
             raise ValidationError({"filters": exc.messages}) from exc
+        # billable_metric.rb: validate_recurring, weighted_interval only for weighted_sum.
+        if self.recurring and self.aggregation not in self.RECURRING_AGGREGATIONS:
+            raise ValidationError(
+                {"recurring": f"A {self.aggregation} metric cannot be recurring (Lago)."}
+            )
+        if self.aggregation == self.Aggregation.WEIGHTED_SUM:
+            self.weighted_interval = self.weighted_interval or self.WeightedInterval.SECONDS
+        elif self.weighted_interval:
+            raise ValidationError({"weighted_interval": "Only for a weighted_sum metric."})
 
 
 @audited()
@@ -145,6 +177,9 @@ class Charge(TimestampedModel):
     metric = models.ForeignKey(BillableMetric, on_delete=models.PROTECT, related_name="charges")
     charge_model = models.CharField(max_length=32, choices=Model.choices)
     properties = models.JSONField(default=dict)
+    # Lago's prorated charge: each unit of a recurring metric billed for the days it
+    # existed in the period (billing.usage.selectors.prorated_units).
+    prorated = models.BooleanField(default=False)
     lago_id = models.UUIDField(null=True, blank=True)
     # Lago's charge filters: [{invoice_display_name, properties, values: {key: [value]}}],
     # each pricing the events it matches; `properties` price the rest (the default).
@@ -176,6 +211,22 @@ class Charge(TimestampedModel):
             validate_charge_filters(self.charge_model, self.filters, self.metric.filters)
         except ValidationError as exc:
             raise ValidationError({"filters": exc.messages}) from exc
+        try:
+            validate_prorated(
+                self.charge_model,
+                prorated=self.prorated,
+                aggregation=self.metric.aggregation,
+                recurring=self.metric.recurring,
+            )
+            validate_dimensions(
+                filters=self.filters,
+                properties=self.properties,
+                prorated=self.prorated,
+                aggregation=self.metric.aggregation,
+                recurring=self.metric.recurring,
+            )
+        except ValidationError as exc:
+            raise ValidationError({"prorated": exc.messages}) from exc
 
 
 @audited()

@@ -8,7 +8,12 @@ from typing import Any, NotRequired, TypedDict
 from django.core.exceptions import ValidationError
 
 from core.exceptions import Conflict
-from subscriptions.charges import validate_charge_filters, validate_properties
+from subscriptions.charges import (
+    validate_charge_filters,
+    validate_dimensions,
+    validate_properties,
+    validate_prorated,
+)
 from subscriptions.models import BillableMetric, Charge, Plan
 
 
@@ -19,11 +24,18 @@ class ChargeSpec(TypedDict):
     charge_model: str
     properties: dict[str, Any]
     filters: NotRequired[list[dict[str, Any]]]
+    prorated: NotRequired[bool]
 
 
 def charges_differ(plan: Plan, charges: list[ChargeSpec]) -> bool:
     current = {
-        (c.metric.code, c.charge_model, _canonical(c.properties), _canonical(c.filters))
+        (
+            c.metric.code,
+            c.charge_model,
+            _canonical(c.properties),
+            _canonical(c.filters),
+            c.prorated,
+        )
         for c in plan.charges.select_related("metric")
     }
     wanted = {
@@ -32,6 +44,7 @@ def charges_differ(plan: Plan, charges: list[ChargeSpec]) -> bool:
             c["charge_model"],
             _canonical(c["properties"]),
             _canonical(c.get("filters") or []),
+            c.get("prorated", False),
         )
         for c in charges
     }
@@ -53,6 +66,19 @@ def replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
             validate_charge_filters(
                 charge["charge_model"], charge.get("filters") or [], charge["metric"].filters
             )
+            validate_prorated(
+                charge["charge_model"],
+                prorated=charge.get("prorated", False),
+                aggregation=charge["metric"].aggregation,
+                recurring=charge["metric"].recurring,
+            )
+            validate_dimensions(
+                filters=charge.get("filters"),
+                properties=charge["properties"],
+                prorated=charge.get("prorated", False),
+                aggregation=charge["metric"].aggregation,
+                recurring=charge["metric"].recurring,
+            )
         except ValidationError as exc:
             raise ValidationError({"charges": exc.messages}) from exc
     metrics = [c["metric"].pk for c in charges]
@@ -66,6 +92,7 @@ def replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
             charge_model=c["charge_model"],
             properties=c["properties"],
             filters=c.get("filters") or [],
+            prorated=c.get("prorated", False),
         )
         for c in charges
     )

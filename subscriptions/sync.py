@@ -40,6 +40,8 @@ def metric_sync_lago(metric_id: str) -> None:
                 MetricFilter(key=item["key"], values=tuple(item["values"]))
                 for item in metric.filters
             ),
+            recurring=metric.recurring,
+            weighted_interval=metric.weighted_interval,
         ),
         exists=metric.lago_id is not None,
     )
@@ -81,6 +83,7 @@ def plan_sync_lago(plan_id: str) -> None:
                         )
                         for item in charge.filters
                     ),
+                    prorated=charge.prorated,
                 )
                 for charge in charges
             ),

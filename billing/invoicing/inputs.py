@@ -28,6 +28,7 @@ from billing.usage.selectors import (
     UsageBucket,
     event_amounts_cents,
     event_values,
+    prorated_units,
     usage_buckets,
     usage_units,
 )
@@ -314,7 +315,13 @@ def _phase_usage(
                     metric_code=metric.code,
                     charge_model=charge.charge_model,
                     properties=charge_overrides.get(metric.code, charge.properties),
-                    units=units.get(metric.pk, Decimal(0)),
+                    units=(
+                        prorated_units(
+                            subscription=subscription, metric=metric, start=start, end=end
+                        )
+                        if charge.prorated
+                        else units.get(metric.pk, Decimal(0))
+                    ),
                     # Percentage prices events one by one (free events, fixed fees,
                     # per-transaction min/max), whatever the aggregation.
                     event_values=(

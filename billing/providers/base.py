@@ -160,7 +160,7 @@ class MetricFilter:
 @dataclass(frozen=True)
 class MetricData:
     """A billable metric. `aggregation` is ours (`count`, `sum`, `max`, `unique_count`,
-    `latest`); the client names it as Lago does."""
+    `latest`, `weighted_sum`); the client names it as Lago does."""
 
     code: str
     name: str
@@ -168,6 +168,8 @@ class MetricData:
     field_name: str = ""
     description: str = ""
     filters: tuple[MetricFilter, ...] = ()
+    recurring: bool = False
+    weighted_interval: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,7 @@ class ChargeData:
     charge_model: str
     properties: dict[str, Any] = field(default_factory=dict)
     filters: tuple[ChargeFilterData, ...] = ()
+    prorated: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +26,54 @@ _AGGREGATE_SQL = f"""
     GROUP BY metric_id
 """
 
+_TABLE = UsageRecord._meta.db_table
+_CARRIED = (BillableMetric.Aggregation.WEIGHTED_SUM,)
+
+# A recurring sum or unique_count: every event up to the period's end, not just its own.
+_RECURRING_SQL = f"""
+    SELECT metric_id, coalesce(sum(value), 0), count(DISTINCT unique_value)
+    FROM {_TABLE}
+    WHERE subscription_id = %s AND metric_id = ANY(%s) AND "timestamp" < %s
+    GROUP BY metric_id
+"""
+
+# Lago's weighted_sum (events/stores/postgres/weighted_sum_query.rb): the rows are the
+# value carried in at the start (a recurring metric's earlier events, else 0), each event's
+# change, and 0 at the end; each row's running total is weighted by the seconds until the
+# next row over the period's seconds, and the weights summed.
+_WEIGHTED_SUM_SQL = f"""
+    WITH metrics AS (
+        SELECT unnest(%(ids)s::uuid[]) AS metric_id, unnest(%(recurring)s::boolean[]) AS recurring
+    ), events_data AS (
+        SELECT m.metric_id, %(start)s::timestamptz AS ts, 0 AS ord, 0::bigint AS id,
+               CASE WHEN m.recurring THEN coalesce((
+                   SELECT sum(value) FROM {_TABLE} e
+                   WHERE e.subscription_id = %(subscription)s AND e.metric_id = m.metric_id
+                     AND e."timestamp" < %(start)s
+               ), 0) ELSE 0 END AS difference
+        FROM metrics m
+        UNION ALL
+        SELECT metric_id, "timestamp", 1, id, coalesce(value, 0)
+        FROM {_TABLE}
+        WHERE subscription_id = %(subscription)s AND metric_id = ANY(%(ids)s::uuid[])
+          AND "timestamp" >= %(start)s AND "timestamp" < %(end)s
+        UNION ALL
+        SELECT metric_id, %(end)s::timestamptz, 2, 0, 0 FROM metrics
+    )
+    SELECT metric_id, coalesce(sum(ratio), 0) FROM (
+        SELECT metric_id,
+               sum(difference) OVER running
+               * extract(epoch FROM lead(ts, 1, %(end)s::timestamptz) OVER running - ts)
+               / %(seconds)s::numeric AS ratio
+        FROM events_data
+        WINDOW running AS (
+            PARTITION BY metric_id ORDER BY ts, ord, id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        )
+    ) weighted
+    GROUP BY metric_id
+"""
+
 
 def usage_units(
     *,
@@ -33,8 +81,11 @@ def usage_units(
     start: datetime,
     end: datetime,
     metrics: Mapping[UUID, BillableMetric] | None = None,
+    duration: timedelta | None = None,
 ) -> dict[UUID, Decimal]:
-    """{metric_id: units} for [start, end), each metric by its own aggregation."""
+    """{metric_id: units} for [start, end), each metric by its own aggregation. A recurring
+    metric counts its events before `start` too; a weighted sum weights by the share of
+    `duration` (the period's length, Lago's charges_duration; default end - start)."""
     if metrics is None:
         metrics = {m.pk: m for m in BillableMetric.objects.all()}
     units: dict[UUID, Decimal] = {}
@@ -42,8 +93,8 @@ def usage_units(
         cursor.execute(_AGGREGATE_SQL, [subscription.pk, start, end])
         for metric_id, count, total, maximum, distinct, latest in cursor.fetchall():
             metric = metrics.get(metric_id)
-            if metric is None:
-                continue
+            if metric is None or metric.recurring or metric.aggregation in _CARRIED:
+                continue  # read by _carried_units, events before the period count too
             units[metric_id] = {
                 "count": Decimal(count),
                 "sum": Decimal(total),
@@ -51,7 +102,118 @@ def usage_units(
                 "unique_count": Decimal(distinct),
                 "latest": Decimal(latest or 0),
             }[metric.aggregation]
+    units.update(
+        _carried_units(
+            subscription=subscription, start=start, end=end, metrics=metrics, duration=duration
+        )
+    )
     return units
+
+
+def _carried_units(
+    *,
+    subscription: Subscription,
+    start: datetime,
+    end: datetime,
+    metrics: Mapping[UUID, BillableMetric],
+    duration: timedelta | None,
+) -> dict[UUID, Decimal]:
+    """Recurring sums and unique_counts (their value up to `end`, carried over from the
+    earlier periods) and weighted sums, one query for each kind there is."""
+    units: dict[UUID, Decimal] = {}
+    weighted = [m for m in metrics.values() if m.aggregation in _CARRIED]
+    recurring = [m for m in metrics.values() if m.recurring and m.aggregation not in _CARRIED]
+    with connection.cursor() as cursor:
+        if recurring:
+            cursor.execute(_RECURRING_SQL, [subscription.pk, [m.pk for m in recurring], end])
+            found = {row[0]: row for row in cursor.fetchall()}
+            for metric in recurring:
+                _, total, distinct = found.get(metric.pk, (None, 0, 0))
+                units[metric.pk] = Decimal(
+                    distinct
+                    if metric.aggregation == BillableMetric.Aggregation.UNIQUE_COUNT
+                    else total
+                )
+        if weighted:
+            seconds = Decimal((duration or (end - start)).total_seconds())
+            cursor.execute(
+                _WEIGHTED_SUM_SQL,
+                {
+                    "ids": [m.pk for m in weighted],
+                    "recurring": [m.recurring for m in weighted],
+                    "subscription": subscription.pk,
+                    "start": start,
+                    "end": end,
+                    "seconds": seconds,
+                },
+            )
+            found = dict(cursor.fetchall())
+            for metric in weighted:
+                # weighted_sum_service.rb: result.aggregation = value.ceil(20)
+                units[metric.pk] = _ceil(Decimal(found.get(metric.pk, 0)), 20)
+    return units
+
+
+# Lago's prorated sum and unique_count (prorated_aggregations/*, postgres_store.rb
+# prorated_sum, duration_ratio_sql): each unit is billed for the days it existed in the
+# period, from its event's day (or the period's first day, for one carried in) to the
+# period's last day, both counted, over the period's days. A unique value counts from the
+# first event that named it.
+_PRORATED_SQL = f"""
+    SELECT coalesce(sum(
+        units * ((%(last_day)s::date - greatest(day, %(first_day)s::date)) + 1)::numeric
+        / %(days)s::numeric
+    ), 0)
+    FROM (
+        SELECT CASE WHEN %(unique)s THEN 1 ELSE coalesce(value, 0) END AS units,
+               ("timestamp" AT TIME ZONE 'UTC')::date AS day
+        FROM {_TABLE}
+        WHERE subscription_id = %(subscription)s AND metric_id = %(metric)s
+          AND "timestamp" < %(end)s AND NOT %(unique)s
+        UNION ALL
+        SELECT 1, (min("timestamp") AT TIME ZONE 'UTC')::date
+        FROM {_TABLE}
+        WHERE subscription_id = %(subscription)s AND metric_id = %(metric)s
+          AND "timestamp" < %(end)s AND %(unique)s
+        GROUP BY unique_value
+    ) existed
+"""
+
+
+def prorated_units(
+    *,
+    subscription: Subscription,
+    metric: BillableMetric,
+    start: datetime,
+    end: datetime,
+    duration: timedelta | None = None,
+) -> Decimal:
+    """A prorated charge's units over [start, end) (UTC days) for a recurring sum or
+    unique_count: every unit up to `end`, each weighted by the share of the period's days
+    it existed; rounded up to 5 places as Lago's (`compute_event_aggregation.ceil(5)`)."""
+    days = Decimal((duration or (end - start)).total_seconds()) / Decimal(86400)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PRORATED_SQL,
+            {
+                "subscription": subscription.pk,
+                "metric": metric.pk,
+                "end": end,
+                "first_day": start.astimezone(UTC).date(),
+                "last_day": (end - timedelta(microseconds=1)).astimezone(UTC).date(),
+                "days": days,
+                "unique": metric.aggregation == BillableMetric.Aggregation.UNIQUE_COUNT,
+            },
+        )
+        (total,) = cursor.fetchone() or (0,)
+    return _ceil(Decimal(total), 5)
+
+
+def _ceil(value: Decimal, places: int) -> Decimal:
+    with localcontext(prec=80):
+        ceiled = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_CEILING)
+        integral = ceiled.to_integral_value()
+        return integral if ceiled == integral else ceiled.normalize()
 
 
 def event_values(

@@ -31,7 +31,7 @@ from subscriptions.models import BillableMetric, Subscription, SubscriptionPerio
 MAX_BATCH = 1000
 # How far in the future a client's clock may run before its timestamps are refused.
 CLOCK_SKEW = timedelta(minutes=5)
-NUMERIC = {"sum", "max", "latest"}
+NUMERIC = {"sum", "max", "latest", "weighted_sum"}
 # The event's own amount in minor units, for a dynamic charge (Lago's event field).
 AMOUNT = "precise_total_amount_cents"
 

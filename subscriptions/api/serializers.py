@@ -13,8 +13,10 @@ from core.validators import (
 from customers.models import Customer
 from subscriptions.charges import (
     validate_charge_filters,
+    validate_dimensions,
     validate_metric_filters,
     validate_properties,
+    validate_prorated,
 )
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription
 
@@ -59,6 +61,8 @@ class BillableMetricSerializer(_SyncedSerializer):
             "field_name",
             "negative_values_allowed",
             "filters",
+            "recurring",
+            "weighted_interval",
             "lago_id",
             "sync",
             "created_at",
@@ -68,6 +72,7 @@ class BillableMetricSerializer(_SyncedSerializer):
         extra_kwargs = {
             "field_name": {"required": False, "allow_blank": True},
             "description": {"required": False, "allow_blank": True},
+            "weighted_interval": {"required": False, "allow_blank": True},
         }
 
     def get_fields(self):
@@ -102,7 +107,7 @@ class ChargeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Charge
-        fields = ["id", "metric", "model", "properties", "filters"]
+        fields = ["id", "metric", "model", "properties", "filters", "prorated"]
         read_only_fields = ["id"]
 
     def validate(self, attrs):
@@ -118,6 +123,22 @@ class ChargeSerializer(serializers.ModelSerializer):
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"filters": exc.messages}) from exc
+        try:
+            validate_prorated(
+                attrs["charge_model"],
+                prorated=attrs.get("prorated", False),
+                aggregation=attrs["metric"].aggregation,
+                recurring=attrs["metric"].recurring,
+            )
+            validate_dimensions(
+                filters=attrs.get("filters"),
+                properties=attrs["properties"],
+                prorated=attrs.get("prorated", False),
+                aggregation=attrs["metric"].aggregation,
+                recurring=attrs["metric"].recurring,
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"prorated": exc.messages}) from exc
         return attrs
 
 

@@ -31,6 +31,7 @@ def test_a_plan_in_use_shows_its_charges_read_only(admin_client, catalog):
         "charge_model",
         "properties",
         "filters",
+        "prorated",
         "lago_id",
     }
     assert not frozen.can_delete and frozen.max_num == 0

@@ -19,6 +19,7 @@ AGGREGATIONS = {
     "max": "max_agg",
     "unique_count": "unique_count_agg",
     "latest": "latest_agg",
+    "weighted_sum": "weighted_sum_agg",
 }
 
 
@@ -28,7 +29,10 @@ def metric_upsert(*, metric: MetricData, exists: bool) -> LagoMetric:
         "code": metric.code,
         "aggregation_type": AGGREGATIONS[metric.aggregation],
         "description": metric.description or None,
+        "recurring": metric.recurring,
     }
+    if metric.weighted_interval:
+        payload["weighted_interval"] = metric.weighted_interval
     if metric.field_name:
         payload["field_name"] = metric.field_name
     # Always sent, so removing the last filter reaches Lago too.
@@ -62,6 +66,7 @@ def plan_upsert(*, plan: PlanData, exists: bool) -> LagoPlan:
                     }
                     for item in charge.filters
                 ],
+                "prorated": charge.prorated,
             }
             for charge in plan.charges
         ],
