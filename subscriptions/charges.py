@@ -171,6 +171,37 @@ def validate_prorated(
         )
 
 
+def validate_charge(
+    charge_model: str, *, properties: Any, filters: Any, prorated: bool, metric: Any
+) -> None:
+    """Every rule of one charge on its metric (a BillableMetric), as one ValidationError
+    keyed by the field at fault: the one rule set of the API, the admin and the services."""
+    try:
+        validate_properties(charge_model, properties, aggregation=metric.aggregation)
+    except ValidationError as exc:
+        raise ValidationError({"properties": exc.messages}) from exc
+    try:
+        validate_charge_filters(charge_model, filters or [], metric.filters)
+    except ValidationError as exc:
+        raise ValidationError({"filters": exc.messages}) from exc
+    try:
+        validate_prorated(
+            charge_model,
+            prorated=prorated,
+            aggregation=metric.aggregation,
+            recurring=metric.recurring,
+        )
+        validate_dimensions(
+            filters=filters,
+            properties=properties,
+            prorated=prorated,
+            aggregation=metric.aggregation,
+            recurring=metric.recurring,
+        )
+    except ValidationError as exc:
+        raise ValidationError({"prorated": exc.messages}) from exc
+
+
 def validate_dimensions(
     *, filters: Any, properties: Any, prorated: bool, aggregation: str, recurring: bool
 ) -> None:

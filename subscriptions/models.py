@@ -7,13 +7,7 @@ from core.audit import audited
 from core.limits import MAX_FEE_CENTS, MAX_TRIAL_DAYS
 from core.models import TimestampedModel
 from core.validators import validate_currency
-from subscriptions.charges import (
-    validate_charge_filters,
-    validate_dimensions,
-    validate_metric_filters,
-    validate_properties,
-    validate_prorated,
-)
+from subscriptions.charges import validate_charge, validate_metric_filters, validate_properties
 
 
 @audited()
@@ -197,36 +191,19 @@ class Charge(TimestampedModel):
     def clean(self) -> None:
         if self.charge_model not in self.Model.values:
             return  # refused by its own field, which says why
-        try:
-            validate_properties(
-                self.charge_model,
-                self.properties,
-                aggregation=self.metric.aggregation if self.metric_id else None,
-            )
-        except ValidationError as exc:
-            raise ValidationError({"properties": exc.messages}) from exc
         if self.metric_id is None:
-            return
-        try:
-            validate_charge_filters(self.charge_model, self.filters, self.metric.filters)
-        except ValidationError as exc:
-            raise ValidationError({"filters": exc.messages}) from exc
-        try:
-            validate_prorated(
+            try:
+                validate_properties(self.charge_model, self.properties)
+            except ValidationError as exc:
+                raise ValidationError({"properties": exc.messages}) from exc
+        else:
+            validate_charge(
                 self.charge_model,
-                prorated=self.prorated,
-                aggregation=self.metric.aggregation,
-                recurring=self.metric.recurring,
-            )
-            validate_dimensions(
-                filters=self.filters,
                 properties=self.properties,
+                filters=self.filters,
                 prorated=self.prorated,
-                aggregation=self.metric.aggregation,
-                recurring=self.metric.recurring,
+                metric=self.metric,
             )
-        except ValidationError as exc:
-            raise ValidationError({"prorated": exc.messages}) from exc
 
 
 @audited()

@@ -8,12 +8,7 @@ from typing import Any, NotRequired, TypedDict
 from django.core.exceptions import ValidationError
 
 from core.exceptions import Conflict
-from subscriptions.charges import (
-    validate_charge_filters,
-    validate_dimensions,
-    validate_properties,
-    validate_prorated,
-)
+from subscriptions.charges import validate_charge, validate_charge_filters
 from subscriptions.models import BillableMetric, Charge, Plan
 
 
@@ -58,26 +53,12 @@ def _canonical(properties: dict[str, Any] | list[Any]) -> str:
 def replace_charges(plan: Plan, charges: list[ChargeSpec]) -> None:
     for charge in charges:
         try:
-            validate_properties(
+            validate_charge(
                 charge["charge_model"],
-                charge["properties"],
-                aggregation=charge["metric"].aggregation,
-            )
-            validate_charge_filters(
-                charge["charge_model"], charge.get("filters") or [], charge["metric"].filters
-            )
-            validate_prorated(
-                charge["charge_model"],
-                prorated=charge.get("prorated", False),
-                aggregation=charge["metric"].aggregation,
-                recurring=charge["metric"].recurring,
-            )
-            validate_dimensions(
-                filters=charge.get("filters"),
                 properties=charge["properties"],
+                filters=charge.get("filters"),
                 prorated=charge.get("prorated", False),
-                aggregation=charge["metric"].aggregation,
-                recurring=charge["metric"].recurring,
+                metric=charge["metric"],
             )
         except ValidationError as exc:
             raise ValidationError({"charges": exc.messages}) from exc

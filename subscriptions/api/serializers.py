@@ -11,13 +11,7 @@ from core.validators import (
     validate_currency,
 )
 from customers.models import Customer
-from subscriptions.charges import (
-    validate_charge_filters,
-    validate_dimensions,
-    validate_metric_filters,
-    validate_properties,
-    validate_prorated,
-)
+from subscriptions.charges import validate_charge, validate_metric_filters
 from subscriptions.models import BillableMetric, Charge, Plan, Subscription
 
 LAGO_REMOTE_IDS = {"lago": "lago_id"}
@@ -112,33 +106,15 @@ class ChargeSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         try:
-            validate_properties(
-                attrs["charge_model"], attrs["properties"], aggregation=attrs["metric"].aggregation
-            )
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError({"properties": exc.messages}) from exc
-        try:
-            validate_charge_filters(
-                attrs["charge_model"], attrs.get("filters") or [], attrs["metric"].filters
-            )
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError({"filters": exc.messages}) from exc
-        try:
-            validate_prorated(
+            validate_charge(
                 attrs["charge_model"],
-                prorated=attrs.get("prorated", False),
-                aggregation=attrs["metric"].aggregation,
-                recurring=attrs["metric"].recurring,
-            )
-            validate_dimensions(
-                filters=attrs.get("filters"),
                 properties=attrs["properties"],
+                filters=attrs.get("filters"),
                 prorated=attrs.get("prorated", False),
-                aggregation=attrs["metric"].aggregation,
-                recurring=attrs["metric"].recurring,
+                metric=attrs["metric"],
             )
         except DjangoValidationError as exc:
-            raise serializers.ValidationError({"prorated": exc.messages}) from exc
+            raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
 
 
