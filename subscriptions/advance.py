@@ -13,19 +13,26 @@ from subscriptions.periods import nominal_period
 S = Subscription.Status
 
 
-def _anchor(subscription: Subscription) -> datetime:
+def anchor_of(subscription: Subscription) -> datetime:
+    """What its periods count from: set when it becomes active, before any period."""
     assert subscription.billing_anchor_at is not None, f"{subscription} has not started"
     return subscription.billing_anchor_at
 
 
-def bill_ahead(subscription: Subscription, at: datetime) -> None:
-    """Queue the in-advance fee (or an upgrade's credit) due at `at`, once."""
-    nominal_start, nominal_end = nominal_period(
+def nominal_bounds(subscription: Subscription, moment: datetime) -> tuple[datetime, datetime]:
+    """The whole period of its current plan around `moment`: what a part of it prorates
+    against."""
+    return nominal_period(
         interval=subscription.plan.interval,
         billing_time=subscription.billing_time,
-        started_at=_anchor(subscription),
-        moment=at,
+        started_at=anchor_of(subscription),
+        moment=moment,
     )
+
+
+def bill_ahead(subscription: Subscription, at: datetime) -> None:
+    """Queue the in-advance fee (or an upgrade's credit) due at `at`, once."""
+    nominal_start, nominal_end = nominal_bounds(subscription, at)
     SubscriptionPeriod.objects.get_or_create(
         subscription=subscription,
         start=at,
@@ -70,11 +77,6 @@ def sync_trial_advance(subscription: Subscription, at: datetime) -> None:
         return
     if not subscription.plan.pay_in_advance:
         return
-    period_start, _ = nominal_period(
-        interval=subscription.plan.interval,
-        billing_time=subscription.billing_time,
-        started_at=_anchor(subscription),
-        moment=ends,
-    )
+    period_start, _ = nominal_bounds(subscription, ends)
     if period_start.date() != ends.astimezone(period_start.tzinfo).date():
         bill_ahead(subscription, ends)

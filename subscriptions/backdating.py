@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 
 from core.exceptions import UnprocessableEntity
+from subscriptions.advance import nominal_bounds
 from subscriptions.models import Plan, Subscription, SubscriptionPeriod
-from subscriptions.periods import nominal_period, past_periods, period_containing
+from subscriptions.periods import past_periods, period_containing
 
 # start_at bounds: nothing was billed before 2000, and a start years ahead is a typo.
 EARLIEST_START_AT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -70,12 +71,7 @@ def close_catch_up(subscription: Subscription, now: datetime) -> bool:
     )
     if count < 2:
         return False  # one past period closes as any period does
-    nominal_start, _ = nominal_period(
-        interval=subscription.plan.interval,
-        billing_time=subscription.billing_time,
-        started_at=start,
-        moment=start,
-    )
+    nominal_start, _ = nominal_bounds(subscription, start)
     SubscriptionPeriod.objects.create(
         subscription=subscription,
         start=start,

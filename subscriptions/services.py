@@ -12,7 +12,14 @@ from django.utils import timezone
 from core.exceptions import Conflict
 from core.limits import MAX_FEE_CENTS
 from customers.models import Customer
-from subscriptions.advance import bill_ahead, in_trial, open_advance, sync_trial_advance
+from subscriptions.advance import (
+    anchor_of,
+    bill_ahead,
+    in_trial,
+    nominal_bounds,
+    open_advance,
+    sync_trial_advance,
+)
 from subscriptions.backdating import check_start_at, close_catch_up
 from subscriptions.charges import checked_commitment_override, validate_properties
 from subscriptions.models import (
@@ -21,7 +28,7 @@ from subscriptions.models import (
     SubscriptionPeriod,
     SubscriptionPhase,
 )
-from subscriptions.periods import nominal_period, period_containing, yearly_amount_cents
+from subscriptions.periods import period_containing, yearly_amount_cents
 
 S = Subscription.Status
 
@@ -46,12 +53,6 @@ def _locked(subscription: Subscription, now: datetime | None = None) -> Subscrip
     return locked
 
 
-def _anchor(subscription: Subscription) -> datetime:
-    """What its periods count from: set by `_activate`, before it has any period or phase."""
-    assert subscription.billing_anchor_at is not None, f"{subscription} has not started"
-    return subscription.billing_anchor_at
-
-
 def _period_end(subscription: Subscription) -> datetime:
     """The end of an active subscription's period (active_subscription_has_a_period)."""
     assert subscription.current_period_end is not None, f"{subscription} has no period"
@@ -62,7 +63,7 @@ def _set_period(subscription: Subscription, moment: datetime) -> None:
     start, end = period_containing(
         interval=subscription.plan.interval,
         billing_time=subscription.billing_time,
-        started_at=_anchor(subscription),
+        started_at=anchor_of(subscription),
         moment=moment,
     )
     subscription.current_period_start, subscription.current_period_end = start, end
@@ -74,12 +75,7 @@ def _close_period(subscription: Subscription, end: datetime, reason: str) -> Non
     start = subscription.current_period_start
     if start is None or end <= start:
         return
-    nominal_start, nominal_end = nominal_period(
-        interval=subscription.plan.interval,
-        billing_time=subscription.billing_time,
-        started_at=_anchor(subscription),
-        moment=start,
-    )
+    nominal_start, nominal_end = nominal_bounds(subscription, start)
     SubscriptionPeriod.objects.create(
         subscription=subscription,
         start=start,

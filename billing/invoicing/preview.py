@@ -10,8 +10,8 @@ from decimal import Decimal
 from billing.invoicing.inputs import period_input
 from billing.invoicing.rating import Fee, invoice_totals, rate_period
 from core.exceptions import UnprocessableEntity
+from subscriptions.advance import nominal_bounds
 from subscriptions.models import Subscription, SubscriptionPeriod
-from subscriptions.periods import nominal_period
 from subscriptions.services import subscription_as_of
 
 
@@ -41,12 +41,7 @@ def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
             "current period to preview.",
             code="no_current_period",
         )
-    nominal_start, nominal_end = nominal_period(
-        interval=subscription.plan.interval,
-        billing_time=subscription.billing_time,
-        started_at=anchor,
-        moment=start,
-    )
+    nominal_start, nominal_end = nominal_bounds(subscription, start)
     period = SubscriptionPeriod(
         subscription=subscription,
         start=start,
