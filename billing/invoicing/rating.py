@@ -325,21 +325,7 @@ def _charge_fees(phase: PhaseUsage, currency: str) -> list[Fee]:
             aggregation=charge.aggregation,
             precise_total_amount_cents=charge.precise_total_amount_cents,
         )
-        fees.append(
-            Fee(
-                fee_type="charge",
-                description=charge.metric_code,
-                plan_code=phase.plan_code,
-                amount_cents=amount,
-                units=charge.units,
-                unit_amount=_unit_amount(amount, charge.units, currency),
-                start=phase.start,
-                end=phase.end,
-                metric_code=charge.metric_code,
-                charge_model=charge.charge_model,
-                properties=charge.properties,
-            )
-        )
+        fees.append(_charge_fee(charge, phase, amount, charge.units, charge.properties, currency))
     return fees
 
 
@@ -374,20 +360,34 @@ def _bucket_fee(
 ) -> Fee:
     groups = [str(value) if value is not None else "(none)" for value in bucket.grouped_by.values()]
     named = ", ".join(part for part in [bucket.filter, *groups] if part)
+    return replace(
+        _charge_fee(charge, phase, amount, bucket.units, bucket.properties, currency),
+        description=f"{charge.metric_code} — {named}" if named else charge.metric_code,
+        filter=bucket.filter,
+        grouped_by=dict(bucket.grouped_by),
+    )
+
+
+def _charge_fee(
+    charge: ChargeUsage,
+    phase: PhaseUsage,
+    amount: int,
+    units: Decimal,
+    properties: dict[str, Any],
+    currency: str,
+) -> Fee:
     return Fee(
         fee_type="charge",
-        description=f"{charge.metric_code} — {named}" if named else charge.metric_code,
+        description=charge.metric_code,
         plan_code=phase.plan_code,
         amount_cents=amount,
-        units=bucket.units,
-        unit_amount=_unit_amount(amount, bucket.units, currency),
+        units=units,
+        unit_amount=_unit_amount(amount, units, currency),
         start=phase.start,
         end=phase.end,
         metric_code=charge.metric_code,
         charge_model=charge.charge_model,
-        properties=bucket.properties,
-        filter=bucket.filter,
-        grouped_by=dict(bucket.grouped_by),
+        properties=properties,
     )
 
 
