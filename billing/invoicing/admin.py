@@ -72,13 +72,14 @@ class InvoiceLineInline(InvoiceReadOnlyInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("metric", "invoice")
 
+    # Written out in plain digits: Decimal.normalize() alone shows 2000 as "2E+3".
     @admin.display(description="Units")
-    def units_shown(self, obj: InvoiceLine):
-        return obj.units.normalize()
+    def units_shown(self, obj: InvoiceLine) -> str:
+        return f"{obj.units.normalize():f}"
 
     @admin.display(description="Unit amount")
-    def unit_amount_shown(self, obj: InvoiceLine):
-        return obj.unit_amount.normalize()
+    def unit_amount_shown(self, obj: InvoiceLine) -> str:
+        return f"{obj.unit_amount.normalize():f}"
 
     @admin.display(description="Amount")
     def amount(self, obj: InvoiceLine) -> str:

@@ -1,6 +1,8 @@
 """The invoice admin: staff see invoices, their lines and payment attempts, run the
 services as actions (each refusal explained, never a 500), and download the PDF."""
 
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
@@ -224,3 +226,14 @@ def test_viewers_see_invoices_but_cannot_run_actions(catalog):
     assert viewer.get(f"{CHANGELIST}{invoice.pk}/pdf/").status_code == 200
     invoice.refresh_from_db()
     assert invoice.status == "draft"
+
+
+def test_line_units_are_written_in_plain_digits(admin_client, catalog):
+    """Decimal.normalize() alone showed 2,000 units as "2E+3" and 10.00 as "1E+1"."""
+    invoice = draft(catalog, "sub-digits")
+    invoice.lines.filter(position=2).update(units=Decimal(2000), unit_amount=Decimal("10.00"))
+
+    body = admin_client.get(f"{CHANGELIST}{invoice.pk}/change/").content.decode()
+
+    assert ">2000<" in body and ">10<" in body
+    assert "E+" not in body
