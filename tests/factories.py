@@ -308,8 +308,14 @@ class InvoiceFactory(DjangoModelFactory):
             else [{"description": "Fee", "amount_cents": 4900}]
         )
     )
+    fees_amount_cents = factory.LazyAttribute(
+        lambda o: sum(line["amount_cents"] for line in o.lines if line.get("fee_type") != "coupon")
+    )
+    coupons_amount_cents = factory.LazyAttribute(
+        lambda o: -sum(line["amount_cents"] for line in o.lines if line.get("fee_type") == "coupon")
+    )
     subtotal_amount_cents = factory.LazyAttribute(
-        lambda o: sum(line["amount_cents"] for line in o.lines)
+        lambda o: o.fees_amount_cents - o.coupons_amount_cents
     )
     tax_rate = factory.LazyAttribute(lambda o: Decimal(o.customer.tax_rate))
     taxes_amount_cents = factory.LazyAttribute(

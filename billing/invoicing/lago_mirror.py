@@ -18,6 +18,7 @@ from billing.invoicing import services as invoices
 from billing.invoicing.inputs import period_input
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.rating import rate_period
+from billing.invoicing.totals import totals_of_remote
 from billing.providers import lago
 from billing.providers.base import LagoFee, LagoInvoice, ProviderUnavailable
 from billing.sync.outbox import object_type_of, outbox_record, register
@@ -91,10 +92,9 @@ def _take_contents(invoice: Invoice, remote: LagoInvoice, customer: Customer) ->
     invoice.period_end = (period and period.end) or invoice.period_end or invoice.period_start
     invoice.currency = remote.currency.upper()
     # Lago's total is after coupons and credits: that is what is due.
-    invoice.subtotal_amount_cents = total - taxes
-    invoice.taxes_amount_cents = taxes
-    invoice.total_amount_cents = total
-    invoice.tax_rate = customer.tax_rate
+    totals_of_remote(total=total, taxes=taxes, coupons=0, tax_rate=customer.tax_rate).apply_to(
+        invoice
+    )
     invoice.issued_at = remote.created_at or timezone.now()
     invoice.due_date = remote.payment_due_date
 
@@ -131,6 +131,7 @@ def _follow_finalized(invoice: Invoice, remote: LagoInvoice, status: str) -> Non
         else:
             # Paid outside our collection (recorded in Lago by staff): stop dunning.
             invoice.payment_status = P.SUCCEEDED
+            invoice.paid_amount_cents = invoice.amount_due_cents + invoice.paid_amount_cents
             invoice.paid_at = timezone.now()
             invoice.next_payment_attempt_at = None
             invoice.payment_blocked_reason = Invoice.BlockedReason.PAID_IN_LAGO
@@ -308,9 +309,9 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
             period_end=preview_end,
             currency=lago_preview.currency.upper(),
         )
-        preview.subtotal_amount_cents = total - taxes
-        preview.taxes_amount_cents = taxes
-        preview.total_amount_cents = total
+        totals_of_remote(
+            total=total, taxes=taxes, coupons=0, tax_rate=subscription.customer.tax_rate
+        ).apply_to(preview)
         try:
             with transaction.atomic():
                 preview.save()

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Greatest
 
 from core.audit import audited
 from core.models import TimestampedModel
@@ -40,6 +41,7 @@ class Invoice(TimestampedModel):
         PENDING = "pending"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
+        PARTIALLY_REFUNDED = "partially_refunded"
         REFUNDED = "refunded"
         # Voided before it was paid: nothing is due, nothing is collected.
         VOIDED = "voided"
@@ -47,6 +49,14 @@ class Invoice(TimestampedModel):
     class Engine(models.TextChoices):
         LOCAL = "local"
         LAGO = "lago"
+
+    class InvoiceType(models.TextChoices):
+        """Lago's invoice types: a subscription period, a one-off invoice of add-ons, or
+        the purchase of prepaid credits (a wallet top-up)."""
+
+        SUBSCRIPTION = "subscription"
+        ONE_OFF = "one_off"
+        CREDIT = "credit"
 
     class BlockedReason(models.TextChoices):
         """Why collection is not going ahead: a code machines branch on; the label (and
@@ -101,14 +111,32 @@ class Invoice(TimestampedModel):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     currency = models.CharField(max_length=3)
+    invoice_type = models.CharField(
+        max_length=16, choices=InvoiceType.choices, default=InvoiceType.SUBSCRIPTION
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     payment_status = models.CharField(
-        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+        max_length=32, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
     )
+    # The totals, in the order they are computed (billing/invoicing/totals.py), each
+    # rounded once: fees - coupons = subtotal; subtotal + taxes = total; total - prepaid
+    # credits - credit balance = payable. Fees to total are fixed when the draft is
+    # rated; the credits when it is finalized.
+    fees_amount_cents = models.BigIntegerField(default=0)
+    coupons_amount_cents = models.BigIntegerField(default=0)
     subtotal_amount_cents = models.BigIntegerField(default=0)
     tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     taxes_amount_cents = models.BigIntegerField(default=0)
     total_amount_cents = models.BigIntegerField(default=0)
+    prepaid_credit_amount_cents = models.BigIntegerField(default=0)
+    credit_balance_amount_cents = models.BigIntegerField(default=0)
+    # After issue: what was paid, what credit notes took off the amount due (offset),
+    # credited in all, and refunded to the card. Kept by their services under the
+    # invoice's row lock; the database checks they stay within what was payable.
+    paid_amount_cents = models.BigIntegerField(default=0)
+    offset_amount_cents = models.BigIntegerField(default=0)
+    credited_amount_cents = models.BigIntegerField(default=0)
+    refunded_amount_cents = models.BigIntegerField(default=0)
     issued_at = models.DateTimeField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
@@ -159,6 +187,50 @@ class Invoice(TimestampedModel):
                 ),
                 name="invoice_total_is_subtotal_plus_taxes",
             ),
+            models.CheckConstraint(
+                condition=Q(
+                    subtotal_amount_cents=models.F("fees_amount_cents")
+                    - models.F("coupons_amount_cents")
+                ),
+                name="invoice_subtotal_is_fees_less_coupons",
+            ),
+            models.CheckConstraint(
+                condition=Q(coupons_amount_cents__gte=0)
+                & Q(prepaid_credit_amount_cents__gte=0)
+                & Q(credit_balance_amount_cents__gte=0)
+                & Q(paid_amount_cents__gte=0)
+                & Q(offset_amount_cents__gte=0)
+                & Q(credited_amount_cents__gte=0)
+                & Q(refunded_amount_cents__gte=0),
+                name="invoice_amounts_not_negative",
+            ),
+            # Credits never take more than the total, and what is paid plus what credit
+            # notes offset never exceeds what was payable; a refund never exceeds what
+            # was paid.
+            models.CheckConstraint(
+                condition=Q(
+                    prepaid_credit_amount_cents__lte=Greatest(models.F("total_amount_cents"), 0)
+                    - models.F("credit_balance_amount_cents")
+                ),
+                name="invoice_credits_within_total",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    paid_amount_cents__lte=Greatest(models.F("total_amount_cents"), 0)
+                    - models.F("prepaid_credit_amount_cents")
+                    - models.F("credit_balance_amount_cents")
+                    - models.F("offset_amount_cents")
+                ),
+                name="invoice_paid_within_payable",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount_cents__lte=models.F("paid_amount_cents")),
+                name="invoice_refunded_within_paid",
+            ),
+            models.CheckConstraint(
+                condition=Q(credited_amount_cents__lte=Greatest(models.F("total_amount_cents"), 0)),
+                name="invoice_credited_within_total",
+            ),
         ]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="invoice_list_cursor"),
@@ -204,13 +276,27 @@ class Invoice(TimestampedModel):
             self.payment_blocked_reason = ""
 
     @property
+    def payable_amount_cents(self) -> int:
+        """What is left to pay once credits are applied: never negative (a negative
+        total is credited to the customer's balance instead)."""
+        return max(
+            self.total_amount_cents
+            - self.prepaid_credit_amount_cents
+            - self.credit_balance_amount_cents,
+            0,
+        )
+
+    @property
     def amount_due_cents(self) -> int:
+        """What the customer still owes on this invoice: the payable less what was paid
+        and what credit notes offset. Nothing on a draft or a voided invoice."""
         if self.status != self.Status.FINALIZED or self.payment_status in (
             self.PaymentStatus.SUCCEEDED,
+            self.PaymentStatus.PARTIALLY_REFUNDED,
             self.PaymentStatus.REFUNDED,
         ):
             return 0
-        return self.total_amount_cents
+        return max(self.payable_amount_cents - self.paid_amount_cents - self.offset_amount_cents, 0)
 
 
 class InvoiceLine(models.Model):
@@ -218,6 +304,9 @@ class InvoiceLine(models.Model):
         SUBSCRIPTION = "subscription"
         CHARGE = "charge"
         COMMITMENT = "commitment"  # Lago's minimum commitment true-up
+        COUPON = "coupon"  # a coupon's discount: a negative line, before tax
+        ADD_ON = "add_on"  # a one-off charge from the add-on catalog
+        CREDIT = "credit"  # prepaid credits bought (a wallet top-up)
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField()

@@ -5,10 +5,10 @@ the preview and the invoice never disagree on the same usage."""
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from billing.invoicing.inputs import period_input
-from billing.invoicing.rating import Fee, invoice_totals, rate_period
+from billing.invoicing.rating import Fee, rate_period
+from billing.invoicing.totals import Totals, totals_of
 from core.exceptions import UnprocessableEntity
 from subscriptions.advance import nominal_bounds
 from subscriptions.models import Subscription, SubscriptionPeriod
@@ -22,10 +22,7 @@ class InvoicePreview:
     period_end: datetime
     currency: str
     lines: list[Fee]
-    subtotal_amount_cents: int
-    tax_rate: Decimal
-    taxes_amount_cents: int
-    total_amount_cents: int
+    totals: Totals
 
 
 def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
@@ -61,15 +58,11 @@ def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
     fees = rate_period(period_input(subscription=subscription, period=period))
     customer = subscription.customer
     currency = subscription.plan.currency
-    subtotal, taxes = invoice_totals(fees=fees, tax_rate=customer.tax_rate, currency=currency)
     return InvoicePreview(
         subscription=subscription,
         period_start=start,
         period_end=end,
         currency=currency,
         lines=fees,
-        subtotal_amount_cents=subtotal,
-        tax_rate=customer.tax_rate,
-        taxes_amount_cents=taxes,
-        total_amount_cents=subtotal + taxes,
+        totals=totals_of(fees=fees, tax_rate=customer.tax_rate),
     )

@@ -469,12 +469,3 @@ def _counted_cents(period: PeriodInput, phase: PhaseUsage, fees: Sequence[Fee]) 
             label="",
         ).amount_cents
     return own
-
-
-def invoice_totals(*, fees: Sequence[Fee], tax_rate: Decimal, currency: str) -> tuple[int, int]:
-    """(subtotal, taxes) in minor units: taxes rounded half-up once, on the subtotal."""
-    subtotal = sum(fee.amount_cents for fee in fees)
-    taxes = (Decimal(subtotal) * Decimal(tax_rate) / 100).quantize(
-        Decimal(1), rounding=ROUND_HALF_UP
-    )
-    return subtotal, int(taxes)

@@ -14,7 +14,8 @@ from django.utils import timezone
 from billing.invoicing import events
 from billing.invoicing.inputs import Catalog, period_input
 from billing.invoicing.models import Invoice, InvoiceLine, InvoiceSequence
-from billing.invoicing.rating import Fee, invoice_totals, rate_period
+from billing.invoicing.rating import Fee, rate_period
+from billing.invoicing.totals import totals_of
 from core.exceptions import Conflict, UnprocessableEntity
 from subscriptions.models import (
     Subscription,
@@ -93,20 +94,14 @@ def invoice_generate_for_period(
         return existing, False
     fees = rate_period(period_input(subscription=subscription, period=period, catalog=catalog))
     customer = subscription.customer
-    subtotal, taxes = invoice_totals(
-        fees=fees, tax_rate=customer.tax_rate, currency=subscription.plan.currency
-    )
     invoice = Invoice(
         customer=customer,
         subscription=subscription,
         period_start=period.start,
         period_end=period.end,
         currency=subscription.plan.currency,
-        subtotal_amount_cents=subtotal,
-        tax_rate=customer.tax_rate,
-        taxes_amount_cents=taxes,
-        total_amount_cents=subtotal + taxes,
     )
+    totals_of(fees=fees, tax_rate=customer.tax_rate).apply_to(invoice)
     try:
         with transaction.atomic():
             invoice.save(force_insert=True)

@@ -207,7 +207,7 @@ def _start_attempt(invoice_id: str) -> PaymentAttempt | str:
             automatic=automatic,
             number=number,
             status=A.PROCESSING,
-            amount_cents=invoice.total_amount_cents,
+            amount_cents=invoice.amount_due_cents,
             currency=invoice.currency,
             idempotency_key=f"invoice:{invoice.pk}:pay:{number}",
             stripe_payment_method_id=method.stripe_payment_method_id,
@@ -380,6 +380,7 @@ def _record_payment(invoice: Invoice, attempt: PaymentAttempt, now) -> None:
         )
         return
     invoice.payment_status = P.SUCCEEDED
+    invoice.paid_amount_cents += attempt.amount_cents
     invoice.paid_at = now
     invoice.next_payment_attempt_at = None
     invoice.payment_blocked_reason = ""

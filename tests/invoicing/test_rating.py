@@ -20,10 +20,10 @@ from billing.invoicing.rating import (
     ChargeUsage,
     PeriodInput,
     PhaseUsage,
-    invoice_totals,
     prorate_days,
     rate_period,
 )
+from billing.invoicing.totals import totals_of
 
 RANGES = [
     {"from_value": 0, "to_value": 10, "per_unit_amount": "1", "flat_amount": "2"},
@@ -230,7 +230,8 @@ def test_the_total_is_the_sum_of_the_lines_plus_tax(amounts, split, units, rate)
             phases=phases,
         )
     )
-    subtotal, taxes = invoice_totals(fees=fees, tax_rate=rate, currency="USD")
+    totals = totals_of(fees=fees, tax_rate=rate)
+    subtotal, taxes = totals.subtotal_amount_cents, totals.taxes_amount_cents
     assert subtotal == sum(fee.amount_cents for fee in fees)
     assert taxes == int((Decimal(subtotal) * rate / 100).quantize(Decimal(1), ROUND_HALF_UP))
     assert all(isinstance(fee.amount_cents, int) for fee in fees)

@@ -222,7 +222,9 @@ def test_an_attempt_stripe_was_still_processing_is_refreshed_not_recharged(
     PaymentAttempt.objects.filter(pk=attempt.pk).update(
         status="processing", stripe_status="processing", completed_at=None
     )
-    Invoice.objects.filter(pk=invoice.pk).update(payment_status="pending", paid_at=None)
+    Invoice.objects.filter(pk=invoice.pk).update(
+        payment_status="pending", paid_at=None, paid_amount_cents=0
+    )
 
     outcome = collection.invoice_collect(invoice_id=str(invoice.pk))
 

@@ -33,7 +33,12 @@ class InvoiceBaseSerializer(serializers.ModelSerializer):
     customer = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
     subscription = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
     tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=True)
-    amount_due_cents = serializers.IntegerField(read_only=True)
+    payable_amount_cents = serializers.IntegerField(
+        read_only=True, help_text="The total less prepaid credits and credit balance applied."
+    )
+    amount_due_cents = serializers.IntegerField(
+        read_only=True, help_text="The payable less what was paid and what credit notes offset."
+    )
     lines = InvoiceLineSerializer(many=True, read_only=True)
     payment_blocked_detail = serializers.CharField(
         read_only=True, help_text="Why collection waits, in words (the reason is its code)."
@@ -49,12 +54,22 @@ class InvoiceBaseSerializer(serializers.ModelSerializer):
             "period_start",
             "period_end",
             "currency",
+            "invoice_type",
             "status",
             "payment_status",
+            "fees_amount_cents",
+            "coupons_amount_cents",
             "subtotal_amount_cents",
             "tax_rate",
             "taxes_amount_cents",
             "total_amount_cents",
+            "prepaid_credit_amount_cents",
+            "credit_balance_amount_cents",
+            "payable_amount_cents",
+            "paid_amount_cents",
+            "offset_amount_cents",
+            "credited_amount_cents",
+            "refunded_amount_cents",
             "amount_due_cents",
             "issued_at",
             "due_date",
@@ -106,10 +121,14 @@ class InvoicePreviewSerializer(serializers.Serializer):
     period_end = serializers.DateTimeField()
     currency = serializers.CharField()
     lines = PreviewLineSerializer(many=True)
-    subtotal_amount_cents = serializers.IntegerField()
-    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=True)
-    taxes_amount_cents = serializers.IntegerField()
-    total_amount_cents = serializers.IntegerField()
+    fees_amount_cents = serializers.IntegerField(source="totals.fees_amount_cents")
+    coupons_amount_cents = serializers.IntegerField(source="totals.coupons_amount_cents")
+    subtotal_amount_cents = serializers.IntegerField(source="totals.subtotal_amount_cents")
+    tax_rate = serializers.DecimalField(
+        source="totals.tax_rate", max_digits=5, decimal_places=2, coerce_to_string=True
+    )
+    taxes_amount_cents = serializers.IntegerField(source="totals.taxes_amount_cents")
+    total_amount_cents = serializers.IntegerField(source="totals.total_amount_cents")
 
 
 class PreviewInvoiceSerializer(serializers.Serializer):
