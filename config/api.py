@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from billing.invoicing.api.usage import SubscriptionUsageViewSet
+from billing.payments.api.credit_notes import CreditNoteViewSet
 from billing.payments.api.views import InvoiceViewSet
 from billing.usage.api.views import UsageViewSet
 from customers.api.views import CustomerViewSet
@@ -27,6 +28,7 @@ router.register("plans", PlanViewSet, basename="plan")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("usage", UsageViewSet, basename="usage")
 router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("credit_notes", CreditNoteViewSet, basename="credit-note")
 
 
 class ApiIndex(APIView):

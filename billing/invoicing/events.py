@@ -13,3 +13,8 @@ payment_in_flight = Event(
     "A question (invoice=): may a charge for this invoice be in progress right now? Asked "
     "under the invoice's row lock before a void; subscribers answer True or False.",
 )
+refund_requested = Event(
+    "refund_requested",
+    "A credit note (credit_note=) sends money back to the card. Called in the issuing "
+    "transaction: the refunder records its work (a pending refund, an outbox row) there.",
+)

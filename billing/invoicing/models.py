@@ -330,6 +330,9 @@ class InvoiceLine(models.Model):
     units = models.DecimalField(max_digits=38, decimal_places=12)
     unit_amount = models.DecimalField(max_digits=38, decimal_places=12)
     amount_cents = models.BigIntegerField()
+    # What credit notes took off this line (before tax). The one column of an issued
+    # invoice's line that may still change (migration 0009), and never beyond the line.
+    credited_amount_cents = models.BigIntegerField(default=0)
     from_datetime = models.DateTimeField()
     to_datetime = models.DateTimeField()
 
@@ -338,7 +341,159 @@ class InvoiceLine(models.Model):
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "position"], name="line_position_unique"),
+            models.CheckConstraint(
+                condition=Q(credited_amount_cents__gte=0)
+                & Q(credited_amount_cents__lte=Greatest(models.F("amount_cents"), 0)),
+                name="line_credited_within_amount",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.description}: {self.amount_cents}"
+
+    @property
+    def creditable_amount_cents(self) -> int:
+        return max(self.amount_cents - self.credited_amount_cents, 0)
+
+
+@audited(table="billing_creditnoteevent")
+class CreditNote(TimestampedModel):
+    """A correction of an issued invoice (Lago's credit note): what it takes off each
+    line, the tax in proportion, and where the money goes: back to the card (refund), to
+    the customer's credit balance (credit, taken off later invoices), or off what the
+    invoice still owes (offset). Numbered in its own gapless sequence; immutable once
+    issued, except its refund and balance state (migration 0009)."""
+
+    class Reason(models.TextChoices):
+        DUPLICATED_CHARGE = "duplicated_charge"
+        PRODUCT_UNSATISFACTORY = "product_unsatisfactory"
+        ORDER_CHANGE = "order_change"
+        ORDER_CANCELLATION = "order_cancellation"
+        FRAUDULENT_CHARGE = "fraudulent_charge"
+        OTHER = "other"
+
+    class Status(models.TextChoices):
+        ISSUED = "issued"
+        VOIDED = "voided"
+
+    class RefundStatus(models.TextChoices):
+        NONE = "", "No refund"
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    number = models.CharField(max_length=64, unique=True)
+    issuer = models.CharField(max_length=32)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    description = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ISSUED)
+    subtotal_amount_cents = models.BigIntegerField()
+    coupons_amount_cents = models.BigIntegerField(default=0)
+    taxes_amount_cents = models.BigIntegerField()
+    total_amount_cents = models.BigIntegerField()
+    refund_amount_cents = models.BigIntegerField(default=0)
+    credit_amount_cents = models.BigIntegerField(default=0)
+    offset_amount_cents = models.BigIntegerField(default=0)
+    # What is left of the credit for later invoices (Lago's balance_amount_cents).
+    balance_amount_cents = models.BigIntegerField(default=0)
+    refund_status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, blank=True, default=RefundStatus.NONE
+    )
+    # A refund made in Stripe's dashboard, recorded here after the fact: staff check why.
+    needs_review = models.BooleanField(default=False)
+    issued_at = models.DateTimeField()
+    voided_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        db_table = "billing_creditnote"
+        ordering = ["-issued_at", "-id"]
+        permissions = [
+            ("issue_credit_note", "Can issue a credit note"),
+            ("void_credit_note", "Can void a credit note"),
+        ]
+        indexes = [
+            models.Index(fields=["-issued_at", "-id"], name="credit_note_list_cursor"),
+            models.Index(
+                fields=["customer", "currency"],
+                condition=Q(balance_amount_cents__gt=0, status="issued"),
+                name="credit_note_with_balance",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    total_amount_cents=models.F("subtotal_amount_cents")
+                    + models.F("taxes_amount_cents")
+                ),
+                name="credit_note_total_is_subtotal_plus_taxes",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    total_amount_cents=models.F("refund_amount_cents")
+                    + models.F("credit_amount_cents")
+                    + models.F("offset_amount_cents")
+                ),
+                name="credit_note_total_is_its_split",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_amount_cents__gt=0)
+                & Q(subtotal_amount_cents__gte=0)
+                & Q(taxes_amount_cents__gte=0)
+                & Q(coupons_amount_cents__gte=0)
+                & Q(refund_amount_cents__gte=0)
+                & Q(credit_amount_cents__gte=0)
+                & Q(offset_amount_cents__gte=0)
+                & Q(balance_amount_cents__gte=0)
+                & Q(balance_amount_cents__lte=models.F("credit_amount_cents")),
+                name="credit_note_amounts_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CreditNoteItem(models.Model):
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="items")
+    invoice_line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, related_name="+")
+    amount_cents = models.BigIntegerField()
+
+    class Meta:
+        db_table = "billing_creditnoteitem"
+        ordering = ["invoice_line__position"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="credit_item_positive"),
+            models.UniqueConstraint(
+                fields=["credit_note", "invoice_line"], name="one_item_per_line"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note_id}: {self.amount_cents}"
+
+
+class CreditApplication(models.Model):
+    """A credit note's balance taken off a later invoice at its finalization: which note,
+    which invoice, how much. The audit of the customer's credit balance."""
+
+    credit_note = models.ForeignKey(
+        CreditNote, on_delete=models.PROTECT, related_name="applications"
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="+")
+    amount_cents = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "billing_creditapplication"
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="credit_applied_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note_id} -> {self.invoice_id}: {self.amount_cents}"

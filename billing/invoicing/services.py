@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.invoicing import events
+from billing.invoicing import credit_notes, events
 from billing.invoicing.inputs import Catalog, period_input
-from billing.invoicing.models import Invoice, InvoiceLine, InvoiceSequence
+from billing.invoicing.models import Invoice, InvoiceLine
+from billing.invoicing.numbering import next_number
 from billing.invoicing.rating import Fee, rate_period
 from billing.invoicing.totals import totals_of
 from core.exceptions import Conflict, UnprocessableEntity
@@ -163,11 +164,16 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
         raise invoice_refuse(locked, "finalize")
     now = timezone.now()
     locked.issuer = settings.INVOICE_ISSUER
-    locked.number = _next_number(locked.issuer)
+    locked.number = next_number(locked.issuer, settings.INVOICE_NUMBER_PREFIX or locked.issuer)
     locked.status = S.FINALIZED
     locked.issued_at = now
     locked.due_date = (now + timedelta(days=settings.INVOICE_DUE_DAYS)).date()
-    if locked.total_amount_cents == 0:
+    if locked.total_amount_cents > 0 and locked.invoice_type != Invoice.InvoiceType.CREDIT:
+        # The customer's credit balance (credit notes' credits) goes before the card.
+        locked.credit_balance_amount_cents = credit_notes.credit_balance_apply(
+            invoice=locked, amount_cents=locked.payable_amount_cents
+        )
+    if locked.total_amount_cents >= 0 and locked.payable_amount_cents == 0:
         locked.payment_status = P.SUCCEEDED  # nothing to collect
         locked.paid_at = now
     elif locked.total_amount_cents < 0:
@@ -189,34 +195,12 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
             "paid_at",
             "next_payment_attempt_at",
             "payment_blocked_reason",
+            "credit_balance_amount_cents",
             "updated_at",
         ]
     )
     logger.info("invoice finalized", extra={"invoice_id": str(locked.pk), "number": locked.number})
     return locked
-
-
-def _next_number(issuer: str) -> str:
-    """Take the issuer's next number: one UPDATE that locks the sequence row until the
-    finalizing transaction ends (so numbers are gapless), creating the row the first time."""
-    table = InvoiceSequence._meta.db_table
-    with connection.cursor() as cursor:
-        for _ in range(2):
-            cursor.execute(
-                f"UPDATE {table} SET next_value = next_value + 1 WHERE issuer = %s "
-                "RETURNING prefix, next_value - 1",
-                [issuer],
-            )
-            row = cursor.fetchone()
-            if row is not None:
-                prefix, value = row
-                return f"{prefix}-{value:06d}"
-            cursor.execute(
-                f"INSERT INTO {table} (issuer, prefix, next_value) VALUES (%s, %s, 1) "
-                "ON CONFLICT (issuer) DO NOTHING",
-                [issuer, settings.INVOICE_NUMBER_PREFIX or issuer],
-            )
-    raise RuntimeError(f"invoice sequence of {issuer!r} could not be created")
 
 
 def invoice_ask_payment(invoice: Invoice, now: datetime) -> None:

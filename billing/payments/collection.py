@@ -488,14 +488,5 @@ def invoices_resume_for_customer(*, customer) -> int:
     return resumed
 
 
-def payment_refunded(*, payment_intent_id: str, fully: bool) -> Invoice | None:
-    """Stripe refunded a charge of ours: a full refund marks the invoice refunded."""
-    attempt = PaymentAttempt.objects.filter(stripe_payment_intent_id=payment_intent_id).first()
-    if attempt is None or not fully:
-        return None
-    with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=attempt.invoice_id)
-        if invoice.payment_status == P.SUCCEEDED:
-            invoice.payment_status = P.REFUNDED
-            invoice.save(update_fields=["payment_status", "updated_at"])
-    return invoice
+def attempt_of_intent(payment_intent_id: str) -> PaymentAttempt | None:
+    return PaymentAttempt.objects.filter(stripe_payment_intent_id=payment_intent_id).first()

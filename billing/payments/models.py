@@ -52,3 +52,40 @@ class PaymentAttempt(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.invoice_id} attempt {self.number} [{self.status}]"
+
+
+class Refund(TimestampedModel):
+    """Money sent back to the card a payment came from, through Stripe. Written and
+    committed `pending` before Stripe is called, with an idempotency key from our ids: a
+    run that finds it pending looks Stripe up by our id before refunding again, so a
+    refund is made once however often it is asked for."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    invoice = models.ForeignKey(
+        "invoicing.Invoice", on_delete=models.PROTECT, related_name="refunds"
+    )
+    credit_note = models.OneToOneField(
+        "invoicing.CreditNote", on_delete=models.PROTECT, related_name="refund"
+    )
+    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="refunds")
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    stripe_refund_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    failure_message = models.CharField(max_length=500, blank=True, default="")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "billing_refund"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="refund_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount_cents} {self.currency} [{self.status}]"

@@ -113,6 +113,27 @@ class SetupIntentData:
 
 
 @dataclass(frozen=True)
+class RefundResult:
+    """A Stripe refund as we keep it."""
+
+    id: str
+    status: str  # pending, requires_action, succeeded, failed, canceled
+    amount: int
+    currency: str
+    payment_intent_id: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    failure_reason: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "canceled")
+
+
+@dataclass(frozen=True)
 class StripeCharge:
     """A charge as refunds need it."""
 
@@ -146,6 +167,7 @@ class StripeEvent:
     data: dict[str, Any] = field(repr=False)
     payment_intent: PaymentResult | None = None
     charge: StripeCharge | None = None
+    refund: RefundResult | None = None
 
 
 # --- Lago: what we send ----------------------------------------------------------------

@@ -5,7 +5,7 @@ when Lago is the engine."""
 import pytest
 import requests
 
-from billing.invoicing.models import Invoice
+from billing.invoicing.models import CreditNote, Invoice
 from billing.payments import collection
 from billing.payments.models import PaymentAttempt
 from tests.factories import SubscriptionFactory
@@ -121,6 +121,15 @@ def test_a_full_refund_in_stripe_marks_the_invoice_refunded(client, stripe_enabl
 
     invoice.refresh_from_db()
     assert invoice.payment_status == "refunded"
+    assert (invoice.refunded_amount_cents, invoice.credited_amount_cents) == (4900, 4900)
+    # Made in Stripe, not by us: a credit note says so, for staff to review.
+    (note,) = CreditNote.objects.filter(invoice=invoice)
+    assert (note.reason, note.needs_review, note.refund_amount_cents) == ("other", True, 4900)
+    assert note.refund_status == "succeeded"
+    # The same news again records nothing more.
+    assert post_stripe(stripe_event("charge.refunded", charge.json())).status_code == 200
+    process_latest()
+    assert CreditNote.objects.filter(invoice=invoice).count() == 1
     # Refunded: not payable again, and not voidable.
     assert client.post(f"/api/v1/invoices/{invoice.pk}/pay/").status_code == 409
     assert client.post(f"/api/v1/invoices/{invoice.pk}/void/").status_code == 409

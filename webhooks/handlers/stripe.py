@@ -8,12 +8,14 @@ from Stripe as it is now, before the transaction and under the customer's card l
 neither a late event nor our own calls can be undone by an older payload.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from billing.payments import collection
+from billing.payments import collection, refunds
 from billing.providers import stripe
-from billing.providers.base import ProviderError, StripeEvent
+from billing.providers.base import ProviderError, RefundResult, StripeEvent
 from customers import services
 from customers.models import Customer
 from webhooks.handlers.base import FetchThenApply, Handler, Outcome
@@ -37,6 +39,9 @@ RANKS = {
     "charge.succeeded": 0,
     "charge.failed": 0,
     "charge.refunded": 5,
+    "refund.created": 0,
+    "refund.updated": 1,
+    "refund.failed": 2,
 }
 EPOCH = datetime.fromtimestamp(0, UTC)
 
@@ -139,17 +144,37 @@ def payment_intent_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outc
     return outcome
 
 
-def charge_refunded(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
+def _intent_of(stripe_event: StripeEvent) -> str | None:
+    if stripe_event.charge is not None:
+        return stripe_event.charge.payment_intent_id
+    if stripe_event.refund is not None:
+        return stripe_event.refund.payment_intent_id
+    return None
+
+
+@contextmanager
+def _refunds(payload: dict[str, Any]) -> Iterator[list[RefundResult]]:
+    """The PaymentIntent's refunds as Stripe holds them now, read before the transaction:
+    the event may be late, and a dashboard refund is only in Stripe."""
+    intent_id = _intent_of(stripe.parse_event(payload))
+    yield refunds.refunds_fetch(payment_intent_id=intent_id) if intent_id else []
+
+
+def _refunds_changed(event: WebhookEvent, payload: dict[str, Any], remote) -> Outcome:
+    """Settle our refunds from Stripe's list; a refund made in Stripe's dashboard becomes
+    a credit note (reason `other`) flagged for staff."""
     stripe_event = stripe.parse_event(payload)
     outcome = _mirror_with_customer(event, stripe_event)
-    charge = stripe_event.charge
-    if charge is not None and charge.payment_intent_id:
-        invoice = collection.payment_refunded(
-            payment_intent_id=charge.payment_intent_id, fully=charge.fully_refunded
-        )
-        if invoice is not None:
-            outcome.related.append({"type": "invoice", "id": str(invoice.pk)})
+    intent_id = _intent_of(stripe_event)
+    if intent_id:
+        outcome.note = "; ".join(refunds.refunds_apply(payment_intent_id=intent_id, remote=remote))
+        attempt = collection.attempt_of_intent(intent_id)
+        if attempt is not None:
+            outcome.related.append({"type": "invoice", "id": str(attempt.invoice_id)})
     return outcome
+
+
+refunds_changed = FetchThenApply(fetch=_refunds, apply=_refunds_changed)
 
 
 def customer_deleted(event: WebhookEvent, payload: dict[str, Any]) -> Outcome:
@@ -175,7 +200,10 @@ HANDLERS: dict[str, Handler] = {
     "payment_intent.payment_failed": payment_intent_changed,
     "payment_intent.processing": payment_intent_changed,
     "payment_intent.canceled": payment_intent_changed,
-    "charge.refunded": charge_refunded,
+    "charge.refunded": refunds_changed,
+    "refund.created": refunds_changed,
+    "refund.updated": refunds_changed,
+    "refund.failed": refunds_changed,
 }
 
 
