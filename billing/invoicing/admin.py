@@ -12,11 +12,13 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from billing.invoicing import engines
 from billing.invoicing.models import Invoice, InvoiceLine, InvoiceSequence
 from billing.invoicing.pdf import invoice_pdf
+from billing.invoicing.totals import totals_shown
 from core.admin_actions import few, run_each
 from core.admin_mixins import ReadOnlyAdminMixin
 from core.iso import format_money
@@ -182,6 +184,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "amount_due",
         "collection",
         "payment_blocked_detail",
+        "totals_table",
     ]
     fieldsets = [
         (
@@ -200,7 +203,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        ("Amounts", {"fields": ["currency", "subtotal", "tax_rate", "taxes", "total"]}),
+        ("Amounts", {"fields": ["currency", "invoice_type", "totals_table"]}),
         (
             "Collection",
             {
@@ -233,6 +236,25 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
 
     # --- Columns and fields -------------------------------------------------------------
+    @admin.display(description="Totals")
+    def totals_table(self, obj: Invoice) -> str:
+        """The totals chain (billing/invoicing/totals.py), as on the PDF."""
+        return format_html(
+            '<table class="invoice-totals">{}</table>',
+            format_html_join(
+                "",
+                '<tr><th{}>{}</th><td style="text-align:right">{}</td></tr>',
+                (
+                    (
+                        mark_safe(' style="font-weight:bold"') if grand else "",
+                        label,
+                        money(cents, obj.currency),
+                    )
+                    for label, cents, grand in totals_shown(obj)
+                ),
+            ),
+        )
+
     @admin.display(description="Number", ordering="number")
     def number_shown(self, obj: Invoice) -> str:
         return obj.number or obj.lago_number or "draft"

@@ -186,7 +186,7 @@ def estimate(*, invoice: Invoice, items: Sequence[ItemRequest] | None) -> Credit
     )
 
 
-def _split(
+def split(
     invoice: Invoice,
     quote: CreditNoteEstimate,
     refund: int | None,
@@ -265,7 +265,7 @@ def credit_note_create(
             taxes_amount_cents=exact_total_cents - quote.subtotal_amount_cents,
             total_amount_cents=exact_total_cents,
         )
-    refund, credit, offset = _split(
+    refund, credit, offset = split(
         locked, quote, refund_amount_cents, credit_amount_cents, offset_amount_cents
     )
     now = timezone.now()

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from billing.invoicing.models import Invoice
+from billing.invoicing.totals import totals_shown
 from core.iso import format_money
 
 
@@ -27,20 +28,25 @@ def invoice_html(*, invoice: Invoice) -> str:
             "customer": invoice.customer,
             "issuer_name": settings.INVOICE_ISSUER_NAME,
             "lines": lines,
-            "subtotal": format_money(invoice.subtotal_amount_cents, invoice.currency),
-            "taxes": format_money(invoice.taxes_amount_cents, invoice.currency),
-            "total": format_money(invoice.total_amount_cents, invoice.currency),
+            "totals": [
+                {"label": label, "amount": format_money(cents, invoice.currency), "grand": grand}
+                for label, cents, grand in totals_shown(invoice)
+            ],
         },
     )
 
 
 def invoice_pdf(*, invoice: Invoice) -> bytes:
+    return render_pdf(invoice_html(invoice=invoice))
+
+
+def render_pdf(html: str) -> bytes:
     # Imported here: WeasyPrint loads Pango, which only this path needs.
     from weasyprint import HTML
 
     # No base_url and no url_fetcher access: the template embeds everything it shows, so
     # rendering never reaches the network or the file system.
-    pdf: bytes = HTML(string=invoice_html(invoice=invoice), url_fetcher=_no_fetch).write_pdf()
+    pdf: bytes = HTML(string=html, url_fetcher=_no_fetch).write_pdf()
     return pdf
 
 

@@ -71,3 +71,33 @@ def totals_of_remote(*, total: int, taxes: int, coupons: int, tax_rate: Decimal)
         taxes_amount_cents=taxes,
         total_amount_cents=total,
     )
+
+
+def totals_shown(invoice: Invoice) -> list[tuple[str, int, bool]]:
+    """The invoice's totals as people read them, in the one order: (label, minor units,
+    whether it is a grand line). Optional steps show only when they moved money; the
+    PDF and the admin both print this list."""
+    rows: list[tuple[str, int, bool]] = []
+    if invoice.coupons_amount_cents:
+        rows.append(("Fees", invoice.fees_amount_cents, False))
+        rows.append(("Coupons", -invoice.coupons_amount_cents, False))
+    rows.append(("Subtotal", invoice.subtotal_amount_cents, False))
+    rows.append((f"Tax ({invoice.tax_rate}%)", invoice.taxes_amount_cents, False))
+    rows.append(("Total", invoice.total_amount_cents, True))
+    if invoice.prepaid_credit_amount_cents:
+        rows.append(("Prepaid credits applied", -invoice.prepaid_credit_amount_cents, False))
+    if invoice.credit_balance_amount_cents:
+        rows.append(("Credit balance applied", -invoice.credit_balance_amount_cents, False))
+    if invoice.prepaid_credit_amount_cents or invoice.credit_balance_amount_cents:
+        rows.append(("Payable", invoice.payable_amount_cents, True))
+    if invoice.paid_amount_cents:
+        rows.append(("Paid", -invoice.paid_amount_cents, False))
+    if invoice.offset_amount_cents:
+        rows.append(("Credit notes offset", -invoice.offset_amount_cents, False))
+    if invoice.credited_amount_cents:
+        rows.append(("Credited by credit notes (in all)", invoice.credited_amount_cents, False))
+    if invoice.refunded_amount_cents:
+        rows.append(("Refunded to the card", invoice.refunded_amount_cents, False))
+    if invoice.status == Invoice.Status.FINALIZED:
+        rows.append(("Amount due", invoice.amount_due_cents, True))
+    return rows

@@ -8,8 +8,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from billing.invoicing.admin import InvoiceAdmin, InvoiceReadOnlyInline, money
-from billing.invoicing.models import Invoice
+from billing.invoicing.models import CreditNote, Invoice
 from billing.payments import collection
+from billing.payments.credit_note_admin import credit_note_urls
 from billing.payments.models import PaymentAttempt
 from core.admin_mixins import ReadOnlyAdminMixin
 
@@ -72,6 +73,32 @@ class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.failure_message[:120]
 
 
+class CreditNoteInline(InvoiceReadOnlyInline):
+    model = CreditNote
+    verbose_name_plural = "Credit notes"
+    fields: ClassVar[tuple[str, ...]] = (
+        "number_link",
+        "reason",
+        "total",
+        "refund_amount_cents",
+        "credit_amount_cents",
+        "offset_amount_cents",
+        "refund_status",
+        "status",
+        "issued_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Number")
+    def number_link(self, obj: CreditNote) -> str:
+        url = reverse("admin:invoicing_creditnote_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.number)
+
+    @admin.display(description="Total")
+    def total(self, obj: CreditNote) -> str:
+        return money(obj.total_amount_cents, obj.currency)
+
+
 admin.site.unregister(Invoice)
 
 
@@ -79,8 +106,23 @@ admin.site.unregister(Invoice)
 class CollectedInvoiceAdmin(InvoiceAdmin):
     """The invoice page with its payment attempts and the retry action."""
 
-    inlines = [*InvoiceAdmin.inlines, PaymentAttemptInline]
+    inlines = [*InvoiceAdmin.inlines, PaymentAttemptInline, CreditNoteInline]
     actions = [*InvoiceAdmin.actions, "retry_payment"]
+    readonly_fields = [*InvoiceAdmin.readonly_fields, "credit_note_button"]
+    fieldsets = [
+        (None, {"fields": [*InvoiceAdmin.fieldsets[0][1]["fields"], "credit_note_button"]}),
+        *InvoiceAdmin.fieldsets[1:],
+    ]
+
+    def get_urls(self):
+        return [*credit_note_urls(self), *super().get_urls()]
+
+    @admin.display(description="Correct")
+    def credit_note_button(self, obj: Invoice) -> str:
+        if obj.status != Invoice.Status.FINALIZED or obj.engine != Invoice.Engine.LOCAL:
+            return "Credit notes are issued on finalized invoices of the local engine."
+        url = reverse("admin:invoicing_invoice_credit_note", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Issue a credit note…</a>', url)
 
     @admin.display(description="Why not collected")
     def collection(self, obj: Invoice) -> str:
