@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
+from billing.coupons.api.views import AppliedCouponViewSet, CouponViewSet
 from billing.invoicing.api.usage import SubscriptionUsageViewSet
 from billing.payments.api.credit_notes import CreditNoteViewSet
 from billing.payments.api.views import InvoiceViewSet
@@ -29,6 +30,8 @@ router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 router.register("usage", UsageViewSet, basename="usage")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("credit_notes", CreditNoteViewSet, basename="credit-note")
+router.register("coupons", CouponViewSet, basename="coupon")
+router.register("applied_coupons", AppliedCouponViewSet, basename="applied-coupon")
 
 
 class ApiIndex(APIView):

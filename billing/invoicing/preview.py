@@ -6,6 +6,7 @@ the preview and the invoice never disagree on the same usage."""
 from dataclasses import dataclass
 from datetime import datetime
 
+from billing.invoicing.coupon_lines import with_coupons
 from billing.invoicing.inputs import period_input
 from billing.invoicing.rating import Fee, rate_period
 from billing.invoicing.totals import Totals, totals_of
@@ -55,9 +56,16 @@ def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
         ),
         trial_ends_at=subscription.trial_ends_at,
     )
-    fees = rate_period(period_input(subscription=subscription, period=period))
     customer = subscription.customer
     currency = subscription.plan.currency
+    fees = with_coupons(
+        rate_period(period_input(subscription=subscription, period=period)),
+        customer_id=customer.pk,
+        currency=currency,
+        start=start,
+        end=end,
+        consume=False,
+    )
     return InvoicePreview(
         subscription=subscription,
         period_start=start,

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.invoicing import credit_notes, events
+from billing.invoicing.coupon_lines import with_coupons
 from billing.invoicing.inputs import Catalog, period_input
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.numbering import next_number
@@ -93,8 +94,15 @@ def invoice_generate_for_period(
     existing = _live_invoice(period)
     if existing is not None:
         return existing, False
-    fees = rate_period(period_input(subscription=subscription, period=period, catalog=catalog))
     customer = subscription.customer
+    fees = with_coupons(
+        rate_period(period_input(subscription=subscription, period=period, catalog=catalog)),
+        customer_id=customer.pk,
+        currency=subscription.plan.currency,
+        start=period.start,
+        end=period.end,
+        consume=True,
+    )
     invoice = Invoice(
         customer=customer,
         subscription=subscription,

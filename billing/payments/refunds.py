@@ -21,7 +21,7 @@ from django.utils import timezone
 from billing.invoicing import credit_notes
 from billing.invoicing.models import CreditNote, Invoice
 from billing.payments.models import PaymentAttempt, Refund
-from billing.providers import provider_enabled, stripe
+from billing.providers import provider_enabled, stripe_refunds
 from billing.providers.base import RefundResult
 from billing.sync.outbox import outbox_record, register
 from core.exceptions import UnprocessableEntity
@@ -87,7 +87,7 @@ def refund_execute(*, refund_id: str) -> str:
         if refund.stripe_refund_id:
             result = _find(intent_id, refund)
         else:
-            result = _find(intent_id, refund) or stripe.refund_create(
+            result = _find(intent_id, refund) or stripe_refunds.refund_create(
                 payment_intent_id=intent_id,
                 amount=refund.amount_cents,
                 idempotency_key=refund.idempotency_key,
@@ -100,7 +100,7 @@ def refund_execute(*, refund_id: str) -> str:
 
 
 def _find(intent_id: str, refund: Refund) -> RefundResult | None:
-    for remote in stripe.refund_list(payment_intent_id=intent_id):
+    for remote in stripe_refunds.refund_list(payment_intent_id=intent_id):
         if remote.metadata.get(METADATA_KEY) == str(refund.pk) or (
             refund.stripe_refund_id and remote.id == refund.stripe_refund_id
         ):
@@ -131,7 +131,7 @@ def refund_settle(*, refund_id: uuid.UUID | str, result: RefundResult) -> Refund
 # --- Stripe's news (webhooks) -----------------------------------------------------------
 def refunds_fetch(*, payment_intent_id: str) -> list[RefundResult]:
     """Every refund Stripe holds for a PaymentIntent (called outside any transaction)."""
-    return stripe.refund_list(payment_intent_id=payment_intent_id)
+    return stripe_refunds.refund_list(payment_intent_id=payment_intent_id)
 
 
 def refunds_apply(*, payment_intent_id: str, remote: list[RefundResult]) -> list[str]:

@@ -167,7 +167,6 @@ class StripeEvent:
     data: dict[str, Any] = field(repr=False)
     payment_intent: PaymentResult | None = None
     charge: StripeCharge | None = None
-    refund: RefundResult | None = None
 
 
 # --- Lago: what we send ----------------------------------------------------------------

@@ -20,7 +20,6 @@ from billing.providers.base import (
     PaymentResult,
     ProviderError,
     ProviderUnavailable,
-    RefundResult,
     RemoteObject,
     SetupIntentData,
     SignedWebhook,
@@ -337,7 +336,6 @@ def parse_event(payload: Any) -> StripeEvent:
         data=obj,
         payment_intent=payment_result(obj) if object_type == "payment_intent" else None,
         charge=_charge(obj) if object_type == "charge" else None,
-        refund=refund_result(obj) if object_type == "refund" else None,
     )
 
 
@@ -591,37 +589,3 @@ def payment_intent_find(
         if (data.get("metadata") or {}).get(metadata_key) == metadata_value:
             return payment_result(data)
     return None
-
-
-def refund_result(obj: dict[str, Any]) -> RefundResult:
-    return RefundResult(
-        id=str(obj.get("id") or ""),
-        status=str(obj.get("status") or ""),
-        amount=int(obj.get("amount") or 0),
-        currency=str(obj.get("currency") or "").upper(),
-        payment_intent_id=_id_of(obj.get("payment_intent")),
-        metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
-        failure_reason=str(obj.get("failure_reason") or "")[:200],
-    )
-
-
-@_translate_errors
-def refund_create(
-    *, payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict[str, str]
-) -> RefundResult:
-    """Refund part or all of a PaymentIntent's charge. The idempotency key comes from our
-    refund's id, so a retried call is the same refund at Stripe."""
-    refund = stripe.Refund.create(
-        payment_intent=payment_intent_id,
-        amount=amount,
-        metadata=metadata,
-        **_options(idempotency_key=idempotency_key),
-    )
-    return refund_result(refund.to_dict())
-
-
-@_translate_errors
-def refund_list(*, payment_intent_id: str) -> list[RefundResult]:
-    """Every refund of a PaymentIntent, ours and any made in Stripe's dashboard."""
-    page = stripe.Refund.list(payment_intent=payment_intent_id, limit=100, **_options())
-    return [refund_result(item.to_dict()) for item in page.auto_paging_iter()]

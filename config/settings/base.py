@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "customers",
     "subscriptions",
     "billing.usage",
+    "billing.coupons",
     "billing.invoicing",
     "billing.payments",
     "webhooks",
@@ -242,6 +243,16 @@ SPECTACULAR_SETTINGS = {
             "description": "Invoices of closed billing periods: generated, finalized and "
             "collected by the billing run on their own, or sooner on request.",
         },
+        {
+            "name": "Credit notes",
+            "description": "Corrections of issued invoices: credited per line or whole, "
+            "refunded to the card, credited to the customer's balance or offset.",
+        },
+        {
+            "name": "Coupons",
+            "description": "Discounts taken off invoices before tax, and the customers "
+            "they are applied to.",
+        },
         {"name": "API index", "description": "The resources of this API version."},
     ],
     "ENUM_NAME_OVERRIDES": {
@@ -250,6 +261,8 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "billing.invoicing.models.Invoice.Status",
         "InvoicePaymentStatusEnum": "billing.invoicing.models.Invoice.PaymentStatus",
         "PaymentAttemptStatusEnum": "billing.payments.models.PaymentAttempt.Status",
+        "CreditNoteStatusEnum": "billing.invoicing.models.CreditNote.Status",
+        "CouponStatusEnum": "billing.coupons.models.Coupon.Status",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = 24

@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing.invoicing.services import invoice_finalize
 from core.models import ApiKey
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, InvoiceFactory
 from tests.helpers.invoicing import OCT_1, close_periods, subscribe
 from tests.helpers.openapi import (
     DocumentedClient,
@@ -66,9 +67,62 @@ BILLING_OPERATIONS = {
 }
 
 
+CORRECTION_OPERATIONS = {
+    "CreateCoupon",
+    "ListCoupons",
+    "GetCoupon",
+    "TerminateCoupon",
+    "ApplyCoupon",
+    "ListAppliedCoupons",
+    "GetAppliedCoupon",
+    "TerminateAppliedCoupon",
+    "CreateCreditNote",
+    "EstimateCreditNote",
+    "ListCreditNotes",
+    "GetCreditNote",
+    "VoidCreditNote",
+}
+
+
 def test_the_walks_cover_every_operation_of_the_document():
     documented = {operation["operationId"] for _, _, operation in operations(api_schema())}
-    assert documented == CARD_OPERATIONS | BILLING_OPERATIONS
+    assert documented == CARD_OPERATIONS | BILLING_OPERATIONS | CORRECTION_OPERATIONS
+
+
+def test_coupons_and_credit_notes_answer_as_documented(client, catalog):
+    api = DocumentedClient(client)
+    ten = {"code": "ten", "name": "Ten", "coupon_type": "percentage", "percentage_rate": "10"}
+    ten["frequency"] = "forever"
+    assert api.post("/api/v1/coupons/", ten, format="json").status_code == 201
+    assert api.post("/api/v1/coupons/", ten, format="json").status_code == 409
+    assert api.get("/api/v1/coupons/").status_code == 200
+    assert api.get("/api/v1/coupons/ten/").status_code == 200
+    applying = {"customer": "acme", "coupon_code": "ten"}
+    applied = api.post("/api/v1/applied_coupons/", applying, format="json")
+    assert applied.status_code == 201
+    assert api.get("/api/v1/applied_coupons/?customer=acme").status_code == 200
+    applied_url = f"/api/v1/applied_coupons/{applied.json()['id']}/"
+    assert api.get(applied_url).status_code == 200
+    assert api.post(f"{applied_url}terminate/").status_code == 200
+    assert api.post(f"{applied_url}terminate/").status_code == 409
+    assert api.post("/api/v1/coupons/ten/terminate/").status_code == 200
+    assert api.post("/api/v1/applied_coupons/", applying, format="json").status_code == 422
+
+    draft = InvoiceFactory(subscription__customer=catalog.acme, subscription__plan=catalog.pro)
+    invoice = str(invoice_finalize(invoice=draft).pk)
+    whole = {"invoice": invoice}
+    assert api.post("/api/v1/credit_notes/estimate/", whole, format="json").status_code == 200
+    note = {**whole, "reason": "other", "credit_amount_cents": 4900}
+    created = api.post("/api/v1/credit_notes/", note, format="json")
+    assert created.status_code == 201
+    assert api.post("/api/v1/credit_notes/", note, format="json").status_code == 422
+    assert api.get(f"/api/v1/credit_notes/?invoice={invoice}").status_code == 200
+    note_url = f"/api/v1/credit_notes/{created.json()['id']}/"
+    assert api.get(note_url).status_code == 200
+    assert api.post(f"{note_url}void/").status_code == 200
+    assert api.post(f"{note_url}void/").status_code == 409
+
+    assert api.succeeded == CORRECTION_OPERATIONS
 
 
 def test_create_setup_intent_answers_the_status_it_documents(client, stripe_enabled):

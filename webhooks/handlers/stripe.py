@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from billing.payments import collection, refunds
-from billing.providers import stripe
+from billing.providers import stripe, stripe_refunds
 from billing.providers.base import ProviderError, RefundResult, StripeEvent
 from customers import services
 from customers.models import Customer
@@ -147,9 +147,8 @@ def payment_intent_changed(event: WebhookEvent, payload: dict[str, Any]) -> Outc
 def _intent_of(stripe_event: StripeEvent) -> str | None:
     if stripe_event.charge is not None:
         return stripe_event.charge.payment_intent_id
-    if stripe_event.refund is not None:
-        return stripe_event.refund.payment_intent_id
-    return None
+    refund = stripe_refunds.refund_of(stripe_event)
+    return refund.payment_intent_id if refund is not None else None
 
 
 @contextmanager

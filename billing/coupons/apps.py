@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CouponsConfig(AppConfig):
+    name = "billing.coupons"
+    label = "coupons"
+    verbose_name = "Coupons"
+    default_auto_field = "django.db.models.BigAutoField"
