@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from billing.coupons.api.views import AppliedCouponViewSet, CouponViewSet
+from billing.invoicing.api.add_ons import AddOnViewSet
 from billing.invoicing.api.usage import SubscriptionUsageViewSet
 from billing.payments.api.credit_notes import CreditNoteViewSet
 from billing.payments.api.views import InvoiceViewSet
@@ -31,6 +32,7 @@ router.register("usage", UsageViewSet, basename="usage")
 router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("credit_notes", CreditNoteViewSet, basename="credit-note")
 router.register("coupons", CouponViewSet, basename="coupon")
+router.register("add_ons", AddOnViewSet, basename="add-on")
 router.register("applied_coupons", AppliedCouponViewSet, basename="applied-coupon")
 
 

@@ -497,3 +497,26 @@ class CreditApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.credit_note_id} -> {self.invoice_id}: {self.amount_cents}"
+
+
+@audited()
+class AddOn(TimestampedModel):
+    """A one-off charge in the catalog (Lago's add-on): a setup fee, support hours. Billed
+    on one-off invoices, `units` times its amount (or an amount given for the invoice)."""
+
+    code = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255)
+    invoice_display_name = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    amount_cents = models.BigIntegerField()
+    amount_currency = models.CharField(max_length=3)
+
+    class Meta:
+        ordering = ["code"]
+        permissions = [("create_one_off_invoice", "Can create a one-off invoice")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gte=0), name="add_on_amount"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -45,8 +45,14 @@ def taxes_on(subtotal: int, tax_rate: Decimal) -> int:
 def totals_of(*, fees: Sequence[Fee], tax_rate: Decimal) -> Totals:
     """The totals of a draft's lines: coupon lines (negative amounts) are the coupons;
     every other line is a fee."""
-    fees_cents = sum(fee.amount_cents for fee in fees if fee.fee_type != COUPON)
-    coupons_cents = -sum(fee.amount_cents for fee in fees if fee.fee_type == COUPON)
+    return totals_from(
+        fees_cents=sum(fee.amount_cents for fee in fees if fee.fee_type != COUPON),
+        coupons_cents=-sum(fee.amount_cents for fee in fees if fee.fee_type == COUPON),
+        tax_rate=tax_rate,
+    )
+
+
+def totals_from(*, fees_cents: int, coupons_cents: int, tax_rate: Decimal) -> Totals:
     subtotal = fees_cents - coupons_cents
     taxes = taxes_on(subtotal, tax_rate)
     return Totals(

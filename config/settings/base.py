@@ -249,6 +249,11 @@ SPECTACULAR_SETTINGS = {
             "refunded to the card, credited to the customer's balance or offset.",
         },
         {
+            "name": "Add-ons",
+            "description": "One-off charges (setup fees, support hours), billed on "
+            "one-off invoices.",
+        },
+        {
             "name": "Coupons",
             "description": "Discounts taken off invoices before tax, and the customers "
             "they are applied to.",

@@ -81,6 +81,12 @@ CORRECTION_OPERATIONS = {
     "ListCreditNotes",
     "GetCreditNote",
     "VoidCreditNote",
+    "CreateAddOn",
+    "ListAddOns",
+    "GetAddOn",
+    "UpdateAddOn",
+    "DeleteAddOn",
+    "CreateOneOffInvoice",
 }
 
 
@@ -121,6 +127,18 @@ def test_coupons_and_credit_notes_answer_as_documented(client, catalog):
     assert api.get(note_url).status_code == 200
     assert api.post(f"{note_url}void/").status_code == 200
     assert api.post(f"{note_url}void/").status_code == 409
+
+    fee = {"code": "setup", "name": "Setup", "amount_cents": 15000, "amount_currency": "USD"}
+    assert api.post("/api/v1/add_ons/", fee, format="json").status_code == 201
+    assert api.post("/api/v1/add_ons/", fee, format="json").status_code == 409
+    assert api.get("/api/v1/add_ons/").status_code == 200
+    assert api.get("/api/v1/add_ons/setup/").status_code == 200
+    assert api.patch("/api/v1/add_ons/setup/", {"name": "Set-up"}, format="json").status_code == 200
+    order = {"customer": "acme", "currency": "USD", "fees": [{"add_on_code": "setup"}]}
+    assert api.post("/api/v1/invoices/", order, format="json").status_code == 201
+    wrong = {**order, "currency": "EUR"}
+    assert api.post("/api/v1/invoices/", wrong, format="json").status_code == 422
+    assert api.delete("/api/v1/add_ons/setup/").status_code == 204
 
     assert api.succeeded == CORRECTION_OPERATIONS
 

@@ -1,6 +1,7 @@
 """/api/v1/coupons/ and /api/v1/applied_coupons/ (Lago's resources, in our conventions)."""
 
 from decimal import Decimal
+from typing import ClassVar
 
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -62,7 +63,7 @@ class CouponSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "status", "terminated_at", "created_at"]
         # A taken code is the service's 409 `coupon_exists`, not a 400.
-        extra_kwargs = {"code": {"validators": []}}
+        extra_kwargs: ClassVar[dict[str, dict[str, list]]] = {"code": {"validators": []}}
 
 
 class AppliedCouponSerializer(serializers.ModelSerializer):

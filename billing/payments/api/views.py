@@ -11,7 +11,8 @@ from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from billing.invoicing import engines, selectors
+from billing.invoicing import engines, one_off, selectors
+from billing.invoicing.api.add_ons import OneOffInvoiceInput
 from billing.invoicing.api.serializers import (
     GenerateInvoiceSerializer,
     InvoicePreviewSerializer,
@@ -24,6 +25,7 @@ from billing.payments import collection
 from billing.payments.api.serializers import InvoiceListSerializer, InvoiceSerializer
 from core.schema import codes
 from core.views import ApiViewSet, not_found
+from customers.models import Customer
 from subscriptions.models import Subscription
 
 
@@ -109,6 +111,36 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     def _respond(self, invoice: Invoice, code: int = status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=invoice.pk)
         return Response(InvoiceSerializer(fresh).data, status=code)
+
+    @extend_schema(
+        operation_id="CreateOneOffInvoice",
+        summary="Create a one-off invoice",
+        description="Bills add-ons outside any subscription (a setup fee, support hours): "
+        "each fee is `units` (default 1) times the add-on's amount, or `unit_amount_cents` "
+        "given here, rounded half-up once; tax at the customer's rate. The invoice is "
+        "issued at once (`invoice_type: one_off`) and collected like the others.",
+        request=OneOffInvoiceInput,
+        responses={
+            201: InvoiceSerializer,
+            404: codes(not_found="No customer or add-on with that id or code."),
+            422: codes(
+                currency_mismatch="Not the customer's currency, or an add-on priced in "
+                "another currency without `unit_amount_cents`.",
+                amount_too_large="A line beyond what one line may bill.",
+            ),
+        },
+    )
+    def create(self, request):
+        body = OneOffInvoiceInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        customer = Customer.objects.filter(external_id=data["customer"]).first()
+        if customer is None:
+            raise not_found(Customer, "external_id", data["customer"])
+        invoice = one_off.one_off_invoice_create(
+            customer=customer, currency=data["currency"], fees=body.one_off_fees
+        )
+        return self._respond(invoice, status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="GenerateInvoice",
