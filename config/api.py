@@ -13,6 +13,7 @@ from billing.invoicing.api.add_ons import AddOnViewSet
 from billing.invoicing.api.usage import SubscriptionUsageViewSet
 from billing.payments.api.credit_notes import CreditNoteViewSet
 from billing.payments.api.views import InvoiceViewSet
+from billing.payments.api.wallets import CustomerWalletView, WalletViewSet
 from billing.usage.api.views import UsageViewSet
 from customers.api.views import CustomerViewSet
 from subscriptions.api.views import BillableMetricViewSet, PlanViewSet, SubscriptionViewSet
@@ -33,6 +34,7 @@ router.register("invoices", InvoiceViewSet, basename="invoice")
 router.register("credit_notes", CreditNoteViewSet, basename="credit-note")
 router.register("coupons", CouponViewSet, basename="coupon")
 router.register("add_ons", AddOnViewSet, basename="add-on")
+router.register("wallets", WalletViewSet, basename="wallet")
 router.register("applied_coupons", AppliedCouponViewSet, basename="applied-coupon")
 
 
@@ -63,6 +65,11 @@ urlpatterns = [
         r"^subscriptions/(?P<external_id>[^/]+)/usage/$",
         SubscriptionUsageViewSet.as_view({"get": "retrieve"}),
         name="subscription-usage",
+    ),
+    re_path(
+        r"^customers/(?P<external_id>[^/]+)/wallet/$",
+        CustomerWalletView.as_view({"get": "retrieve"}),
+        name="customer-wallet",
     ),
     *router.urls,
 ]

@@ -18,6 +18,7 @@ from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.numbering import next_number
 from billing.invoicing.rating import Fee, rate_period
 from billing.invoicing.totals import totals_of
+from billing.wallets import services as wallets
 from core.exceptions import Conflict, UnprocessableEntity
 from subscriptions.models import (
     Subscription,
@@ -177,7 +178,14 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
     locked.issued_at = now
     locked.due_date = (now + timedelta(days=settings.INVOICE_DUE_DAYS)).date()
     if locked.total_amount_cents > 0 and locked.invoice_type != Invoice.InvoiceType.CREDIT:
-        # The customer's credit balance (credit notes' credits) goes before the card.
+        # Prepaid credits, then the credit balance (credit notes' credits), go before the
+        # card: the totals' order (billing/invoicing/totals.py).
+        locked.prepaid_credit_amount_cents = wallets.credits_consume(
+            customer_id=locked.customer_id,
+            currency=locked.currency,
+            amount_cents=locked.payable_amount_cents,
+            invoice_id=locked.pk,
+        )
         locked.credit_balance_amount_cents = credit_notes.credit_balance_apply(
             invoice=locked, amount_cents=locked.payable_amount_cents
         )
@@ -185,11 +193,18 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
         locked.payment_status = P.SUCCEEDED  # nothing to collect
         locked.paid_at = now
     elif locked.total_amount_cents < 0:
-        # We owe the customer (credits beyond the fees): never marked paid, never charged;
-        # left pending for staff to refund or carry over.
-        locked.payment_status = P.PENDING
+        # We owe the customer (credits beyond the fees): never charged; what is owed goes
+        # to their prepaid credits, taken off their next invoices.
+        wallets.credit_from_invoice(
+            customer=locked.customer,
+            currency=locked.currency,
+            amount_cents=-locked.total_amount_cents,
+            invoice_id=locked.pk,
+        )
+        locked.payment_status = P.SUCCEEDED
+        locked.paid_at = now
         locked.next_payment_attempt_at = None
-        locked.payment_blocked_reason = Invoice.BlockedReason.CREDIT_OWED
+        locked.payment_blocked_reason = ""
     else:
         invoice_ask_payment(locked, now)
     locked.save(
@@ -203,6 +218,7 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
             "paid_at",
             "next_payment_attempt_at",
             "payment_blocked_reason",
+            "prepaid_credit_amount_cents",
             "credit_balance_amount_cents",
             "updated_at",
         ]

@@ -24,6 +24,7 @@ from billing.invoicing.lago_mirror import payment_status_changed
 from billing.invoicing.models import Invoice
 from billing.invoicing.selectors import open_invoices
 from billing.invoicing.services import invoice_ask_payment, invoice_lock, invoice_refuse
+from billing.invoicing.top_ups import top_up_paid
 from billing.payments.models import PaymentAttempt
 from billing.providers import provider_enabled, stripe
 from billing.providers.base import PaymentResult, ProviderError
@@ -384,6 +385,7 @@ def _record_payment(invoice: Invoice, attempt: PaymentAttempt, now) -> None:
     invoice.paid_at = now
     invoice.next_payment_attempt_at = None
     invoice.payment_blocked_reason = ""
+    top_up_paid(invoice)
 
 
 def _late_success(invoice: Invoice, attempt: PaymentAttempt, result, now) -> None:

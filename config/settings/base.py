@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "billing.usage",
     "billing.coupons",
+    "billing.wallets",
     "billing.invoicing",
     "billing.payments",
     "webhooks",
@@ -254,6 +255,11 @@ SPECTACULAR_SETTINGS = {
             "one-off invoices.",
         },
         {
+            "name": "Wallets",
+            "description": "Prepaid credits: granted or bought, taken off invoices "
+            "before the card is charged.",
+        },
+        {
             "name": "Coupons",
             "description": "Discounts taken off invoices before tax, and the customers "
             "they are applied to.",
@@ -267,7 +273,8 @@ SPECTACULAR_SETTINGS = {
         "InvoicePaymentStatusEnum": "billing.invoicing.models.Invoice.PaymentStatus",
         "PaymentAttemptStatusEnum": "billing.payments.models.PaymentAttempt.Status",
         "CreditNoteStatusEnum": "billing.invoicing.models.CreditNote.Status",
-        "CouponStatusEnum": "billing.coupons.models.Coupon.Status",
+        # Coupons, applied coupons and wallets: active or terminated.
+        "ActiveOrTerminatedEnum": "billing.coupons.models.Coupon.Status",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = 24
@@ -337,6 +344,10 @@ CELERY_BEAT_SCHEDULE = {
     "usage-partitions": {
         "task": "billing.usage.tasks.usage_partitions_ensure",
         "schedule": 24 * 3600,
+    },
+    "wallets-expire": {
+        "task": "billing.wallets.tasks.wallets_expire_due",
+        "schedule": 3600,
     },
     "billing-run": {
         "task": "billing.invoicing.tasks.billing_run",

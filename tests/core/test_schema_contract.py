@@ -87,6 +87,14 @@ CORRECTION_OPERATIONS = {
     "UpdateAddOn",
     "DeleteAddOn",
     "CreateOneOffInvoice",
+    "CreateWallet",
+    "ListWallets",
+    "GetWallet",
+    "GrantCredits",
+    "TopUpWallet",
+    "TerminateWallet",
+    "ListWalletTransactions",
+    "GetCustomerWallet",
 }
 
 
@@ -139,6 +147,24 @@ def test_coupons_and_credit_notes_answer_as_documented(client, catalog):
     wrong = {**order, "currency": "EUR"}
     assert api.post("/api/v1/invoices/", wrong, format="json").status_code == 422
     assert api.delete("/api/v1/add_ons/setup/").status_code == 204
+
+    opened = api.post("/api/v1/wallets/", {"customer": "acme", "currency": "USD"}, format="json")
+    assert opened.status_code == 201
+    assert (
+        api.post(
+            "/api/v1/wallets/", {"customer": "acme", "currency": "EUR"}, format="json"
+        ).status_code
+        == 422
+    )
+    wallet = f"/api/v1/wallets/{opened.json()['id']}/"
+    assert api.get("/api/v1/wallets/?customer=acme").status_code == 200
+    assert api.get(wallet).status_code == 200
+    assert api.post(f"{wallet}grant/", {"credits": "10"}, format="json").status_code == 200
+    assert api.post(f"{wallet}top_up/", {"credits": "10"}, format="json").status_code == 201
+    assert api.get(f"{wallet}transactions/").status_code == 200
+    assert api.get("/api/v1/customers/acme/wallet/").status_code == 200
+    assert api.post(f"{wallet}terminate/").status_code == 200
+    assert api.post(f"{wallet}terminate/").status_code == 409
 
     assert api.succeeded == CORRECTION_OPERATIONS
 

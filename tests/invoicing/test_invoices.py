@@ -524,11 +524,13 @@ def test_a_prepaid_period_cut_short_credits_the_unused_time(client, catalog):
     assert amounts(november) == [("Advance unused time (credit)", -1400)]
     assert november["total_amount_cents"] == -1400
     finalized = client.post(f"/api/v1/invoices/{november['id']}/finalize/").json()
-    # A credit is owed, never charged and never marked paid.
-    assert finalized["payment_status"] == "pending"
-    assert finalized["payment_blocked_reason"] == "credit_owed"
-    assert "credit of 1400 USD" in finalized["payment_blocked_detail"]
+    # A credit is owed: never charged, it goes to the customer's prepaid credits.
+    assert (finalized["payment_status"], finalized["amount_due_cents"]) == ("succeeded", 0)
+    assert finalized["payment_blocked_reason"] == ""
     assert finalized["next_payment_attempt_at"] is None
+    wallet = client.get("/api/v1/customers/acme/wallet/").json()
+    assert wallet["balance_cents"] == 1400
+    assert wallet["wallets"][0]["name"] == "Credit balance"
 
 
 def test_a_line_cannot_be_moved_off_a_finalized_invoice(catalog):
