@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from billing.invoicing import engines
-from billing.invoicing.models import Invoice, InvoiceLine, InvoiceSequence
+from billing.invoicing.models import AddOn, Invoice, InvoiceLine, InvoiceSequence
 from billing.invoicing.pdf import invoice_pdf
 from billing.invoicing.totals import totals_shown
 from core.admin_actions import few, run_each
@@ -416,3 +416,9 @@ class InvoiceSequenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Next number")
     def next_number(self, obj: InvoiceSequence) -> str:
         return f"{obj.prefix}-{obj.next_value:06d}"
+
+
+@admin.register(AddOn)
+class AddOnAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "amount_cents", "amount_currency"]
+    search_fields = ["code", "name"]
