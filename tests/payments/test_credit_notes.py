@@ -4,6 +4,7 @@ customer's balance or offset against what is owed, in hand-computed cents.
 The invoice of these tests: Pro (49.00) for October plus 20.00 of API calls, at 20 % tax:
 fees 6900, tax 1380, total 8280, paid by card."""
 
+import contextlib
 from decimal import Decimal
 
 import pytest
@@ -331,4 +332,40 @@ def test_credited_and_refunded_never_exceed_what_was_paid(requests_made, stripe_
             assert invoice.refunded_amount_cents + pending <= invoice.paid_amount_cents
             for each in invoice.lines.all():
                 assert each.credited_amount_cents <= each.amount_cents
+        transaction.savepoint_rollback(sid)
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    offsets=st.lists(
+        st.tuples(st.integers(1, 2), st.integers(1, 5000), st.booleans()), min_size=1, max_size=6
+    )
+)
+def test_the_amount_due_is_never_negative(offsets, stripe_enabled):
+    """On an unpaid invoice, any run of credit notes offsetting what is owed or crediting
+    the balance: the amount due never goes below zero and the database agrees."""
+    with transaction.atomic():
+        invoice = Invoice.objects.filter(customer__external_id="payer").first()
+        if invoice is None:
+            invoice = invoice_finalize(invoice=_draft(card=None))
+        sid = transaction.savepoint()
+        for position, amount, offset in offsets:
+            due = Invoice.objects.get(pk=invoice.pk).amount_due_cents
+            total_estimate = amount + (amount * 20 + 50) // 100
+            with contextlib.suppress(UnprocessableEntity):
+                credit_note_create(
+                    invoice=invoice,
+                    reason="order_change",
+                    items=[ItemRequest(line_id=line(invoice, position).pk, amount_cents=amount)],
+                    offset_amount_cents=min(total_estimate, due) if offset else 0,
+                    credit_amount_cents=total_estimate
+                    - (min(total_estimate, due) if offset else 0),
+                )
+            invoice.refresh_from_db()
+            assert invoice.amount_due_cents >= 0
+            assert invoice.offset_amount_cents <= invoice.payable_amount_cents
         transaction.savepoint_rollback(sid)
