@@ -268,6 +268,13 @@ def credit_note_create(
     refund, credit, offset = split(
         locked, quote, refund_amount_cents, credit_amount_cents, offset_amount_cents
     )
+    if offset and any(events.payment_in_flight.publish(invoice=locked)):
+        # A charge for the old amount due may be succeeding right now: offsetting under it
+        # would leave the payment unrecordable. Wait for it, then credit or refund.
+        raise Conflict(
+            f"A payment of invoice {locked} is in flight: offset it once the payment settles.",
+            code="payment_in_progress",
+        )
     now = timezone.now()
     issuer = settings.INVOICE_ISSUER
     note = CreditNote.objects.create(

@@ -18,9 +18,15 @@ from billing.invoicing.models import CreditNote, Invoice, InvoiceLine
 from billing.invoicing.services import invoice_finalize
 from billing.payments import refunds
 from billing.payments.models import Refund
-from core.exceptions import UnprocessableEntity
+from core.exceptions import Conflict, UnprocessableEntity
 from customers.services import payment_method_add
-from tests.factories import CustomerFactory, InvoiceFactory, PlanFactory, SubscriptionFactory
+from tests.factories import (
+    CustomerFactory,
+    InvoiceFactory,
+    PaymentAttemptFactory,
+    PlanFactory,
+    SubscriptionFactory,
+)
 from tests.helpers.concurrency import race
 from tests.helpers.invoicing import NOV_1, OCT_1
 from tests.helpers.outbox import drain_outbox
@@ -254,6 +260,21 @@ def test_an_offset_takes_what_an_unpaid_invoice_owes(client, stripe_enabled):
     assert (
         refused.status_code == 422 and refused.json()["errors"][0]["code"] == "refund_exceeds_paid"
     )
+
+
+def test_no_offset_while_a_payment_is_in_flight(stripe_enabled):
+    invoice = invoice_finalize(invoice=_draft(card=None))
+    PaymentAttemptFactory(invoice=invoice, processing=True)
+
+    with pytest.raises(Conflict) as refused:
+        credit_note_create(
+            invoice=invoice,
+            reason="order_change",
+            items=[ItemRequest(line_id=line(invoice, 2).pk, amount_cents=2000)],
+        )
+
+    assert refused.value.code == "payment_in_progress"
+    assert CreditNote.objects.count() == 0
 
 
 def test_a_voided_credit_note_gives_back_what_it_credited(client, stripe_enabled):

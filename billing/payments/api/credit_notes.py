@@ -154,6 +154,7 @@ def _items(invoice: Invoice, data: dict) -> list[credit_notes.ItemRequest] | Non
 REFUSALS = {
     409: codes(
         invoice_not_finalized="Only an issued invoice takes a credit note.",
+        payment_in_progress="An offset while a payment of the invoice is in flight.",
     ),
     422: codes(
         exceeds_creditable="An item is more than what is left to credit on its line.",
