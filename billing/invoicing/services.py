@@ -242,8 +242,14 @@ def invoice_void(*, invoice: Invoice, remote_void: Callable[[], object] | None =
     locked = invoice_lock(invoice)
     if locked.status == S.VOIDED:
         raise invoice_refuse(locked, "void")
-    if locked.payment_status in (P.SUCCEEDED, P.REFUNDED) and locked.total_amount_cents > 0:
+    if (
+        locked.payment_status in (P.SUCCEEDED, P.PARTIALLY_REFUNDED, P.REFUNDED)
+        and locked.total_amount_cents > 0
+    ):
         raise invoice_refuse(locked, "void", code="invoice_paid")
+    if locked.credited_amount_cents:
+        # Its credit notes moved money (a refund, a credit, an offset): void those first.
+        raise invoice_refuse(locked, "void", code="invoice_credited")
     if payment_in_flight(locked):
         raise invoice_refuse(locked, "void", code="payment_in_progress")
     if remote_void is not None:

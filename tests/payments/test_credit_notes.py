@@ -277,6 +277,18 @@ def test_no_offset_while_a_payment_is_in_flight(stripe_enabled):
     assert CreditNote.objects.count() == 0
 
 
+def test_a_credited_invoice_cannot_be_voided_until_its_notes_are(client, stripe_enabled):
+    invoice = invoice_finalize(invoice=_draft(card=None))
+    note = credit_note_create(invoice=invoice, reason="other", credit_amount_cents=8280)
+
+    refused = client.post(f"/api/v1/invoices/{invoice.pk}/void/")
+
+    assert refused.status_code == 409
+    assert refused.json()["errors"][0]["code"] == "invoice_credited"
+    client.post(f"/api/v1/credit_notes/{note.pk}/void/")
+    assert client.post(f"/api/v1/invoices/{invoice.pk}/void/").status_code == 200
+
+
 def test_a_voided_credit_note_gives_back_what_it_credited(client, stripe_enabled):
     invoice = paid_invoice()
     note = credit_note_create(invoice=invoice, reason="other", credit_amount_cents=8280)

@@ -256,6 +256,7 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
             409: codes(
                 invalid_transition="The invoice is already voided.",
                 invoice_paid="The invoice is paid.",
+                invoice_credited="Credit notes were issued on it: void them first.",
                 payment_in_progress="A payment of the invoice is in flight; retry once it "
                 "has settled.",
             ),
