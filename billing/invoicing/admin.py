@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 
 from billing.invoicing import engines
 from billing.invoicing.models import AddOn, Invoice, InvoiceLine, InvoiceSequence
+from billing.invoicing.one_off_admin import one_off_urls
 from billing.invoicing.pdf import invoice_pdf
 from billing.invoicing.totals import totals_shown
 from core.admin_actions import few, run_each
@@ -309,6 +310,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         opts = self.model._meta
         return [
+            *one_off_urls(self),
             path(
                 "<path:object_id>/pdf/",
                 self.admin_site.admin_view(self.pdf_view),
@@ -420,5 +422,7 @@ class InvoiceSequenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(AddOn)
 class AddOnAdmin(admin.ModelAdmin):
+    """The add-on catalog; saved through the model, so each change reaches Lago too."""
+
     list_display = ["code", "name", "amount_cents", "amount_currency"]
     search_fields = ["code", "name"]
