@@ -17,10 +17,9 @@ from billing.providers.base import (
     MetricFilter,
     PlanData,
     PlanOverrides,
-    ProviderUnavailable,
     SubscriptionData,
 )
-from billing.sync.outbox import register
+from billing.sync.outbox import register, waiting_for
 from subscriptions.models import BillableMetric, Plan, Subscription
 
 S = Subscription.Status
@@ -48,18 +47,13 @@ def metric_sync_lago(metric_id: str) -> None:
     BillableMetric.objects.filter(pk=metric.pk).update(lago_id=remote.lago_id)
 
 
-def _waiting_for(what: str) -> ProviderUnavailable:
-    # Retried with backoff: the dependency's own outbox message is on its way.
-    return ProviderUnavailable("lago", f"waiting for {what} to reach Lago", code="dependency")
-
-
 @register("plan.sync", "lago")
 def plan_sync_lago(plan_id: str) -> None:
     plan = Plan.objects.get(pk=plan_id)
     charges = list(plan.charges.select_related("metric"))
     for charge in charges:
         if charge.metric.lago_id is None:
-            raise _waiting_for(f"metric {charge.metric.code}")
+            raise waiting_for(f"metric {charge.metric.code}")
     remote = lago.plan_upsert(
         plan=PlanData(
             code=plan.code,
@@ -106,7 +100,7 @@ def subscription_sync_lago(subscription_id: str) -> None:
     )
     for plan in filter(None, (sub.plan, sub.next_plan)):
         if plan.lago_id is None:
-            raise _waiting_for(f"plan {plan.code}")
+            raise waiting_for(f"plan {plan.code}")
     remote = lago.subscription_get(external_id=sub.external_id) or lago.subscription_get(
         external_id=sub.external_id, status="pending"
     )
@@ -174,7 +168,7 @@ def _plan_overrides(plan: Plan, overrides: dict) -> PlanOverrides | None:
         if properties is None:
             continue
         if charge.lago_id is None:
-            raise _waiting_for(f"the charges of plan {plan.code}")
+            raise waiting_for(f"the charges of plan {plan.code}")
         charges.append(ChargeOverride(charge_lago_id=str(charge.lago_id), properties=properties))
     amount_cents = overrides.get("amount_cents")
     if amount_cents is None and not charges and "minimum_commitment" not in overrides:

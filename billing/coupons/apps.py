@@ -6,3 +6,6 @@ class CouponsConfig(AppConfig):
     label = "coupons"
     verbose_name = "Coupons"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from billing.coupons import signals, sync  # noqa: F401

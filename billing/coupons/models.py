@@ -40,6 +40,7 @@ class Coupon(TimestampedModel):
     reusable = models.BooleanField(default=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     terminated_at = models.DateTimeField(null=True, blank=True)
+    lago_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -89,6 +90,7 @@ class AppliedCoupon(TimestampedModel):
     amount_cents_remaining = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     terminated_at = models.DateTimeField(null=True, blank=True)
+    lago_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]

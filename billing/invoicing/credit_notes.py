@@ -26,7 +26,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from billing.invoicing import events
@@ -112,10 +112,15 @@ def _check_invoice(invoice: Invoice) -> None:
             f"Invoice {invoice} is {invoice.status}: only an issued invoice takes a credit note.",
             code="invoice_not_finalized",
         )
-    if invoice.engine != Invoice.Engine.LOCAL:
+    if invoice.engine == Invoice.Engine.LAGO and (
+        invoice.lago_id is None or invoice.lines.filter(lago_fee_id__isnull=True).exists()
+    ):
+        # The credit note is made in Lago too, naming Lago's fees: lines mirrored before
+        # we kept Lago's fee ids cannot be named.
         raise UnprocessableEntity(
-            f"Invoice {invoice} is Lago's: issue its credit notes in Lago.",
-            code="engine_not_local",
+            f"Invoice {invoice} was mirrored from Lago without its fee ids: issue its "
+            "credit notes in Lago.",
+            code="lago_fees_unknown",
         )
 
 
@@ -400,6 +405,31 @@ def credit_balance_apply(*, invoice: Invoice, amount_cents: int) -> int:
         CreditApplication.objects.create(credit_note=note, invoice=invoice, amount_cents=take)
         applied += take
     return applied
+
+
+def credit_balance_recredit(*, invoice: Invoice) -> int:
+    """What an invoice being voided took off the credit balance, given back to the notes
+    it came from (Lago's CreditNotes::RecreditService), each recorded as a negative
+    application; a note voided since keeps nothing. Once, however often asked."""
+    given = 0
+    taken = (
+        CreditApplication.objects.filter(invoice=invoice)
+        .values("credit_note_id")
+        .annotate(net=Sum("amount_cents"))
+        .filter(net__gt=0)
+        .order_by("credit_note_id")
+    )
+    for row in taken:
+        note = CreditNote.objects.select_for_update().get(pk=row["credit_note_id"])
+        if note.status != CreditNote.Status.ISSUED:
+            continue
+        note.balance_amount_cents += row["net"]
+        note.save(update_fields=["balance_amount_cents", "updated_at"])
+        CreditApplication.objects.create(
+            credit_note=note, invoice=invoice, amount_cents=-row["net"]
+        )
+        given += row["net"]
+    return given
 
 
 def items_for_total(*, invoice: Invoice, total_cents: int) -> list[ItemRequest]:

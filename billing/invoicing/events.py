@@ -13,6 +13,11 @@ payment_in_flight = Event(
     "A question (invoice=): may a charge for this invoice be in progress right now? Asked "
     "under the invoice's row lock before a void; subscribers answer True or False.",
 )
+credits_consumed = Event(
+    "credits_consumed",
+    "An invoice being issued (invoice=) took prepaid credits off the customer's wallets. "
+    "Called in the issuing transaction, after the invoice is saved: the top-up rules run.",
+)
 refund_requested = Event(
     "refund_requested",
     "A credit note (credit_note=) sends money back to the card. Called in the issuing "

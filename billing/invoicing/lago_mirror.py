@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing.invoicing import credit_notes, events
 from billing.invoicing import services as invoices
 from billing.invoicing.inputs import period_input
 from billing.invoicing.models import Invoice, InvoiceLine
@@ -22,6 +23,7 @@ from billing.invoicing.totals import totals_of_remote
 from billing.providers import lago
 from billing.providers.base import LagoFee, LagoInvoice, ProviderUnavailable
 from billing.sync.outbox import object_type_of, outbox_record, register
+from billing.wallets import services as wallets
 from core.exceptions import Conflict, UnprocessableEntity
 from customers.models import Customer
 from subscriptions.models import Subscription, SubscriptionPeriod
@@ -53,13 +55,14 @@ def lago_invoice_mirror(*, remote: LagoInvoice) -> Invoice | None:
         return None
     with transaction.atomic():
         found = Invoice.objects.select_for_update().filter(lago_id=remote.lago_id).first()
-        created = found is None
-        invoice = found or Invoice(
-            engine=Invoice.Engine.LAGO, lago_id=remote.lago_id, customer=customer
-        )
+        asked = None if found else _one_off_asked(remote, customer)
+        created = found is None and asked is None
+        invoice = found or asked or Invoice(engine=Invoice.Engine.LAGO, customer=customer)
+        invoice.lago_id = remote.lago_id
         if created or invoice.status == S.DRAFT:
             # Contents and lines are written while our copy is still a draft; only then
             # does it take Lago's status (a finalized copy is immutable).
+            asked_fees = invoice.fees_amount_cents
             _take_contents(invoice, remote, customer)
             invoice.lago_number = remote.number
             invoice.save()
@@ -73,7 +76,11 @@ def lago_invoice_mirror(*, remote: LagoInvoice) -> Invoice | None:
             invoice.save()
             if invoice.status == S.FINALIZED:
                 _mark_period_billed(invoice)
-                _reconcile(invoice, remote)
+                if invoice.invoice_type == Invoice.InvoiceType.SUBSCRIPTION:
+                    _reconcile(invoice, remote)
+                else:
+                    _reconcile_asked(invoice, asked_fees if asked else None)
+                _credits_taken(invoice)
                 _collect_or_follow(invoice, remote)
                 invoice.save()
         elif invoice.status == S.FINALIZED:
@@ -81,26 +88,99 @@ def lago_invoice_mirror(*, remote: LagoInvoice) -> Invoice | None:
     return invoice
 
 
+def _one_off_asked(remote: LagoInvoice, customer: Customer) -> Invoice | None:
+    """Our draft of a one-off invoice that Lago was asked to issue (billing/invoicing/
+    lago_corrections.py): the invoice Lago issued becomes it, whichever of the handler and
+    the webhook brings it first."""
+    if remote.invoice_type != "one_off":
+        return None
+    return (
+        Invoice.objects.select_for_update()
+        .filter(
+            engine=Invoice.Engine.LAGO,
+            lago_id__isnull=True,
+            status=S.DRAFT,
+            invoice_type=Invoice.InvoiceType.ONE_OFF,
+            customer=customer,
+            fees_amount_cents=remote.fees_amount_cents,
+        )
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+_INVOICE_TYPES = {"one_off": Invoice.InvoiceType.ONE_OFF, "credit": Invoice.InvoiceType.CREDIT}
+
+
 def _take_contents(invoice: Invoice, remote: LagoInvoice, customer: Customer) -> None:
     period = remote.billing_period
     subscription_id = period.external_subscription_id if period else None
-    taxes = remote.taxes_amount_cents
-    total = remote.total_amount_cents
+    invoice.invoice_type = _INVOICE_TYPES.get(remote.invoice_type, Invoice.InvoiceType.SUBSCRIPTION)
     invoice.customer = customer
     invoice.subscription = Subscription.objects.filter(external_id=subscription_id).first()
     invoice.period_start = (period and period.start) or invoice.period_start or timezone.now()
     invoice.period_end = (period and period.end) or invoice.period_end or invoice.period_start
     invoice.currency = remote.currency.upper()
-    # Lago's total is after coupons and credits: that is what is due.
-    totals_of_remote(total=total, taxes=taxes, coupons=0, tax_rate=customer.tax_rate).apply_to(
-        invoice
-    )
+    # Lago's steps, in our order (billing/invoicing/totals.py): its total_amount_cents is
+    # what is left after prepaid credits and credit notes, our payable amount.
+    totals_of_remote(
+        fees=remote.fees_amount_cents,
+        coupons=remote.coupons_amount_cents,
+        taxes=remote.taxes_amount_cents,
+        tax_rate=customer.tax_rate,
+    ).apply_to(invoice)
+    invoice.prepaid_credit_amount_cents = remote.prepaid_credit_amount_cents
+    invoice.credit_balance_amount_cents = remote.credit_notes_amount_cents
     invoice.issued_at = remote.created_at or timezone.now()
     invoice.due_date = remote.payment_due_date
 
 
+def _credits_taken(invoice: Invoice) -> None:
+    """What Lago took off the invoice from prepaid credits and the credit balance, taken
+    off our ledgers too, so the balances we show follow Lago's. Lago is the engine of
+    record: if ours hold less, the difference is flagged, not invented."""
+    taken = wallets.credits_consume(
+        customer_id=invoice.customer_id,
+        currency=invoice.currency,
+        amount_cents=invoice.prepaid_credit_amount_cents,
+        invoice_id=invoice.pk,
+    )
+    if taken:
+        events.credits_consumed.publish(invoice=invoice)  # our top-up rules run as for ours
+    applied = credit_notes.credit_balance_apply(
+        invoice=invoice, amount_cents=invoice.credit_balance_amount_cents
+    )
+    short = [
+        f"{what}: Lago took {theirs}, our ledger held {ours}"
+        for what, theirs, ours in (
+            ("prepaid credits", invoice.prepaid_credit_amount_cents, taken),
+            ("credit balance", invoice.credit_balance_amount_cents, applied),
+        )
+        if theirs != ours
+    ]
+    if short:
+        invoice.reconciliation = Invoice.Reconciliation.MISMATCH
+        invoice.reconciliation_note = " ".join(
+            filter(None, [invoice.reconciliation_note, "; ".join(short) + "."])
+        )
+
+
+def _reconcile_asked(invoice: Invoice, asked_fees: int | None) -> None:
+    """A one-off invoice against the draft we asked Lago for."""
+    if asked_fees == invoice.fees_amount_cents:
+        invoice.reconciliation = Invoice.Reconciliation.MATCHED
+        invoice.reconciliation_note = ""
+    else:
+        invoice.reconciliation = Invoice.Reconciliation.MISMATCH
+        invoice.reconciliation_note = (
+            "Issued in Lago without a request of ours."
+            if asked_fees is None
+            else f"Lago's fees are {invoice.fees_amount_cents}; we asked for {asked_fees}."
+        )
+
+
 def _collect_or_follow(invoice: Invoice, remote: LagoInvoice) -> None:
-    if invoice.total_amount_cents > 0 and remote.payment_status == "pending":
+    if invoice.payable_amount_cents > 0 and remote.payment_status == "pending":
         invoices.invoice_ask_payment(invoice, timezone.now())
     elif remote.payment_status in PAYMENT_STATUSES:
         invoice.payment_status = remote.payment_status
@@ -118,6 +198,7 @@ def _follow_finalized(invoice: Invoice, remote: LagoInvoice, status: str) -> Non
             )
         else:
             invoice.mark_voided(timezone.now())
+            invoices.credits_given_back(invoice)
     elif (
         remote.payment_status == "succeeded"
         and not paid_here
@@ -139,7 +220,7 @@ def _follow_finalized(invoice: Invoice, remote: LagoInvoice, status: str) -> Non
 
 
 # Lago's fee `item.type` to our line's fee_type (add-ons and the rest show as charges).
-_FEE_TYPES = {"subscription": "subscription", "commitment": "commitment"}
+_FEE_TYPES = {"subscription": "subscription", "commitment": "commitment", "add_on": "add_on"}
 
 
 def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
@@ -158,6 +239,7 @@ def _lines(invoice: Invoice, fees: tuple[LagoFee, ...]) -> list[InvoiceLine]:
                 amount_cents=fee.amount_cents,
                 from_datetime=invoice.period_start,
                 to_datetime=invoice.period_end,
+                lago_fee_id=fee.lago_id or None,
             )
         )
     return lines
@@ -175,6 +257,8 @@ def _description(fee: LagoFee) -> str:
 
 def _drop_preview(invoice: Invoice) -> None:
     """The preview we kept for this period gives way to the invoice Lago issued."""
+    if invoice.subscription_id is None:
+        return  # not a subscription's invoice: no preview stands for it
     previews = Invoice.objects.filter(
         engine=Invoice.Engine.LAGO,
         lago_id__isnull=True,
@@ -299,8 +383,6 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
             )
             .first()
         )
-        taxes = lago_preview.taxes_amount_cents
-        total = lago_preview.total_amount_cents
         preview = existing or Invoice(
             engine=Invoice.Engine.LAGO,
             customer=subscription.customer,
@@ -310,7 +392,10 @@ def lago_invoice_generate(*, subscription: Subscription, start, end) -> tuple[In
             currency=lago_preview.currency.upper(),
         )
         totals_of_remote(
-            total=total, taxes=taxes, coupons=0, tax_rate=subscription.customer.tax_rate
+            fees=lago_preview.fees_amount_cents,
+            coupons=lago_preview.coupons_amount_cents,
+            taxes=lago_preview.taxes_amount_cents,
+            tax_rate=subscription.customer.tax_rate,
         ).apply_to(preview)
         try:
             with transaction.atomic():

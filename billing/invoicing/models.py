@@ -335,6 +335,8 @@ class InvoiceLine(models.Model):
     credited_amount_cents = models.BigIntegerField(default=0)
     from_datetime = models.DateTimeField()
     to_datetime = models.DateTimeField()
+    # On a Lago invoice's line: Lago's fee id, which a credit note's items name.
+    lago_fee_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "billing_invoiceline"
@@ -409,6 +411,9 @@ class CreditNote(TimestampedModel):
     issued_at = models.DateTimeField()
     voided_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=255, blank=True, default="")
+    # Lago's copy, when Lago is the engine of record (set once the outbox has made it).
+    lago_id = models.UUIDField(null=True, blank=True, editable=False)
+    lago_number = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         db_table = "billing_creditnote"
@@ -480,7 +485,8 @@ class CreditNoteItem(models.Model):
 
 class CreditApplication(models.Model):
     """A credit note's balance taken off a later invoice at its finalization: which note,
-    which invoice, how much. The audit of the customer's credit balance."""
+    which invoice, how much; negative when that invoice was voided and the credit given
+    back. The audit of the customer's credit balance."""
 
     credit_note = models.ForeignKey(
         CreditNote, on_delete=models.PROTECT, related_name="applications"
@@ -492,7 +498,7 @@ class CreditApplication(models.Model):
     class Meta:
         db_table = "billing_creditapplication"
         constraints = [
-            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="credit_applied_positive"),
+            models.CheckConstraint(condition=~Q(amount_cents=0), name="credit_applied_not_zero"),
         ]
 
     def __str__(self) -> str:
@@ -510,6 +516,7 @@ class AddOn(TimestampedModel):
     description = models.TextField(blank=True, default="")
     amount_cents = models.BigIntegerField()
     amount_currency = models.CharField(max_length=3)
+    lago_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["code"]

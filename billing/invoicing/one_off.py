@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.invoicing.lago_corrections import ADD_ON_DELETE, ONE_OFF_CREATE
 from billing.invoicing.models import AddOn, Invoice, InvoiceLine
 from billing.invoicing.services import invoice_finalize
-from billing.invoicing.totals import totals_from
+from billing.invoicing.totals import Totals, totals_from
+from billing.sync.outbox import object_type_of, outbox_record
 from core.exceptions import Conflict, UnprocessableEntity
 from core.iso import currency_exponent
 from core.limits import MAX_FEE_CENTS
@@ -48,12 +51,15 @@ def add_on_update(*, add_on: AddOn, **data: Any) -> AddOn:
 def add_on_delete(*, add_on: AddOn) -> None:
     """Removed from the catalog; invoices keep their lines (a copy of what was billed)."""
     AddOn.objects.filter(pk=add_on.pk).delete()
+    outbox_record(action=ADD_ON_DELETE, object_type=object_type_of(add_on), object_id=add_on.code)
+
+
+def _unit_cents(fee: OneOffFee) -> int:
+    return fee.unit_amount_cents if fee.unit_amount_cents is not None else fee.add_on.amount_cents
 
 
 def _line_amount(fee: OneOffFee) -> tuple[int, Decimal]:
-    unit_cents = (
-        fee.unit_amount_cents if fee.unit_amount_cents is not None else fee.add_on.amount_cents
-    )
+    unit_cents = _unit_cents(fee)
     amount = int((fee.units * Decimal(unit_cents)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     if amount > MAX_FEE_CENTS:
         raise UnprocessableEntity(
@@ -65,10 +71,16 @@ def _line_amount(fee: OneOffFee) -> tuple[int, Decimal]:
     return amount, Decimal(unit_cents) / (Decimal(10) ** exponent)
 
 
-@transaction.atomic
-def one_off_invoice_create(*, customer: Customer, currency: str, fees: list[OneOffFee]) -> Invoice:
-    """The one-off invoice of these add-ons, issued (numbered) at once; collection
-    follows as for any invoice."""
+@dataclass(frozen=True)
+class OneOffQuote:
+    """What a one-off invoice of these fees would bill: each fee with its line's amount
+    and unit amount, and the totals. Shown to staff before they confirm."""
+
+    lines: list[tuple[OneOffFee, int, Decimal]]
+    totals: Totals
+
+
+def one_off_quote(*, customer: Customer, currency: str, fees: list[OneOffFee]) -> OneOffQuote:
     if not fees:
         raise UnprocessableEntity("Give at least one fee.", code="no_fees", attr="fees")
     if currency != customer.currency:
@@ -85,10 +97,25 @@ def one_off_invoice_create(*, customer: Customer, currency: str, fees: list[OneO
                 code="currency_mismatch",
                 attr="fees",
             )
-    now = timezone.now()
     priced = [(fee, *_line_amount(fee)) for fee in fees]
     fees_cents = sum(amount for _, amount, _ in priced)
+    totals = totals_from(fees_cents=fees_cents, coupons_cents=0, tax_rate=customer.tax_rate)
+    return OneOffQuote(lines=priced, totals=totals)
+
+
+@transaction.atomic
+def one_off_invoice_create(*, customer: Customer, currency: str, fees: list[OneOffFee]) -> Invoice:
+    """The one-off invoice of these add-ons, issued (numbered) at once; collection
+    follows as for any invoice.
+
+    With Lago the engine of record, Lago issues it: the draft returned here is sent
+    through the outbox (`POST /invoices`) and becomes Lago's invoice when mirrored."""
+    quote = one_off_quote(customer=customer, currency=currency, fees=fees)
+    priced = quote.lines
+    now = timezone.now()
+    by_lago = settings.BILLING_ENGINE == "lago"
     invoice = Invoice(
+        engine=Invoice.Engine.LAGO if by_lago else Invoice.Engine.LOCAL,
         customer=customer,
         subscription=None,
         invoice_type=Invoice.InvoiceType.ONE_OFF,
@@ -96,9 +123,7 @@ def one_off_invoice_create(*, customer: Customer, currency: str, fees: list[OneO
         period_end=now,
         currency=currency,
     )
-    totals_from(fees_cents=fees_cents, coupons_cents=0, tax_rate=customer.tax_rate).apply_to(
-        invoice
-    )
+    quote.totals.apply_to(invoice)
     invoice.save(force_insert=True)
     InvoiceLine.objects.bulk_create(
         InvoiceLine(
@@ -108,7 +133,7 @@ def one_off_invoice_create(*, customer: Customer, currency: str, fees: list[OneO
             description=(fee.description or fee.add_on.invoice_display_name or fee.add_on.name)[
                 :255
             ],
-            properties={"add_on_code": fee.add_on.code},
+            properties={"add_on_code": fee.add_on.code, "unit_amount_cents": _unit_cents(fee)},
             units=fee.units,
             unit_amount=unit_amount,
             amount_cents=amount,
@@ -117,4 +142,9 @@ def one_off_invoice_create(*, customer: Customer, currency: str, fees: list[OneO
         )
         for position, (fee, amount, unit_amount) in enumerate(priced, start=1)
     )
+    if by_lago:
+        outbox_record(
+            action=ONE_OFF_CREATE, object_type=object_type_of(invoice), object_id=str(invoice.pk)
+        )
+        return invoice
     return invoice_finalize(invoice=invoice)

@@ -223,6 +223,8 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
             "updated_at",
         ]
     )
+    if locked.prepaid_credit_amount_cents:
+        events.credits_consumed.publish(invoice=locked)
     logger.info("invoice finalized", extra={"invoice_id": str(locked.pk), "number": locked.number})
     return locked
 
@@ -256,7 +258,15 @@ def invoice_void(*, invoice: Invoice, remote_void: Callable[[], object] | None =
         remote_void()
     locked.mark_voided(timezone.now())
     locked.save()
+    credits_given_back(locked)
     return locked
+
+
+def credits_given_back(invoice: Invoice) -> None:
+    """A voided invoice gives back the prepaid credits and the credit balance it used, as
+    Lago's Invoices::VoidService does (coupons are not given back, in Lago either)."""
+    wallets.credits_recredit(invoice_id=invoice.pk)
+    credit_notes.credit_balance_recredit(invoice=invoice)
 
 
 def payment_in_flight(invoice: Invoice) -> bool:

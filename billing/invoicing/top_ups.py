@@ -54,6 +54,43 @@ def top_up_invoice_create(*, wallet: Wallet, credits: Decimal) -> Invoice:
     return invoice_finalize(invoice=invoice)
 
 
+def _top_up_outstanding(wallet: Wallet) -> bool:
+    return Invoice.objects.filter(
+        invoice_type=Invoice.InvoiceType.CREDIT,
+        status=Invoice.Status.FINALIZED,
+        payment_status__in=[Invoice.PaymentStatus.PENDING, Invoice.PaymentStatus.FAILED],
+        lines__properties__wallet_id=str(wallet.pk),
+    ).exists()
+
+
+def top_ups_below_threshold(*, invoice: Invoice) -> list[Invoice]:
+    """Lago's threshold rule, run when an invoice has taken credits off the customer's
+    wallets (in its issuing transaction): each active wallet left at or below its
+    threshold gets its granted credits and a top-up invoice of its paid credits, unless a
+    top-up of it is still unpaid (one at a time, however many invoices follow)."""
+    made = []
+    wallets_ruled = Wallet.objects.select_for_update().filter(
+        customer_id=invoice.customer_id,
+        currency=invoice.currency,
+        status=Wallet.Status.ACTIVE,
+        top_up_threshold_credits__isnull=False,
+    )
+    for wallet in wallets_ruled.order_by("created_at", "id"):
+        threshold = wallet.top_up_threshold_credits
+        assert threshold is not None  # the filter above
+        if wallets.credits_of(wallet, wallet.balance_cents) > threshold:
+            continue
+        if _top_up_outstanding(wallet):
+            continue
+        if wallet.top_up_granted_credits:
+            wallets.wallet_grant(
+                wallet=wallet, credits=wallet.top_up_granted_credits, note="automatic top-up"
+            )
+        if wallet.top_up_paid_credits:
+            made.append(top_up_invoice_create(wallet=wallet, credits=wallet.top_up_paid_credits))
+    return made
+
+
 def top_up_paid(invoice: Invoice) -> None:
     """Called when an invoice is paid (in the settling transaction): a top-up credits its
     wallet, once."""

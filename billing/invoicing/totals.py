@@ -65,17 +65,16 @@ def totals_from(*, fees_cents: int, coupons_cents: int, tax_rate: Decimal) -> To
     )
 
 
-def totals_of_remote(*, total: int, taxes: int, coupons: int, tax_rate: Decimal) -> Totals:
-    """Totals as an engine of record (Lago) computed them: its fees are the subtotal
-    plus the coupons it took off."""
-    subtotal = total - taxes
+def totals_of_remote(*, fees: int, coupons: int, taxes: int, tax_rate: Decimal) -> Totals:
+    """Totals as an engine of record (Lago) computed them, taken as they are."""
+    subtotal = fees - coupons
     return Totals(
-        fees_amount_cents=subtotal + coupons,
+        fees_amount_cents=fees,
         coupons_amount_cents=coupons,
         subtotal_amount_cents=subtotal,
         tax_rate=Decimal(tax_rate),
         taxes_amount_cents=taxes,
-        total_amount_cents=total,
+        total_amount_cents=subtotal + taxes,
     )
 
 

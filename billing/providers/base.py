@@ -351,6 +351,8 @@ class LagoFee:
     # Pricing by dimension: the charge filter's display name and the pricing group.
     filter_display_name: str = ""
     grouped_by: dict[str, str | None] = field(default_factory=dict)
+    # Lago's fee id: what a credit note's items name.
+    lago_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -367,6 +369,12 @@ class LagoInvoice:
     fees_amount_cents: int = 0
     taxes_amount_cents: int = 0
     total_amount_cents: int = 0
+    # Lago's steps from fees to what is due: total = fees - coupons + taxes - prepaid
+    # credits - credit notes (the customer's credit balance).
+    coupons_amount_cents: int = 0
+    prepaid_credit_amount_cents: int = 0
+    credit_notes_amount_cents: int = 0
+    invoice_type: str = "subscription"
     created_at: datetime | None = None
     updated_at: datetime | None = None
     payment_due_date: date | None = None
@@ -392,3 +400,90 @@ class LagoWebhook:
     subscription: LagoSubscription | None = None
     invoice: LagoInvoice | None = None
     events_errors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+# --- Corrections (credit notes, prepaid credits, coupons, add-ons) ------------------------
+@dataclass(frozen=True)
+class LagoRef:
+    """What we keep of an object Lago created: its id, and the fields we match it by."""
+
+    lago_id: str
+    code: str = ""
+    name: str = ""
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class CouponData:
+    code: str
+    name: str
+    description: str
+    coupon_type: str  # fixed_amount | percentage
+    amount_cents: int | None
+    amount_currency: str | None
+    percentage_rate: Decimal | None
+    frequency: str  # once | recurring | forever
+    frequency_duration: int | None
+    reusable: bool
+    expiration_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AppliedCouponData:
+    external_customer_id: str
+    coupon_code: str
+    frequency: str
+    frequency_duration: int | None
+    amount_cents: int | None
+    amount_currency: str | None
+    percentage_rate: Decimal | None
+
+
+@dataclass(frozen=True)
+class AddOnData:
+    code: str
+    name: str
+    invoice_display_name: str
+    description: str
+    amount_cents: int
+    amount_currency: str
+
+
+@dataclass(frozen=True)
+class WalletData:
+    code: str  # ours (the wallet's id): how a retried create finds the wallet it made
+    name: str
+    external_customer_id: str
+    currency: str
+    rate_amount: Decimal
+    expiration_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OneOffFeeData:
+    add_on_code: str
+    units: Decimal
+    unit_amount_cents: int
+    description: str
+
+
+@dataclass(frozen=True)
+class CreditNoteData:
+    credit_note_id: str  # ours, kept in Lago's metadata: how a retry finds what it made
+    external_customer_id: str
+    invoice_lago_id: str
+    reason: str
+    description: str
+    items: tuple[tuple[str, int], ...]  # (Lago fee id, amount before tax)
+    refund_amount_cents: int
+    credit_amount_cents: int
+    offset_amount_cents: int
+
+
+@dataclass(frozen=True)
+class LagoCreditNote:
+    lago_id: str
+    number: str
+    credit_note_id: str  # from the metadata we sent ("" for one made in Lago)
+    total_amount_cents: int
+    credit_status: str

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Model
 
 from billing.providers import provider_enabled
-from billing.providers.base import ProviderError
+from billing.providers.base import ProviderError, ProviderUnavailable
 from billing.sync.models import OutboxMessage
 from core.context import get_request_id
 from core.locks import advisory_lock
@@ -47,6 +47,12 @@ OUTBOX = RetryQueue(
     failed=OutboxMessage.Status.FAILED,
     superseded=OutboxMessage.Status.SUPERSEDED,
 )
+
+
+def waiting_for(what: str) -> ProviderUnavailable:
+    """Raised by a handler whose dependency has not reached the provider yet: retried with
+    backoff, since the dependency's own message is on its way."""
+    return ProviderUnavailable("lago", f"waiting for {what} to reach Lago", code="dependency")
 
 
 class NoHandler(LookupError):

@@ -28,6 +28,19 @@ class Wallet(TimestampedModel):
     terminated_at = models.DateTimeField(null=True, blank=True)
     # Written only by the ledger's trigger: the sum of the wallet's entries.
     balance_cents = models.BigIntegerField(default=0, editable=False)
+    # Lago's threshold rule: once an invoice leaves the balance at or below
+    # `top_up_threshold_credits`, `top_up_paid_credits` are bought (a top-up invoice,
+    # charged to the card) and `top_up_granted_credits` given.
+    top_up_threshold_credits = models.DecimalField(
+        max_digits=30, decimal_places=6, null=True, blank=True
+    )
+    top_up_paid_credits = models.DecimalField(
+        max_digits=30, decimal_places=6, null=True, blank=True
+    )
+    top_up_granted_credits = models.DecimalField(
+        max_digits=30, decimal_places=6, null=True, blank=True
+    )
+    lago_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -35,6 +48,14 @@ class Wallet(TimestampedModel):
         constraints = [
             models.CheckConstraint(condition=Q(balance_cents__gte=0), name="wallet_not_overdrawn"),
             models.CheckConstraint(condition=Q(rate_amount__gt=0), name="wallet_rate_positive"),
+            models.CheckConstraint(
+                condition=Q(top_up_threshold_credits__isnull=True)
+                | (
+                    Q(top_up_threshold_credits__gte=0)
+                    & (Q(top_up_paid_credits__gt=0) | Q(top_up_granted_credits__gt=0))
+                ),
+                name="wallet_top_up_rule_gives_credits",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -50,6 +71,8 @@ class WalletTransaction(models.Model):
         PURCHASE = "purchase"
         CONSUMPTION = "consumption"
         EXPIRY = "expiry"
+        # What a voided invoice had consumed, given back (Lago's recredit).
+        RECREDIT = "recredit"
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -66,7 +89,7 @@ class WalletTransaction(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(kind__in=["grant", "purchase"]) & Q(amount_cents__gt=0))
+                condition=(Q(kind__in=["grant", "purchase", "recredit"]) & Q(amount_cents__gt=0))
                 | (Q(kind__in=["consumption", "expiry"]) & Q(amount_cents__lt=0)),
                 name="wallet_entry_sign",
             ),

@@ -55,6 +55,9 @@ def wallet_create(
     rate_amount: Decimal = Decimal(1),
     granted_credits: Decimal = Decimal(0),
     expiration_at: datetime | None = None,
+    top_up_threshold_credits: Decimal | None = None,
+    top_up_paid_credits: Decimal | None = None,
+    top_up_granted_credits: Decimal | None = None,
 ) -> Wallet:
     if currency != customer.currency:
         raise UnprocessableEntity(
@@ -62,12 +65,23 @@ def wallet_create(
             code="currency_mismatch",
             attr="currency",
         )
+    if top_up_threshold_credits is not None and not (top_up_paid_credits or top_up_granted_credits):
+        raise UnprocessableEntity(
+            "An automatic top-up needs paid or granted credits to add.",
+            code="invalid_top_up_rule",
+            attr="top_up_threshold_credits",
+        )
     wallet = Wallet.objects.create(
         customer=customer,
         currency=currency,
         name=name,
         rate_amount=rate_amount,
         expiration_at=expiration_at,
+        top_up_threshold_credits=top_up_threshold_credits,
+        top_up_paid_credits=top_up_paid_credits if top_up_threshold_credits is not None else None,
+        top_up_granted_credits=top_up_granted_credits
+        if top_up_threshold_credits is not None
+        else None,
     )
     if granted_credits:
         wallet_grant(wallet=wallet, credits=granted_credits)
@@ -172,6 +186,23 @@ def credits_consume(*, customer_id: Any, currency: str, amount_cents: int, invoi
         _entry(wallet, K.CONSUMPTION, -take, invoice_id=invoice_id, note="invoice")
         taken += take
     return taken
+
+
+def credits_recredit(*, invoice_id: Any) -> int:
+    """What an invoice being voided consumed of prepaid credits, given back to the wallets
+    it came from (Lago's WalletTransactions::RecreditService), in the caller's transaction
+    holding the invoice; once, however often asked. Returns what was given back."""
+    if WalletTransaction.objects.filter(invoice_id=invoice_id, kind=K.RECREDIT).exists():
+        return 0
+    given = 0
+    consumed = WalletTransaction.objects.filter(invoice_id=invoice_id, kind=K.CONSUMPTION)
+    for entry in consumed.order_by("id"):
+        wallet = Wallet.objects.select_for_update().get(pk=entry.wallet_id)
+        _entry(
+            wallet, K.RECREDIT, -entry.amount_cents, invoice_id=invoice_id, note="invoice voided"
+        )
+        given -= entry.amount_cents
+    return given
 
 
 def balance(*, customer_id: Any, currency: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import threading
 import traceback
 import uuid
@@ -36,6 +37,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from . import lago_corrections
 from .lago_spec import SpecValidator
 
 API_PREFIX = "/api/v1"
@@ -250,6 +252,7 @@ class FakeLago:
             self._faults: list[_Fault] = []
             self._customer_seq = 0
             self._invoices: dict[str, dict] = {}
+            self._corrections_reset()
 
     # -- what tests inspect -----------------------------------------------------
 
@@ -371,6 +374,7 @@ class FakeLago:
                 ],
                 "fees": items,
             }
+            self._apply_credits(invoice)  # coupons, credit notes, prepaid credits
             self._invoices[invoice["lago_id"]] = invoice
             return invoice
 
@@ -1218,6 +1222,7 @@ def _invoice_routes():
         invoice = self._find_invoice(lago_id)
         if invoice["status"] == "draft":
             invoice["status"] = "finalized"
+            self._apply_credits(invoice)
         return 200, {"invoice": invoice}
 
     def _void_invoice(self, request: Request, lago_id: str):
@@ -1291,6 +1296,8 @@ def _invoice_routes():
 
 
 _invoice_routes()
+_ROUTES.extend(lago_corrections.ROUTES)
+lago_corrections.install(FakeLago, sys.modules[__name__])
 
 
 def _yearly_cents(plan: dict | None) -> int:

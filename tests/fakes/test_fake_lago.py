@@ -204,7 +204,7 @@ def test_path_outside_the_spec_is_404_and_a_violation(lago, api, allow_violation
 
 
 def test_spec_path_the_fake_does_not_implement_is_404(lago, api):
-    response = api("GET", "/credit_notes")
+    response = api("GET", "/taxes")
     assert response.status_code == 404
     assert "not implemented by FakeLago" in response.json()["error_details"]["message"]
 

@@ -54,3 +54,16 @@ def finalized_invoice(*, card: str | None) -> Invoice:
     )
     draft = InvoiceFactory(subscription=subscription)
     return Invoice.objects.get(pk=invoice_finalize(invoice=draft).pk)
+
+
+def stripe_refunds(base: str, invoice: Invoice) -> list[dict]:
+    """The refunds Stripe holds of the invoice's one payment."""
+    intent = invoice.attempts.get().stripe_payment_intent_id
+    response = requests.get(
+        f"{base}/v1/refunds",
+        params={"payment_intent": intent},
+        headers={"Authorization": f"Bearer {STRIPE_TEST_KEY}"},
+        timeout=5,
+    )
+    response.raise_for_status()
+    return response.json()["data"]

@@ -8,13 +8,12 @@ import contextlib
 from decimal import Decimal
 
 import pytest
-import requests
 from django.db import IntegrityError, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.invoicing.credit_notes import ItemRequest, credit_note_create
-from billing.invoicing.models import CreditNote, Invoice, InvoiceLine
+from billing.invoicing.models import CreditApplication, CreditNote, Invoice, InvoiceLine
 from billing.invoicing.services import invoice_finalize
 from billing.payments import refunds
 from billing.payments.models import Refund
@@ -30,7 +29,7 @@ from tests.factories import (
 from tests.helpers.concurrency import race
 from tests.helpers.invoicing import NOV_1, OCT_1
 from tests.helpers.outbox import drain_outbox
-from tests.helpers.providers import STRIPE_TEST_KEY
+from tests.helpers.payments import stripe_refunds
 
 pytestmark = pytest.mark.django_db
 LINES = [
@@ -69,18 +68,6 @@ def paid_invoice() -> Invoice:
 
 def line(invoice: Invoice, position: int) -> InvoiceLine:
     return invoice.lines.get(position=position)
-
-
-def stripe_refunds(base: str, invoice: Invoice) -> list[dict]:
-    intent = invoice.attempts.get().stripe_payment_intent_id
-    response = requests.get(
-        f"{base}/v1/refunds",
-        params={"payment_intent": intent},
-        headers={"Authorization": f"Bearer {STRIPE_TEST_KEY}"},
-        timeout=5,
-    )
-    response.raise_for_status()
-    return response.json()["data"]
 
 
 def test_a_partial_credit_note_is_refunded_to_the_card_once(client, stripe_enabled):
@@ -236,6 +223,30 @@ def test_a_credit_goes_to_the_balance_and_off_the_next_invoice(stripe_enabled):
     assert november.attempts.get().amount_cents == 7080
     assert november.paid_amount_cents == 7080
     assert CreditNote.objects.get().balance_amount_cents == 0
+
+
+def test_a_voided_invoice_gives_its_credit_balance_back(client, stripe_enabled):
+    """November took the 12.00 credit; November is voided before it is paid: the credit
+    note's balance is 12.00 again, ready for the next invoice."""
+    invoice = paid_invoice()
+    note = credit_note_create(
+        invoice=invoice,
+        reason="product_unsatisfactory",
+        items=[ItemRequest(line_id=line(invoice, 2).pk, units=Decimal(10000))],
+        credit_amount_cents=1200,
+    )
+    november = InvoiceFactory(
+        subscription=invoice.subscription, period_start=NOV_1, period_end=NOV_1, lines=LINES
+    )
+    november = invoice_finalize(invoice=november)  # not collected yet: the outbox waits
+    assert november.credit_balance_amount_cents == 1200
+
+    assert client.post(f"/api/v1/invoices/{november.pk}/void/").status_code == 200
+
+    note.refresh_from_db()
+    assert note.balance_amount_cents == 1200
+    applied = CreditApplication.objects.filter(invoice=november).order_by("id")
+    assert [a.amount_cents for a in applied] == [1200, -1200]
 
 
 def test_an_offset_takes_what_an_unpaid_invoice_owes(client, stripe_enabled):

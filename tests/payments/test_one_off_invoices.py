@@ -5,6 +5,8 @@ hand-computed cents: a setup fee 150.00 x 1 and support hours 2.5 x 80.00 = 350.
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
 
 from billing.invoicing.models import Invoice
 from customers.services import payment_method_add
@@ -99,4 +101,52 @@ def test_bad_one_off_invoices_are_4xx_and_write_nothing(client, db):
             format="json",
         ).status_code
         == 409
+    )
+
+
+def test_staff_preview_then_create_a_one_off_invoice_in_the_admin(client):
+    """150.00 + 2.5 x 80.00 = 350.00, tax 20 % = 70.00: shown before it is created, then
+    created by the same service as the API's; without the permission, refused."""
+    CustomerFactory(external_id="payer", currency="USD", tax_rate=Decimal(20))
+    add_on(client, "setup_fee", 15000)
+    add_on(client, "support_hours", 8000)
+    form = {
+        "customer": "payer",
+        "add_on_1": "setup_fee",
+        "add_on_2": "support_hours",
+        "units_2": "2.5",
+        "description_2": "Support, November",
+    }
+    url = "/admin/invoicing/invoice/one_off/"
+    clerk = User.objects.create_user("clerk", password="x", is_staff=True)
+    clerk.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["view_invoice", "view_addon", "create_one_off_invoice"]
+        )
+    )
+    browser = Client()
+    browser.force_login(clerk)
+    assert "Create a one-off invoice" in browser.get("/admin/invoicing/invoice/").content.decode()
+
+    preview = browser.post(url, {**form, "preview": "1"}).content.decode()
+
+    assert "Support, November" in preview
+    assert all(amount in preview for amount in ("350.00", "70.00", "420.00"))
+    assert Invoice.objects.count() == 0
+
+    created = browser.post(url, {**form, "confirm": "1"})
+
+    invoice = Invoice.objects.get()
+    assert created.status_code == 302 and str(invoice.pk) in created["Location"]
+    assert (invoice.invoice_type, invoice.status, invoice.total_amount_cents) == (
+        "one_off",
+        "finalized",
+        42000,
+    )
+    clerk.user_permissions.set(Permission.objects.filter(codename__in=["view_invoice"]))
+    clerk = User.objects.get(pk=clerk.pk)  # permissions are cached on the instance
+    browser.force_login(clerk)
+    assert browser.post(url, {**form, "confirm": "1"}).status_code == 403
+    assert (
+        "Create a one-off invoice" not in browser.get("/admin/invoicing/invoice/").content.decode()
     )

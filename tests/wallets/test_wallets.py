@@ -80,6 +80,67 @@ def test_a_wallet_covering_the_whole_invoice_settles_it_without_the_card(stripe_
     assert Wallet.objects.get().balance_cents == 10000 - 5880
 
 
+def test_a_voided_invoice_gives_its_credits_back_once(client, db):
+    """20.00 of credits taken off a 58.80 invoice the card has not paid; voided, the 20.00
+    go back to the wallet (Lago's recredit), once."""
+    customer = payer(card=False)
+    wallet = services.wallet_create(customer=customer, currency="USD", granted_credits=Decimal(20))
+    invoice = invoice_finalize(invoice=draft(customer))
+    assert (invoice.prepaid_credit_amount_cents, invoice.payable_amount_cents) == (2000, 3880)
+
+    response = client.post(f"/api/v1/invoices/{invoice.pk}/void/")
+
+    assert response.status_code == 200, response.json()
+    wallet.refresh_from_db()
+    assert wallet.balance_cents == 2000
+    ledger = list(WalletTransaction.objects.order_by("id").values_list("kind", "amount_cents"))
+    assert ledger == [("grant", 2000), ("consumption", -2000), ("recredit", 2000)]
+    assert services.credits_recredit(invoice_id=invoice.pk) == 0  # asked again: nothing
+
+
+def test_a_wallet_left_below_its_threshold_tops_itself_up_once(stripe_enabled):
+    """Threshold 5 credits: an invoice takes the wallet's 20.00; 1 credit is granted and
+    20 credits bought on a top-up invoice of 20.00 charged to the card, credited once
+    paid. A second invoice while a top-up is unpaid buys nothing more."""
+    customer = payer()
+    wallet = services.wallet_create(
+        customer=customer,
+        currency="USD",
+        granted_credits=Decimal(20),
+        top_up_threshold_credits=Decimal(5),
+        top_up_paid_credits=Decimal(20),
+        top_up_granted_credits=Decimal(1),
+    )
+
+    invoice_finalize(invoice=draft(customer))
+    top_up = Invoice.objects.get(invoice_type="credit")
+    assert (top_up.total_amount_cents, top_up.payment_status) == (2000, "pending")
+    drain_outbox()
+
+    wallet.refresh_from_db()
+    assert wallet.balance_cents == 100 + 2000
+    top_up.refresh_from_db()
+    assert top_up.attempts.get().amount_cents == 2000
+    kinds = list(wallet.transactions.order_by("id").values_list("kind", "amount_cents"))
+    assert kinds == [("grant", 2000), ("consumption", -2000), ("grant", 100), ("purchase", 2000)]
+
+
+def test_no_second_top_up_while_one_is_unpaid(db):
+    customer = payer(card=False)
+    services.wallet_create(
+        customer=customer,
+        currency="USD",
+        granted_credits=Decimal(70),
+        top_up_threshold_credits=Decimal(50),
+        top_up_paid_credits=Decimal(100),
+    )
+
+    invoice_finalize(invoice=draft(customer))  # 58.80 of 70.00: 11.20 left, below 50
+    invoice_finalize(invoice=draft(customer))  # takes the rest; the top-up is still unpaid
+
+    assert Invoice.objects.filter(invoice_type="credit").count() == 1
+
+
 def test_a_paid_top_up_credits_the_wallet_once(client, stripe_enabled):
     """50 credits at 0.50 each: an invoice of 25.00, without tax; paid, 2500 reach the
     wallet, however often the payment is settled."""

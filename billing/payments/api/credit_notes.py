@@ -164,7 +164,7 @@ REFUSALS = {
         refund_exceeds_paid="The refund is more than was paid and not yet refunded.",
         offset_exceeds_due="The offset is more than the invoice still owes.",
         no_card_payment="The invoice was not paid by card through Stripe: nothing to refund.",
-        engine_not_local="The invoice is Lago's: issue its credit notes in Lago.",
+        lago_fees_unknown="A Lago invoice mirrored without its fee ids: credit it in Lago.",
     ),
     404: codes(not_found="No invoice with that id."),
 }

@@ -27,6 +27,15 @@ class WalletSerializer(serializers.ModelSerializer):
         max_digits=20, decimal_places=6, coerce_to_string=True, read_only=True
     )
     balance_credits = serializers.SerializerMethodField()
+    top_up_threshold_credits = serializers.DecimalField(
+        max_digits=30, decimal_places=6, coerce_to_string=True, read_only=True, allow_null=True
+    )
+    top_up_paid_credits = serializers.DecimalField(
+        max_digits=30, decimal_places=6, coerce_to_string=True, read_only=True, allow_null=True
+    )
+    top_up_granted_credits = serializers.DecimalField(
+        max_digits=30, decimal_places=6, coerce_to_string=True, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Wallet
@@ -40,6 +49,9 @@ class WalletSerializer(serializers.ModelSerializer):
             "expiration_at",
             "balance_cents",
             "balance_credits",
+            "top_up_threshold_credits",
+            "top_up_paid_credits",
+            "top_up_granted_credits",
             "created_at",
             "terminated_at",
         ]
@@ -82,6 +94,18 @@ class CreateWalletInput(serializers.Serializer):
     )
     granted_credits = _credits(required=False, help_text="Free credits to start with.")
     expiration_at = serializers.DateTimeField(required=False)
+    top_up_threshold_credits = serializers.DecimalField(
+        required=False,
+        max_digits=30,
+        decimal_places=6,
+        min_value=Decimal(0),
+        max_value=MAX_CREDITS,
+        help_text="Automatic top-up: when an invoice leaves the balance at or below this many "
+        "credits, buy `top_up_paid_credits` (a top-up invoice charged to the card) and grant "
+        "`top_up_granted_credits`.",
+    )
+    top_up_paid_credits = _credits(required=False)
+    top_up_granted_credits = _credits(required=False)
 
 
 class CreditsInput(serializers.Serializer):
@@ -127,7 +151,10 @@ class WalletViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         responses={
             201: WalletSerializer,
             404: codes(not_found="No such customer."),
-            422: codes(currency_mismatch="Not the customer's currency."),
+            422: codes(
+                currency_mismatch="Not the customer's currency.",
+                invalid_top_up_rule="A top-up threshold without credits to add.",
+            ),
         },
     )
     def create(self, request):

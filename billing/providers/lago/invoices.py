@@ -78,6 +78,14 @@ def parse_invoice(obj: Any, *, preview: bool = False) -> LagoInvoice:
         fees_amount_cents=int_of(obj.get("fees_amount_cents"), "invoice fees_amount_cents"),
         taxes_amount_cents=int_of(obj.get("taxes_amount_cents"), "invoice taxes_amount_cents"),
         total_amount_cents=int_of(obj.get("total_amount_cents"), "invoice total_amount_cents"),
+        coupons_amount_cents=int_of(obj.get("coupons_amount_cents"), "invoice coupons"),
+        prepaid_credit_amount_cents=int_of(
+            obj.get("prepaid_credit_amount_cents"), "invoice prepaid credits"
+        ),
+        credit_notes_amount_cents=int_of(
+            obj.get("credit_notes_amount_cents"), "invoice credit notes"
+        ),
+        invoice_type=text_of(obj.get("invoice_type")) or "subscription",
         created_at=time_of(obj.get("created_at")),
         updated_at=time_of(obj.get("updated_at")),
         payment_due_date=date_of(obj.get("payment_due_date"), "invoice payment_due_date"),
@@ -99,6 +107,7 @@ def _billing_period(period: dict[str, Any]) -> LagoBillingPeriod:
 def _fee(fee: dict[str, Any]) -> LagoFee:
     item = fee.get("item") or {}
     return LagoFee(
+        lago_id=text_of(fee.get("lago_id")),
         item_type=text_of(item.get("type")),
         item_code=text_of(item.get("code")),
         item_name=text_of(item.get("name")),
