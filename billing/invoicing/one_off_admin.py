@@ -11,8 +11,10 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from billing.invoicing import credit_notes
 from billing.invoicing.models import AddOn, Invoice
 from billing.invoicing.one_off import OneOffFee, one_off_invoice_create, one_off_quote
+from billing.wallets import services as wallets
 from core.admin_mixins import has_model_permission
 from core.exceptions import DomainError
 from core.iso import format_money
@@ -101,10 +103,25 @@ def one_off_invoice_view(model_admin, request):
                 for fee, amount, _ in quote.lines
             ]
             totals = quote.totals
+            # What finalization will take off before the card, in the totals' order.
+            prepaid = min(
+                wallets.balance(customer_id=customer.pk, currency=currency),
+                max(totals.total_amount_cents, 0),
+            )
+            credit = min(
+                credit_notes.credit_balance(customer_id=customer.pk, currency=currency),
+                max(totals.total_amount_cents - prepaid, 0),
+            )
             shown = [
                 ("Fees", format_money(totals.fees_amount_cents, currency)),
                 (f"Tax ({totals.tax_rate} %)", format_money(totals.taxes_amount_cents, currency)),
-                ("Total to be charged", format_money(totals.total_amount_cents, currency)),
+                ("Total", format_money(totals.total_amount_cents, currency)),
+                ("Prepaid credits to apply", format_money(-prepaid, currency)),
+                ("Credit balance to apply", format_money(-credit, currency)),
+                (
+                    "To be charged to the card",
+                    format_money(totals.total_amount_cents - prepaid - credit, currency),
+                ),
             ]
     return TemplateResponse(
         request,
