@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
+from backoffice.dashboard import dashboard
 from core import health, metrics
 from core.responses import error_response
 from webhooks import views as webhooks
@@ -32,6 +33,9 @@ urlpatterns = [
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ready, name="health-ready"),
     path("metrics", metrics.metrics_view, name="metrics"),
+    # The admin's first page is the dashboard; "admin:index" (every breadcrumb's Home)
+    # resolves to this same URL.
+    path("admin/", admin.site.admin_view(dashboard), name="dashboard"),
     path("admin/", admin.site.urls),
     # Last: any other /api/ path is the API's 404 in its error shape. A route, not only
     # handler404, because with DEBUG on Django answers an unmatched URL with its HTML page

@@ -5,6 +5,7 @@ from collections import defaultdict
 from typing import ClassVar
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
@@ -12,13 +13,15 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from billing.invoicing import engines
+from billing.invoicing import engines, receivables
 from billing.invoicing.models import AddOn, Invoice, InvoiceLine, InvoiceSequence
 from billing.invoicing.one_off_admin import one_off_urls
 from billing.invoicing.pdf import invoice_pdf
+from billing.invoicing.receivables import BUCKETS
 from billing.invoicing.totals import totals_shown
 from core.admin_actions import few, run_each
 from core.admin_mixins import ReadOnlyAdminMixin
@@ -107,6 +110,27 @@ class CurrencyFilter(admin.SimpleListFilter):
         return queryset.filter(currency=self.value()) if self.value() else queryset
 
 
+class AgeingFilter(admin.SimpleListFilter):
+    """Still owed, by days past the due date (billing/invoicing/receivables.py): the
+    dashboard's ageing links land here."""
+
+    title = "amount due, by age"
+    parameter_name = "ageing"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue (any)")] + [(key, label) for key, label, *_ in BUCKETS]
+
+    def queryset(self, request, queryset):
+        key = self.value()
+        if not key:
+            return queryset
+        try:
+            bucket = receivables.in_bucket(key, timezone.localdate())
+        except ValueError as exc:
+            raise IncorrectLookupParameters(str(exc)) from exc
+        return receivables.owed(queryset).filter(bucket)
+
+
 class CollectionFilter(admin.SimpleListFilter):
     """What staff chase: issued invoices still owed, and those no attempt is planned for."""
 
@@ -156,6 +180,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = [
         "status",
         "payment_status",
+        AgeingFilter,
         CollectionFilter,
         CurrencyFilter,
         "engine",
@@ -391,7 +416,10 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self._each(request, queryset, engines.invoice_finalize, "finalized")
         return None
 
-    @admin.action(description="Void", permissions=["run"])
+    def has_void_permission(self, request) -> bool:
+        return request.user.has_perm("invoicing.void_invoice")
+
+    @admin.action(description="Void", permissions=["void"])
     def void(self, request, queryset):
         page = self._confirmed(
             request,

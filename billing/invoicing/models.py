@@ -161,6 +161,9 @@ class Invoice(TimestampedModel):
     class Meta:
         db_table = "billing_invoice"
         ordering = ["-created_at", "-id"]
+        # Voiding an issued invoice is finance's (the finance admin role); finalizing and
+        # retrying are `change_invoice`.
+        permissions = [("void_invoice", "Can void an invoice")]
         constraints = [
             # One live invoice per subscription period: generation is idempotent by it,
             # also when two requests race (INSERT ... ON CONFLICT). A voided one may be

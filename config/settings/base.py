@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "billing.invoicing",
     "billing.payments",
     "webhooks",
+    # Last: its post_migrate gives the staff roles their permissions once every app's
+    # permissions exist.
+    "backoffice",
 ]
 
 MIDDLEWARE = [

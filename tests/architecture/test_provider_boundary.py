@@ -29,7 +29,7 @@ import pytest
 from billing.providers import base, lago, stripe
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = ("core", "billing", "customers", "subscriptions", "webhooks", "config")
+PROJECT = ("core", "billing", "customers", "subscriptions", "webhooks", "backoffice", "config")
 PROVIDERS = ROOT / "billing" / "providers"
 
 # Dataclass fields that may hold untyped data, and why.

@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = ("core", "billing", "customers", "subscriptions", "webhooks", "config")
+PROJECT = ("core", "billing", "customers", "subscriptions", "webhooks", "backoffice", "config")
 MAX_LINES = 600
 
 

@@ -136,7 +136,7 @@ CASES = {
         "void",
         lambda catalog: InvoiceFactory(subscription__customer=catalog.acme),
         (engines, "invoice_void"),
-        "invoicing.change_invoice",
+        "invoicing.void_invoice",
     ),
     "retry invoice payment": Case(
         "/admin/invoicing/invoice/",
