@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install migrate services check-deploy requirements-check image-test clean
+.PHONY: run test lint bench install migrate services browser check-deploy requirements-check image-test clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ install: $(STAMP)
 services:
 	@scripts/services.sh
 
+browser:
+	@scripts/browser.sh
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -31,7 +34,7 @@ lint: install
 migrate: install services
 	$(PY) manage.py migrate --noinput
 
-test: install services
+test: install services browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -54,7 +57,7 @@ check-deploy: install
 requirements-check:
 	scripts/requirements_check.sh
 
-image-test: install services
+image-test: install services browser
 	scripts/image_test.sh
 
 clean:

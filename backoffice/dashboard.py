@@ -64,13 +64,13 @@ def dashboard(request):
             "Outstanding",
             money(outstanding),
             _list(invoices, currency=currency, collection="owed"),
-            f"{sum(b.invoices for b in ageing)} invoices",
+            _invoices(sum(b.invoices for b in ageing)),
         ),
         Figure(
             "Overdue",
             money(overdue),
             _list(invoices, currency=currency, ageing="overdue"),
-            f"{sum(b.invoices for b in ageing if b.key != 'current')} invoices",
+            _invoices(sum(b.invoices for b in ageing if b.key != "current")),
             alert=overdue > 0,
         ),
         Figure(
@@ -162,6 +162,10 @@ def dashboard(request):
         "app_list": admin.site.get_app_list(request),
     }
     return TemplateResponse(request, "backoffice/dashboard.html", context)
+
+
+def _invoices(count: int) -> str:
+    return f"{count} invoice{'' if count == 1 else 's'}"
 
 
 def _invoice_url(invoice_id) -> str:

@@ -12,6 +12,7 @@ document.addEventListener("DOMContentLoaded", function () {
     if (elements.length) window.location.href = links[elements[0].index];
   };
   Chart.defaults.animation = false; // screenshots and slow machines see the final chart
+  Chart.defaults.maintainAspectRatio = false; // each chart fills its box's fixed height
 
   new Chart(document.getElementById("chart-revenue"), {
     type: "bar",

@@ -4,6 +4,7 @@ import os
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +19,12 @@ from subscriptions import services as subscriptions
 from subscriptions.models import BillableMetric, Plan, Subscription
 
 DEMO_KEY_NAME = "demo"
+# One demo account per staff role (backoffice/roles.py makes the groups at migrate).
+DEMO_STAFF = {
+    "viewer@demo.test": "viewer",
+    "operator@demo.test": "billing operator",
+    "finance@demo.test": "finance admin",
+}
 DEMO_CUSTOMERS = [
     {
         "external_id": "demo-acme",
@@ -59,6 +66,15 @@ class Command(BaseCommand):
             if created:
                 user.set_password(password)
                 user.save()
+            staff_password = os.environ.get("DEMO_STAFF_PASSWORD", "staff-demo-password")
+            for email, role in DEMO_STAFF.items():
+                staff, made = get_user_model().objects.get_or_create(
+                    username=email, defaults={"email": email, "is_staff": True}
+                )
+                if made:
+                    staff.set_password(staff_password)
+                    staff.save()
+                    staff.groups.set(Group.objects.filter(name=role))
             # Only a hash is stored, so the demo key cannot be shown again: replace it.
             ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).update(
                 revoked_at=timezone.now()
@@ -78,6 +94,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  Admin login:  {username} (its password was changed since seeding)"
             )
+        self.stdout.write(
+            f"  Staff logins: {', '.join(DEMO_STAFF)} / {staff_password} "
+            "(viewer, billing operator, finance admin)"
+        )
         self.stdout.write(f"  API key:      {raw_key}")
         self.stdout.write(
             f'  Try:          curl -H "Authorization: Bearer {raw_key}" '
