@@ -30,6 +30,7 @@ BILLING_APPS = (
     "sync",
     "webhooks",
     "core",
+    "backoffice",
 )
 
 OPERATOR_PERMISSIONS = (
@@ -59,6 +60,7 @@ OPERATOR_PERMISSIONS = (
     "coupons.apply_coupon",
     "coupons.add_appliedcoupon",
     "coupons.change_appliedcoupon",
+    "backoffice.add_staffnote",
 )
 
 FINANCE_PERMISSIONS = (

@@ -1,5 +1,6 @@
 from typing import ClassVar
 
+from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -55,6 +56,11 @@ class CustomerForm(ServiceModelForm):
     class Meta:
         model = Customer
         fields = "__all__"
+        # Encrypted fields are text columns: one line each, as people type an address.
+        widgets = {
+            name: forms.TextInput(attrs={"size": 60})
+            for name in ("address_line1", "city", "zipcode", "state", "tax_id")
+        }
 
     def check_with_services(self, cleaned):
         if self.instance._state.adding:

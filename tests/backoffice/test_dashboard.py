@@ -125,3 +125,24 @@ def test_the_dashboard_is_the_admin_s_first_page_with_links_to_the_lists(book, a
 
 def test_staff_need_to_log_in(db):
     assert Client().get("/admin/").status_code == 302
+
+
+def test_the_customer_page_tells_its_story(book, admin_client):
+    """Acme: invoiced 100 + 50 + 80 = 230.00 (issued; the void is not), paid 10 + 80 =
+    90.00, owes 100 + 40 = 140.00 of which 40.00 overdue; a staff note joins the timeline."""
+    acme, _ = book
+    url = f"/admin/customers/customer/{acme.pk}/change/"
+
+    added = admin_client.post(f"/admin/customers/customer/{acme.pk}/note/", {"body": "Called Ada"})
+    page = admin_client.get(url).content.decode()
+
+    assert added.status_code == 302
+    figures = {label: value for label, value, _ in admin_client.get(url).context["story_balance"]}
+    assert figures == {
+        "Invoiced": "230.00 USD",
+        "Paid by card": "90.00 USD",
+        "Owed": "140.00 USD",
+        "Overdue": "40.00 USD",
+    }
+    assert "Called Ada" in page and 'id="story-invoices"' in page
+    assert page.index('id="customer-story"') < page.index('id="customer_form"')

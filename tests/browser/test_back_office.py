@@ -76,12 +76,31 @@ def test_a_viewer_reads_invoice_and_customer_pages_and_can_run_nothing(page: Pag
     expect(page.locator("#content")).to_contain_text("50.00 USD")
     shot(page, "invoice-page-viewer")
     page.goto(f"/admin/customers/customer/{book['acme'].pk}/change/")
-    expect(page.locator("#content")).to_contain_text("Acme Corp")
+    owed = receivables.owed(Invoice.objects.filter(customer=book["acme"]))
+    expected = owed.aggregate(total=Sum("due_cents"))["total"]
+    expect(page.locator('#story-balance [data-figure="Owed"] .value')).to_have_text(
+        format_money(expected, "USD")
+    )
+    expect(page.locator("#story-invoices")).to_contain_text(late.number)
+    expect(page.locator("#story-attempts")).to_contain_text("card_declined")
+    assert page.locator("#story-note").count() == 0  # a viewer leaves no notes
     shot(page, "customer-page-viewer")
 
     page.goto("/admin/invoicing/invoice/")
     assert page.locator('select[name="action"]').count() == 0  # no action on offer
     assert page.locator('a:has-text("Create a one-off invoice")').count() == 0
+
+
+def test_an_operator_leaves_a_note_on_the_customer_s_timeline(page: Page, book):
+    log_in(page, staff_user(OPERATOR))
+    page.goto(f"/admin/customers/customer/{book['acme'].pk}/change/")
+
+    page.fill("#story-note textarea", "Ada (AP) promised payment by Friday")
+    page.click('#story-note input[type="submit"]')
+
+    expect(page.locator("#story-timeline")).to_contain_text("promised payment by Friday")
+    assert book["acme"].staff_notes.get().body == "Ada (AP) promised payment by Friday"
+    shot(page, "customer-note-operator")
 
 
 def run_action(page: Page, invoice: Invoice, action: str) -> None:

@@ -1,0 +1,90 @@
+"""The customer's admin page with its whole story (backoffice/customer_story.py) and the
+notes staff leave on it: the customers app's own admin, extended from above, since the
+story reads every billing app."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from backoffice import customer_story as story
+from backoffice.models import StaffNote
+from core.iso import format_money
+from customers.admin import CustomerAdmin
+from customers.models import Customer
+
+NOTE_PERMISSION = "backoffice.add_staffnote"
+
+
+def _story(customer: Customer) -> dict:
+    money = lambda cents: format_money(cents, customer.currency)  # noqa: E731
+    balance = story.balance(customer)
+    return {
+        "story_balance": [
+            ("Invoiced", money(balance.invoiced_cents), False),
+            ("Paid by card", money(balance.paid_cents), False),
+            ("Owed", money(balance.due_cents), False),
+            ("Overdue", money(balance.overdue_cents), balance.overdue_cents > 0),
+        ],
+        "story_usage": [
+            (
+                current,
+                money(current.fees_cents),
+                [(line, money(line.amount_cents)) for line in current.usage],
+            )
+            for current in story.current_usage(customer)
+        ],
+        "story_invoices": [
+            (invoice, money(invoice.total_amount_cents), money(max(invoice.due_cents, 0)))
+            for invoice in story.invoices(customer)
+        ],
+        "story_credit_notes": [
+            (note, money(note.total_amount_cents)) for note in story.credit_notes(customer)
+        ],
+        "story_wallets": [(w, money(w.balance_cents)) for w in story.wallets(customer)],
+        "story_coupons": story.coupons(customer),
+        "story_attempts": [(a, money(a.amount_cents)) for a in story.attempts(customer)],
+        "story_timeline": story.timeline(customer),
+    }
+
+
+admin.site.unregister(Customer)
+
+
+@admin.register(Customer)
+class CustomerStoryAdmin(CustomerAdmin):
+    change_form_template = "backoffice/customer_change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        customer = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if customer is not None:
+            extra.update(_story(customer))
+            extra["can_add_note"] = request.user.has_perm(NOTE_PERMISSION)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/note/",
+                self.admin_site.admin_view(require_POST(self.note_view)),
+                name="customers_customer_note",
+            ),
+            *super().get_urls(),
+        ]
+
+    def note_view(self, request, object_id):
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404("No such customer.")
+        if not request.user.has_perm(NOTE_PERMISSION):
+            raise PermissionDenied
+        body = request.POST.get("body", "").strip()[:4000]
+        if body:
+            StaffNote.objects.create(customer=customer, author=request.user, body=body)
+            messages.success(request, "Note added.")
+        else:
+            messages.error(request, "A note needs some text.")
+        return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[customer.pk]))
