@@ -37,7 +37,7 @@ def _story(customer: Customer) -> dict:
             for current in story.current_usage(customer)
         ],
         "story_invoices": [
-            (invoice, money(invoice.total_amount_cents), money(max(invoice.due_cents, 0)))
+            (invoice, money(invoice.total_amount_cents), money(invoice.amount_due_cents))
             for invoice in story.invoices(customer)
         ],
         "story_credit_notes": [

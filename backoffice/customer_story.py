@@ -83,11 +83,7 @@ def balance(customer: Customer) -> Balance:
 
 
 def invoices(customer: Customer) -> QuerySet[Invoice]:
-    return (
-        Invoice.objects.filter(customer=customer)
-        .annotate(due_cents=receivables.amount_due())
-        .order_by("-created_at")[:SHOWN]
-    )
+    return Invoice.objects.filter(customer=customer).order_by("-created_at")[:SHOWN]
 
 
 def credit_notes(customer: Customer) -> QuerySet[CreditNote]:

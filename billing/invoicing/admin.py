@@ -10,11 +10,12 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
 from billing.invoicing import engines, receivables
@@ -29,6 +30,52 @@ from core.iso import format_money
 from subscriptions.models import Plan
 
 MAX_CONFIRM_LISTED = 50
+# The actions an invoice's page offers as buttons, in this order.
+DETAIL_ACTIONS = [
+    ("finalize", "Finalize…"),
+    ("retry_payment", "Retry payment…"),
+    ("void", "Void…"),
+]
+
+
+def _back(request) -> str:
+    referer = request.META.get("HTTP_REFERER", "")
+    safe = url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return referer if safe else reverse("admin:invoicing_invoice_changelist")
+
+
+def offered(action: str, invoice: Invoice) -> bool:
+    """Whether the invoice's state lets the action do anything (the services still
+    decide: this only keeps pointless buttons off the page)."""
+    if action == "finalize":
+        return invoice.status == Invoice.Status.DRAFT
+    if action == "void":
+        return invoice.status == Invoice.Status.FINALIZED and invoice.paid_amount_cents == 0
+    if action == "retry_payment":
+        return invoice.status == Invoice.Status.FINALIZED and invoice.amount_due_cents > 0
+    return False
+
+
+def what_happens(action: str, invoice: Invoice) -> str:
+    """The money an action moves on one invoice, said before it happens."""
+    fmt = lambda cents: format_money(cents, invoice.currency)  # noqa: E731
+    if action == "finalize":
+        return (
+            f"total {fmt(invoice.total_amount_cents)}; the customer's prepaid credits and "
+            "credit balance are taken off it first, then the rest is charged to the default card"
+        )
+    if action == "void":
+        given = invoice.prepaid_credit_amount_cents + invoice.credit_balance_amount_cents
+        back = f"; {fmt(given)} of credits given back" if given else ""
+        return (
+            f"total {fmt(invoice.total_amount_cents)}; "
+            f"{fmt(invoice.amount_due_cents)} will no longer be collected{back}"
+        )
+    if action == "retry_payment":
+        return f"{fmt(invoice.amount_due_cents)} charged to the default card now"
+    return ""
 
 
 def money(cents: int | None, currency: str) -> str:
@@ -337,6 +384,11 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             *one_off_urls(self),
             path(
+                "<path:object_id>/do/<str:action>/",
+                self.admin_site.admin_view(self.action_view),
+                name=f"{opts.app_label}_{opts.model_name}_do",
+            ),
+            path(
                 "<path:object_id>/pdf/",
                 self.admin_site.admin_view(self.pdf_view),
                 name=f"{opts.app_label}_{opts.model_name}_pdf",
@@ -355,6 +407,34 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return response
 
     # --- Actions ------------------------------------------------------------------------
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The invoice's page offers, as buttons, the actions its state and the user's
+        permissions allow; each opens the same confirmation as the list's action."""
+        invoice = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if invoice is not None:
+            allowed = self.get_actions(request)
+            extra["detail_actions"] = [
+                (label, reverse("admin:invoicing_invoice_do", args=[invoice.pk, name]))
+                for name, label in DETAIL_ACTIONS
+                if name in allowed and offered(name, invoice)
+            ]
+        return super().change_view(request, object_id, form_url, extra)
+
+    def action_view(self, request, object_id, action):
+        """GET: the action's confirmation for this one invoice; POST (confirmed): run,
+        then back to the invoice's page."""
+        invoice = self.get_object(request, unquote(object_id))
+        if invoice is None:
+            raise Http404("No such invoice.")
+        entry = self.get_actions(request).get(action)
+        if entry is None:  # not an action, or not one this user may run
+            raise PermissionDenied
+        page = entry[0](self, request, Invoice.objects.filter(pk=invoice.pk))
+        if page is not None:
+            return page
+        return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[invoice.pk]))
+
     def has_run_permission(self, request) -> bool:
         # Fields are never edited here, so `change_invoice` means "may run the services".
         return _invoice_staff_can(request, "change")
@@ -390,7 +470,10 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "title": title,
                 "warning": warning,
-                "invoices": queryset.select_related("customer")[:MAX_CONFIRM_LISTED],
+                "invoices": [
+                    (invoice, what_happens(action, invoice))
+                    for invoice in queryset.select_related("customer")[:MAX_CONFIRM_LISTED]
+                ],
                 # Posted back with the confirmation; with "select across" the filters
                 # in the URL choose the invoices again, one id only keeps Django's check.
                 "selected": queryset.values_list("pk", flat=True)[: 1 if select_across else None],
@@ -398,6 +481,8 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "action": action,
                 "opts": self.model._meta,
                 "select_across": "1" if select_across else "0",
+                # Where "No, take me back" goes: the page the action was started from.
+                "back": _back(request),
             },
         )
 

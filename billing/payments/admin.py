@@ -119,8 +119,10 @@ class CollectedInvoiceAdmin(InvoiceAdmin):
 
     @admin.display(description="Correct")
     def credit_note_button(self, obj: Invoice) -> str:
-        if obj.status != Invoice.Status.FINALIZED or obj.engine != Invoice.Engine.LOCAL:
-            return "Credit notes are issued on finalized invoices of the local engine."
+        if obj.status != Invoice.Status.FINALIZED or (
+            obj.engine == Invoice.Engine.LAGO and obj.lago_id is None
+        ):
+            return "Credit notes are issued on finalized invoices."
         url = reverse("admin:invoicing_invoice_credit_note", args=[obj.pk])
         return format_html('<a class="button" href="{}">Issue a credit note…</a>', url)
 
@@ -144,4 +146,14 @@ class CollectedInvoiceAdmin(InvoiceAdmin):
 
     @admin.action(description="Retry payment now", permissions=["run"])
     def retry_payment(self, request, queryset):
+        page = self._confirmed(
+            request,
+            queryset,
+            "retry_payment",
+            "Retry payment",
+            "Each invoice's amount due is charged to the customer's default card now.",
+        )
+        if page is not None:
+            return page
         self._each(request, queryset, collection.invoice_pay, "queued for payment")
+        return None

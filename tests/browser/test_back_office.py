@@ -86,8 +86,9 @@ def test_a_viewer_reads_invoice_and_customer_pages_and_can_run_nothing(page: Pag
     assert page.locator("#story-note").count() == 0  # a viewer leaves no notes
     shot(page, "customer-page-viewer")
 
+    assert page.locator("a.detail-action").count() == 0  # no button on the page…
     page.goto("/admin/invoicing/invoice/")
-    assert page.locator('select[name="action"]').count() == 0  # no action on offer
+    assert page.locator('select[name="action"]').count() == 0  # …nor action on the list
     assert page.locator('a:has-text("Create a one-off invoice")').count() == 0
 
 
@@ -128,12 +129,17 @@ def test_an_operator_finalizes_a_draft_but_cannot_void(page: Page, book):
     shot(page, "finalized-operator")
 
 
-def test_finance_voids_an_unpaid_invoice_after_confirming(page: Page, book):
+def test_finance_voids_an_unpaid_invoice_from_its_page_after_confirming(page: Page, book):
     log_in(page, staff_user(FINANCE))
     current = book["current"]
+    page.goto(f"/admin/invoicing/invoice/{current.pk}/change/")
+    shot(page, "invoice-page-finance")
 
-    run_action(page, current, "void")
+    page.click("a.detail-action:has-text('Void')")
     expect(page.locator("#content")).to_contain_text("cannot be reopened")
+    expect(page.locator(".money")).to_have_text(
+        "total 100.00 USD; 100.00 USD will no longer be collected"
+    )
     expect(page.locator("#content")).to_contain_text(current.number)
     shot(page, "void-confirm-finance")
     current.refresh_from_db()
@@ -141,6 +147,7 @@ def test_finance_voids_an_unpaid_invoice_after_confirming(page: Page, book):
     page.click('input[name="apply"]')
 
     expect(page.locator(".messagelist")).to_contain_text("voided")
+    assert page.url.endswith(f"/admin/invoicing/invoice/{current.pk}/change/")
     current.refresh_from_db()
     assert current.status == "voided"
     shot(page, "voided-finance")

@@ -178,8 +178,10 @@ def test_retry_payment_asks_for_payment_or_says_why_not(admin_client, catalog):
     owed = finalized(catalog, "sub-owed")
     still_draft = draft(catalog, "sub-draft", plan="starter")
 
-    body = act(admin_client, "retry_payment", owed, still_draft, confirm=False)
+    asked = act(admin_client, "retry_payment", owed, still_draft, confirm=False)
+    body = act(admin_client, "retry_payment", owed, still_draft)
 
+    assert "charged to the default card now" in asked  # confirmed first, with the amount
     assert "1 invoice(s) queued for payment: AIP-000001." in body
     assert "Payment blocked for 1 of them: Payments are not configured" in body
     assert "not queued for payment: Cannot pay invoice" in body
