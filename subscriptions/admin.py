@@ -163,6 +163,9 @@ class PhaseInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("plan")  # each row's label
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 

@@ -319,7 +319,9 @@ class SubscriptionPhase(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.subscription_id} on {self.plan_id} from {self.started_at}"
+        # Read by staff (the admin's inline and history): the plan's code and the dates.
+        until = f" to {self.ended_at:%Y-%m-%d %H:%M}" if self.ended_at else ""
+        return f"{self.plan.code} from {self.started_at:%Y-%m-%d %H:%M}{until} ({self.reason})"
 
 
 class SubscriptionPeriod(models.Model):
