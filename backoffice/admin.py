@@ -32,7 +32,10 @@ def _story(customer: Customer) -> dict:
             (
                 current,
                 money(current.fees_cents),
-                [(line, money(line.amount_cents)) for line in current.usage],
+                [
+                    (line, f"{line.units.normalize():f}", money(line.amount_cents))
+                    for line in current.usage
+                ],
             )
             for current in story.current_usage(customer)
         ],
