@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.shortcuts import render
 
 from core.admin_actions import run_each
+from core.admin_detail_actions import DetailActionsMixin
 from core.admin_forms import ServiceAdminMixin, ServiceModelForm
 from core.admin_mixins import has_model_permission
 from subscriptions import catalog, services
@@ -175,7 +176,7 @@ class ChangePlanForm(forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(DetailActionsMixin, admin.ModelAdmin):
     list_display = [
         "external_id",
         "customer",
@@ -192,7 +193,39 @@ class SubscriptionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Subscription._meta.fields]
     inlines = [PhaseInline]
     actions = ["cancel_at_period_end_action", "terminate_now", "reactivate", "change_plan"]
+    detail_actions = [
+        ("change_plan", "Change plan…", True),
+        ("cancel_at_period_end_action", "Cancel at period end…", False),
+        ("terminate_now", "Terminate now…", False),
+        ("reactivate", "Reactivate…", False),
+    ]
     show_full_result_count = False
+
+    def detail_action_offered(self, action: str, obj: Subscription) -> bool:
+        live = obj.status in (Subscription.Status.ACTIVE, Subscription.Status.PENDING)
+        if action == "reactivate":
+            return live and obj.cancel_at_period_end
+        if action == "cancel_at_period_end_action":
+            return obj.status == Subscription.Status.ACTIVE and not obj.cancel_at_period_end
+        return live
+
+    def detail_action_summary(self, action: str, obj: Subscription) -> str:
+        end = f"{obj.current_period_end:%Y-%m-%d %H:%M}" if obj.current_period_end else "—"
+        return {
+            "terminate_now": (
+                "the subscription ends now; its current period is cut today and billed on a "
+                "final invoice at once: the plan's fee for the days used (whole UTC days, as "
+                "Lago counts them) and the usage recorded so far. Nothing is billed after."
+            ),
+            "cancel_at_period_end_action": (
+                f"it keeps running until the end of its period ({end}); that period is "
+                "billed as usual then, and nothing after. Nothing is billed now."
+            ),
+            "reactivate": (
+                f"the cancellation at period end is withdrawn: the subscription renews at {end} "
+                "and is billed as before."
+            ),
+        }.get(action, "")
 
     @admin.display(description="Current period")
     def period(self, obj: Subscription) -> str:

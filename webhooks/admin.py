@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from core.admin_actions import run_each
+from core.admin_detail_actions import DetailActionsMixin
 from core.admin_mixins import ReadOnlyAdminMixin, has_model_permission
 from core.queue_admin import UnfinishedForFilter
 from webhooks.models import ObjectVersion, UsageEventError, WebhookEvent
@@ -12,8 +13,17 @@ from webhooks.services import WEBHOOKS, webhook_event_replay
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookEventAdmin(DetailActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     queue = WEBHOOKS
+    detail_actions = [("replay", "Replay…", False)]
+
+    def detail_action_summary(self, action: str, obj: WebhookEvent) -> str:
+        return (
+            f"the stored {obj.provider} event {obj.type} is processed again by its handler. "
+            "Handlers apply an event once: what it already did (a payment settled, a refund "
+            "recorded) is not done twice, and an event older than what was applied is skipped."
+        )
+
     list_display = [
         "received_at",
         "provider",

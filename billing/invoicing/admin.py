@@ -10,7 +10,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -25,17 +25,12 @@ from billing.invoicing.pdf import invoice_pdf
 from billing.invoicing.receivables import BUCKETS
 from billing.invoicing.totals import totals_shown
 from core.admin_actions import few, run_each
+from core.admin_detail_actions import DetailActionsMixin
 from core.admin_mixins import ReadOnlyAdminMixin
 from core.iso import format_money
 from subscriptions.models import Plan
 
 MAX_CONFIRM_LISTED = 50
-# The actions an invoice's page offers as buttons, in this order.
-DETAIL_ACTIONS = [
-    ("finalize", "Finalize…"),
-    ("retry_payment", "Retry payment…"),
-    ("void", "Void…"),
-]
 
 
 def _back(request) -> str:
@@ -209,7 +204,7 @@ class CollectionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InvoiceAdmin(DetailActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Invoices change only through the services (the actions below), never by editing a
     field. Running an action needs the `change_invoice` permission; seeing needs view."""
 
@@ -247,6 +242,16 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     inlines = [InvoiceLineInline]
     actions = ["finalize", "void"]
+    # Each confirms itself, saying the money it moves (what_happens).
+    detail_actions = [
+        ("finalize", "Finalize…", True),
+        ("retry_payment", "Retry payment…", True),
+        ("void", "Void…", True),
+    ]
+
+    def detail_action_offered(self, action: str, obj: Invoice) -> bool:
+        return offered(action, obj)
+
     readonly_fields = [
         *(f.name for f in Invoice._meta.fields),
         "pdf_link",
@@ -384,11 +389,6 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             *one_off_urls(self),
             path(
-                "<path:object_id>/do/<str:action>/",
-                self.admin_site.admin_view(self.action_view),
-                name=f"{opts.app_label}_{opts.model_name}_do",
-            ),
-            path(
                 "<path:object_id>/pdf/",
                 self.admin_site.admin_view(self.pdf_view),
                 name=f"{opts.app_label}_{opts.model_name}_pdf",
@@ -407,34 +407,6 @@ class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return response
 
     # --- Actions ------------------------------------------------------------------------
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        """The invoice's page offers, as buttons, the actions its state and the user's
-        permissions allow; each opens the same confirmation as the list's action."""
-        invoice = self.get_object(request, unquote(object_id))
-        extra = dict(extra_context or {})
-        if invoice is not None:
-            allowed = self.get_actions(request)
-            extra["detail_actions"] = [
-                (label, reverse("admin:invoicing_invoice_do", args=[invoice.pk, name]))
-                for name, label in DETAIL_ACTIONS
-                if name in allowed and offered(name, invoice)
-            ]
-        return super().change_view(request, object_id, form_url, extra)
-
-    def action_view(self, request, object_id, action):
-        """GET: the action's confirmation for this one invoice; POST (confirmed): run,
-        then back to the invoice's page."""
-        invoice = self.get_object(request, unquote(object_id))
-        if invoice is None:
-            raise Http404("No such invoice.")
-        entry = self.get_actions(request).get(action)
-        if entry is None:  # not an action, or not one this user may run
-            raise PermissionDenied
-        page = entry[0](self, request, Invoice.objects.filter(pk=invoice.pk))
-        if page is not None:
-            return page
-        return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[invoice.pk]))
-
     def has_run_permission(self, request) -> bool:
         # Fields are never edited here, so `change_invoice` means "may run the services".
         return _invoice_staff_can(request, "change")
