@@ -19,12 +19,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
 from billing.invoicing import engines, receivables
+from billing.invoicing.exports import INVOICE_CSV
 from billing.invoicing.models import AddOn, Invoice, InvoiceLine, InvoiceSequence
 from billing.invoicing.one_off_admin import one_off_urls
 from billing.invoicing.pdf import invoice_pdf
 from billing.invoicing.receivables import BUCKETS
 from billing.invoicing.totals import totals_shown
 from core.admin_actions import few, run_each
+from core.admin_csv import CsvExportMixin
 from core.admin_detail_actions import DetailActionsMixin
 from core.admin_mixins import ReadOnlyAdminMixin
 from core.iso import format_money
@@ -204,7 +206,7 @@ class CollectionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(DetailActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class InvoiceAdmin(CsvExportMixin, DetailActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Invoices change only through the services (the actions below), never by editing a
     field. Running an action needs the `change_invoice` permission; seeing needs view."""
 
@@ -241,6 +243,8 @@ class InvoiceAdmin(DetailActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "issued_at"
     show_full_result_count = False
     inlines = [InvoiceLineInline]
+    csv_columns = INVOICE_CSV
+    csv_name = "invoices"
     actions = ["finalize", "void"]
     # Each confirms itself, saying the money it moves (what_happens).
     detail_actions = [

@@ -12,6 +12,7 @@ from billing.invoicing.models import CreditNote, Invoice
 from billing.payments import collection
 from billing.payments.credit_note_admin import credit_note_urls
 from billing.payments.models import PaymentAttempt
+from core.admin_csv import Column, CsvExportMixin, major
 from core.admin_mixins import ReadOnlyAdminMixin
 
 
@@ -37,7 +38,24 @@ class PaymentAttemptInline(InvoiceReadOnlyInline):
 
 
 @admin.register(PaymentAttempt)
-class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAttemptAdmin(CsvExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    csv_name = "payments"
+    csv_columns: ClassVar[list[Column]] = [
+        ("invoice", lambda a: a.invoice.number),
+        ("customer", lambda a: a.invoice.customer.external_id),
+        ("attempt", lambda a: a.number),
+        ("status", lambda a: a.status),
+        ("amount", lambda a: major(a.amount_cents, a.currency)),
+        ("amount_minor_units", lambda a: a.amount_cents),
+        ("currency", lambda a: a.currency),
+        ("automatic", lambda a: a.automatic),
+        ("stripe_payment_intent", lambda a: a.stripe_payment_intent_id),
+        ("stripe_status", lambda a: a.stripe_status),
+        ("failure_code", lambda a: a.failure_code),
+        ("failure_message", lambda a: a.failure_message),
+        ("created_at", lambda a: a.created_at),
+        ("completed_at", lambda a: a.completed_at),
+    ]
     list_display = [
         "__str__",
         "invoice_link",
@@ -55,7 +73,7 @@ class PaymentAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Exact: the unique index answers it, and a PaymentIntent id is pasted whole.
     search_fields = ["=stripe_payment_intent_id"]
     search_help_text = "A Stripe PaymentIntent id (pi_…), whole."
-    list_select_related = ["invoice"]
+    list_select_related = ["invoice", "invoice__customer"]
     readonly_fields = [*(f.name for f in PaymentAttempt._meta.fields), "amount"]
     show_full_result_count = False
 

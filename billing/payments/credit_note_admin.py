@@ -15,8 +15,10 @@ from django.utils.html import format_html
 from billing.invoicing import credit_notes
 from billing.invoicing.admin import money
 from billing.invoicing.credit_note_pdf import credit_note_pdf
+from billing.invoicing.exports import CREDIT_NOTE_CSV
 from billing.invoicing.models import CreditNote, Invoice, InvoiceLine
 from core.admin_actions import run_each
+from core.admin_csv import CsvExportMixin
 from core.admin_mixins import ReadOnlyAdminMixin, has_model_permission
 from core.exceptions import DomainError
 
@@ -154,7 +156,9 @@ def credit_note_urls(model_admin) -> list:
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CreditNoteAdmin(CsvExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    csv_columns = CREDIT_NOTE_CSV
+    csv_name = "credit-notes"
     list_display = [
         "number",
         "invoice_link",
