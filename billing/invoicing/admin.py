@@ -9,7 +9,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import DurationField, ExpressionWrapper, F, Q, Value
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 
 from billing.invoicing import engines, receivables
-from billing.invoicing.exports import INVOICE_CSV
+from billing.invoicing.exports import INVOICE_CSV, days_overdue
 from billing.invoicing.models import AddOn, Invoice, InvoiceLine, InvoiceSequence
 from billing.invoicing.one_off_admin import one_off_urls
 from billing.invoicing.pdf import invoice_pdf
@@ -210,16 +210,18 @@ class InvoiceAdmin(CsvExportMixin, DetailActionsMixin, ReadOnlyAdminMixin, admin
     """Invoices change only through the services (the actions below), never by editing a
     field. Running an action needs the `change_invoice` permission; seeing needs view."""
 
+    # What staff sort by, narrow enough for a 1400 px screen; the subscription and the
+    # reconciliation are on the page (and in the filters).
     list_display = [
         "number_shown",
         "customer_shown",
-        "subscription_shown",
-        "period",
+        "issued",
         "total",
+        "amount_due_listed",
+        "due",
+        "overdue_days",
         "status",
         "payment_status",
-        "issued_at",
-        "reconciliation",
     ]
     list_filter = [
         "status",
@@ -351,6 +353,8 @@ class InvoiceAdmin(CsvExportMixin, DetailActionsMixin, ReadOnlyAdminMixin, admin
 
     @admin.display(description="Period", ordering="period_start")
     def period(self, obj: Invoice) -> str:
+        if obj.period_start.date() == obj.period_end.date():
+            return f"{obj.period_start:%Y-%m-%d}"
         return f"{obj.period_start:%Y-%m-%d} → {obj.period_end:%Y-%m-%d}"
 
     @admin.display(description="Subtotal")
@@ -368,6 +372,38 @@ class InvoiceAdmin(CsvExportMixin, DetailActionsMixin, ReadOnlyAdminMixin, admin
     @admin.display(description="Amount due")
     def amount_due(self, obj: Invoice) -> str:
         return money(obj.amount_due_cents, obj.currency)
+
+    def get_queryset(self, request):
+        # Sortable in SQL: the amount due (receivables.py's expression) and days late
+        # (an interval: today - the due date).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                due_cents=receivables.amount_due(),
+                days_late=ExpressionWrapper(
+                    Value(timezone.localdate()) - F("due_date"), output_field=DurationField()
+                ),
+            )
+        )
+
+    @admin.display(description="Amount due", ordering="due_cents")
+    def amount_due_listed(self, obj: Invoice) -> str:
+        if obj.status != Invoice.Status.FINALIZED:
+            return "—"
+        return money(obj.amount_due_cents, obj.currency)
+
+    @admin.display(description="Issued", ordering="issued_at")
+    def issued(self, obj: Invoice) -> str:
+        return f"{timezone.localtime(obj.issued_at):%Y-%m-%d}" if obj.issued_at else "—"
+
+    @admin.display(description="Due", ordering="due_date")
+    def due(self, obj: Invoice) -> str:
+        return f"{obj.due_date:%Y-%m-%d}" if obj.due_date else "—"
+
+    @admin.display(description="Days overdue", ordering="days_late")
+    def overdue_days(self, obj: Invoice) -> int | str:
+        return days_overdue(obj) or "—"
 
     @admin.display(description="PDF")
     def pdf_link(self, obj: Invoice) -> str:

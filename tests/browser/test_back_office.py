@@ -65,6 +65,8 @@ def test_each_role_sees_the_dashboard_as_the_database_has_it(page: Page, book, r
     page.click('[data-figure="Overdue"]')  # the number opens the list behind it
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
     expect(page.locator("#result_list")).to_contain_text(book["late"].number)
+    if role == FINANCE:
+        shot(page, "overdue-invoices-finance")
 
 
 def test_a_viewer_reads_invoice_and_customer_pages_and_can_run_nothing(page: Page, book):

