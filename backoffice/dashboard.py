@@ -168,6 +168,7 @@ def dashboard(request):
         ],
         "charts": charts,
         "app_list": admin.site.get_app_list(request),
+        "can_run_billing": request.user.has_perm("invoicing.change_invoice"),
     }
     return TemplateResponse(request, "backoffice/dashboard.html", context)
 

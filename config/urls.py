@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
+from backoffice import jobs
 from backoffice.dashboard import dashboard
 from core import health, metrics
 from core.responses import error_response
@@ -36,6 +37,12 @@ urlpatterns = [
     # The admin's first page is the dashboard; "admin:index" (every breadcrumb's Home)
     # resolves to this same URL.
     path("admin/", admin.site.admin_view(dashboard), name="dashboard"),
+    path("admin/billing-run/", admin.site.admin_view(jobs.billing_run_start), name="billing_run"),
+    path(
+        "admin/billing-run/<str:job_id>/",
+        admin.site.admin_view(jobs.billing_run_progress),
+        name="billing_run_progress",
+    ),
     path("admin/", admin.site.urls),
     # Last: any other /api/ path is the API's 404 in its error shape. A route, not only
     # handler404, because with DEBUG on Django answers an unmatched URL with its HTML page

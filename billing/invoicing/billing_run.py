@@ -10,6 +10,7 @@ one invoice.
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,9 +39,15 @@ class BillingRunReport:
     errors: list[str] = field(default_factory=list)
 
 
-def billing_run(*, batch_size: int | None = None, limit: int | None = None) -> BillingRunReport:
+def billing_run(
+    *,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BillingRunReport:
     """Generate and finalize the invoice of every closed, unbilled period. Local engine
-    only: with Lago as the engine, Lago issues invoices and we mirror them."""
+    only: with Lago as the engine, Lago issues invoices and we mirror them. `progress`
+    (core/progress.py) hears (periods done, periods due) as it goes."""
     report = BillingRunReport()
     if settings.BILLING_ENGINE != "local":
         return report
@@ -53,6 +60,11 @@ def billing_run(*, batch_size: int | None = None, limit: int | None = None) -> B
     due = Q(end__lte=ended_before) | Q(reason=SubscriptionPeriod.Reason.ADVANCE, end__lte=now)
     catalog = Catalog()
     last_id = 0
+    total = 0
+    if progress is not None:
+        total = SubscriptionPeriod.objects.filter(due, billed_at__isnull=True).count()
+        total = min(total, limit) if limit is not None else total
+        progress(0, total)
     while limit is None or report.periods < limit:
         page = list(
             SubscriptionPeriod.objects.filter(due, billed_at__isnull=True, pk__gt=last_id).order_by(
@@ -65,6 +77,8 @@ def billing_run(*, batch_size: int | None = None, limit: int | None = None) -> B
             last_id = period.pk
             report.periods += 1
             _bill(period, report, catalog)
+            if progress is not None:
+                progress(report.periods, max(total, report.periods))
         logger.info(
             "billing run progress",
             extra={

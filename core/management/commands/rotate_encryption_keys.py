@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
 from core.encryption import EncryptedTextField, rotate_token
+from core.progress import TerminalProgress
 
 BATCH = 500
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Done: {total} row(s)."))
 
     def _rotate_all(self) -> int:
-        total = 0
+        tables = []
         for model in apps.get_models():
             # A concrete field is one with a column: `column` is None only for the others.
             columns = [
@@ -33,8 +34,15 @@ class Command(BaseCommand):
                 for f in model._meta.concrete_fields
                 if isinstance(f, EncryptedTextField) and f.column is not None
             ]
-            if not columns:
-                continue
+            if columns:
+                tables.append((model, columns))
+        # Counted first, so the progress has its denominator.
+        rows = sum(model._base_manager.count() for model, _ in tables)
+        self.progress = TerminalProgress(self.stdout, label="re-encrypting rows")
+        self.progress(0, rows)
+        self.done, self.rows = 0, rows
+        total = 0
+        for model, columns in tables:
             pk_column = model._meta.pk.column
             assert pk_column is not None  # a primary key is a concrete field
             count = self._rotate(model._meta.db_table, pk_column, columns)
@@ -67,3 +75,5 @@ class Command(BaseCommand):
                 return done
             done += len(rows)
             last = rows[-1][0]
+            self.done += len(rows)
+            self.progress(self.done, max(self.rows, self.done))

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
 from core.exceptions import DomainError
+from core.progress import TerminalProgress
 from webhooks.models import WebhookEvent
 from webhooks.services import webhook_event_replay
 
@@ -38,13 +39,18 @@ class Command(BaseCommand):
             uuids = [value for value in ids if _is_uuid(value)]
             events = events.filter(pk__in=uuids) | events.filter(event_id__in=ids)
         results: dict[str, int] = {}
-        for event in events.iterator():
+        total = events.count()
+        progress = TerminalProgress(self.stdout, label="replay")
+        progress(0, total)
+        for done, event in enumerate(events.iterator(), start=1):
             try:
                 outcome = webhook_event_replay(event=event)
             except DomainError:  # a live worker is processing it: left to that worker
                 outcome = "busy"
             results[outcome] = results.get(outcome, 0) + 1
-            self.stdout.write(f"{event.pk} {event.provider} {event.type}: {outcome}")
+            if outcome not in ("processed", "ignored"):  # the bar says the rest
+                self.stderr.write(f"{event.pk} {event.provider} {event.type}: {outcome}")
+            progress(done, total)
         total = sum(results.values())
         summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(results.items())) or "none"
         self.stdout.write(self.style.SUCCESS(f"Replayed {total} event(s): {summary}."))
