@@ -151,8 +151,15 @@ def dashboard(request):
             (b, money(b.amount_cents), _list(invoices, currency=currency, ageing=b.key))
             for b in ageing
         ],
+        # A customer's name opens its page (what it owes and has paid); its amount, the
+        # invoices behind the amount.
         "debtors": [
-            (d, money(d.overdue_cents), _list(invoices, q=d.external_id, ageing="overdue"))
+            (
+                d,
+                money(d.overdue_cents),
+                _list(invoices, q=d.external_id, ageing="overdue"),
+                _customer_url(d.customer_id),
+            )
             for d in selectors.overdue_by_customer(currency=currency, today=today)
         ],
         "failed_payments": [
@@ -160,7 +167,12 @@ def dashboard(request):
             for attempt in payments.failed_recent
         ],
         "top_customers": [
-            (c, money(c.invoiced_cents), _list(invoices, q=c.external_id, currency=currency))
+            (
+                c,
+                money(c.invoiced_cents),
+                _list(invoices, q=c.external_id, currency=currency),
+                _customer_url(c.customer_id),
+            )
             for c in selectors.top_customers(currency=currency, since=since)
         ],
         "revenue": [
@@ -175,6 +187,10 @@ def dashboard(request):
 
 def _invoices(count: int) -> str:
     return f"{count} invoice{'' if count == 1 else 's'}"
+
+
+def _customer_url(customer_id: str) -> str:
+    return reverse("admin:customers_customer_change", args=[customer_id])
 
 
 def _invoice_url(invoice_id) -> str:

@@ -148,6 +148,7 @@ def ageing(*, currency: str, today: date) -> list[Ageing]:
 
 @dataclass(frozen=True)
 class Debtor:
+    customer_id: str
     external_id: str
     name: str
     overdue_cents: int
@@ -158,12 +159,13 @@ def overdue_by_customer(*, currency: str, today: date, top: int = 10) -> list[De
     rows = (
         receivables.owed(Invoice.objects.filter(currency=currency))
         .filter(receivables.in_bucket("overdue", today))
-        .values("customer__external_id", "customer__name")
+        .values("customer_id", "customer__external_id", "customer__name")
         .annotate(total=Sum("due_cents"), count=Count("id"))
         .order_by("-total", "customer__external_id")[:top]
     )
     return [
         Debtor(
+            customer_id=str(row["customer_id"]),
             external_id=row["customer__external_id"],
             name=row["customer__name"],
             overdue_cents=int(row["total"]),
@@ -260,6 +262,7 @@ def usage_by_day(
 
 @dataclass(frozen=True)
 class TopCustomer:
+    customer_id: str
     external_id: str
     name: str
     invoiced_cents: int
@@ -271,11 +274,16 @@ def top_customers(*, currency: str, since: datetime, top: int = 10) -> list[TopC
         Invoice.objects.filter(
             currency=currency, status=Invoice.Status.FINALIZED, issued_at__gte=since
         )
-        .values("customer__external_id", "customer__name")
+        .values("customer_id", "customer__external_id", "customer__name")
         .annotate(total=Sum("total_amount_cents"))
         .order_by("-total", "customer__external_id")[:top]
     )
     return [
-        TopCustomer(row["customer__external_id"], row["customer__name"], int(row["total"]))
+        TopCustomer(
+            str(row["customer_id"]),
+            row["customer__external_id"],
+            row["customer__name"],
+            int(row["total"]),
+        )
         for row in rows
     ]

@@ -67,6 +67,15 @@ def test_each_role_sees_the_dashboard_as_the_database_has_it(page: Page, book, r
     expect(page.locator("#result_list")).to_contain_text(book["late"].number)
     if role == FINANCE:
         shot(page, "overdue-invoices-finance")
+        # One click from the dashboard: what the customer owes and has paid.
+        page.goto("/admin/")
+        page.click("#debtors a:has-text('Acme Corp')")
+        expect(page.locator('#story-balance [data-figure="Owed"] .value')).to_have_text(
+            "150.00 USD"
+        )
+        expect(page.locator('#story-balance [data-figure="Paid by card"] .value')).to_have_text(
+            "0.00 USD"
+        )
 
 
 def test_a_viewer_reads_invoice_and_customer_pages_and_can_run_nothing(page: Page, book):
