@@ -1,7 +1,8 @@
-"""The customer's admin page with its whole story (backoffice/customer_story.py) and the
-notes staff leave on it: the customers app's own admin, extended from above, since the
-story reads every billing app."""
+"""The customer's and the subscription's admin pages with their story (customer_story.py)
+and the notes staff leave on a customer: those apps' own admins, extended from above,
+since the story reads every billing app."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -11,9 +12,14 @@ from django.views.decorators.http import require_POST
 
 from backoffice import customer_story as story
 from backoffice.models import StaffNote
+from billing.invoicing.models import Invoice
+from billing.invoicing.preview import invoice_preview
+from core.exceptions import DomainError
 from core.iso import format_money
 from customers.admin import CustomerAdmin
 from customers.models import Customer
+from subscriptions.admin import SubscriptionAdmin
+from subscriptions.models import Subscription
 
 NOTE_PERMISSION = "backoffice.add_staffnote"
 
@@ -91,3 +97,49 @@ class CustomerStoryAdmin(CustomerAdmin):
         else:
             messages.error(request, "A note needs some text.")
         return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[customer.pk]))
+
+
+def _subscription_story(subscription: Subscription) -> dict:
+    money = lambda cents: format_money(cents, subscription.plan.currency)  # noqa: E731
+    context: dict = {
+        "sub_invoices": [
+            (invoice, money(invoice.total_amount_cents), money(invoice.amount_due_cents))
+            for invoice in Invoice.objects.filter(subscription=subscription).order_by(
+                "-period_start"
+            )[: story.SHOWN]
+        ]
+    }
+    if subscription.status != Subscription.Status.ACTIVE or settings.BILLING_ENGINE != "local":
+        return context
+    try:
+        preview = invoice_preview(subscription=subscription)
+    except DomainError:
+        return context
+    context["sub_preview"] = {
+        "start": preview.period_start,
+        "end": preview.period_end,
+        "lines": [
+            (line.description, f"{line.units.normalize():f}", money(line.amount_cents))
+            for line in preview.lines
+        ],
+        "total": money(preview.totals.total_amount_cents),
+    }
+    return context
+
+
+admin.site.unregister(Subscription)
+
+
+@admin.register(Subscription)
+class SubscriptionStoryAdmin(SubscriptionAdmin):
+    """The subscription's page with what its current period would bill as of now (its
+    fee, and its usage so far through the invoice's own rating) and its invoices."""
+
+    change_form_template = "backoffice/subscription_change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        subscription = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if subscription is not None:
+            extra.update(_subscription_story(subscription))
+        return super().change_view(request, object_id, form_url, extra)

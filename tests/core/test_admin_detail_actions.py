@@ -74,3 +74,14 @@ def test_replay_from_the_event_page(admin_client):
     assert admin_client.post(url, {"apply": "1"}).status_code == 302
     event.refresh_from_db()
     assert event.status != "failed"
+
+
+def test_the_subscription_page_shows_this_period_so_far_and_its_invoices(admin_client):
+    subscription = SubscriptionFactory(external_id="sub-4", plan=PlanFactory(amount_cents=4900))
+
+    page = admin_client.get(f"/admin/subscriptions/subscription/{subscription.pk}/change/")
+
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert 'id="subscription-preview"' in body and "Total if the period ended now" in body
+    assert "No invoice yet." in body
