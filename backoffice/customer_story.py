@@ -5,6 +5,7 @@ from the audit trail, the provider events about it, its payments and staff notes
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from pghistory.models import Events
@@ -110,22 +111,34 @@ def attempts(customer: Customer) -> QuerySet[PaymentAttempt]:
     )
 
 
-def _who(context: dict | None) -> str:
+def _who(context: dict | None, usernames: dict[str, str]) -> str:
+    """Who made a change: the audit context names a staff user by id, an API caller by
+    its key's name."""
     context = context or {}
-    user = context.get("username") or context.get("user")
+    user = context.get("user")
     key = context.get("api_key")
-    return f"staff {user}" if user else f"API key {key}" if key else "system"
+    if user is not None:
+        return f"staff {usernames.get(str(user), user)}"
+    return f"API key {key}" if key else "system"
 
 
 def timeline(customer: Customer, limit: int = 50) -> list[Moment]:
     """The latest `limit` moments, newest first."""
     moments: list[Moment] = []
-    changes = Events.objects.references(customer).order_by("-pgh_created_at")[:limit]
+    changes = list(Events.objects.references(customer).order_by("-pgh_created_at")[:limit])
+    users = {str((e.pgh_context or {}).get("user")) for e in changes} - {"None"}
+    usernames = {
+        str(pk): name
+        for pk, name in User.objects.filter(pk__in=[u for u in users if u.isdigit()]).values_list(
+            "pk", "username"
+        )
+    }
     for event in changes:
         model = event.pgh_model.split(".")[-1].removesuffix("Event")
         fields = ", ".join(sorted((event.pgh_diff or {}).keys())) if event.pgh_diff else ""
         text = f"{model} {event.pgh_label}" + (f": {fields}" if fields else "")
-        moments.append(Moment(event.pgh_created_at, "change", text, _who(event.pgh_context)))
+        who = _who(event.pgh_context, usernames)
+        moments.append(Moment(event.pgh_created_at, "change", text, who))
     paid = attempts(customer)
     for attempt in paid:
         outcome = attempt.status + (f" ({attempt.failure_code})" if attempt.failure_code else "")

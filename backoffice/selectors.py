@@ -34,14 +34,19 @@ STUCK_AFTER = timedelta(minutes=15)
 
 
 def currencies() -> list[str]:
-    """The currencies staff can pick: those customers are billed in."""
-    found = (
+    """The currencies staff can pick, those customers are billed in: the one with the
+    most invoices first (the page's default), then by customers."""
+    customers = dict(
         Customer.objects.exclude(currency="")
-        .values_list("currency", flat=True)
-        .distinct()
-        .order_by("currency")
+        .values("currency")
+        .annotate(n=Count("id"))
+        .values_list("currency", "n")
     )
-    return list(found) or ["USD"]
+    invoices = dict(
+        Invoice.objects.values("currency").annotate(n=Count("id")).values_list("currency", "n")
+    )
+    ranked = sorted(customers, key=lambda c: (-invoices.get(c, 0), -customers[c], c))
+    return ranked or ["USD"]
 
 
 def mrr(*, currency: str) -> int:
