@@ -8,6 +8,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from backoffice import customer_story as story
@@ -136,6 +137,21 @@ class SubscriptionStoryAdmin(SubscriptionAdmin):
     fee, and its usage so far through the invoice's own rating) and its invoices."""
 
     change_form_template = "backoffice/subscription_change_form.html"
+
+    def detail_action_summary(self, action: str, obj: Subscription) -> str:
+        said = super().detail_action_summary(action, obj)
+        if action != "terminate_now" or settings.BILLING_ENGINE != "local":
+            return said
+        try:
+            bill = invoice_preview(subscription=obj, terminated_at=timezone.now())
+        except DomainError:
+            return said
+        money = lambda cents: format_money(cents, bill.currency)  # noqa: E731
+        lines = "; ".join(f"{fee.description} {money(fee.amount_cents)}" for fee in bill.lines)
+        return (
+            f"{said} Billed now, as of this minute: {lines}; total "
+            f"{money(bill.totals.total_amount_cents)} (tax included, before credits)."
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         subscription = self.get_object(request, unquote(object_id))

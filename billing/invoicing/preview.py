@@ -26,10 +26,15 @@ class InvoicePreview:
     totals: Totals
 
 
-def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
+def invoice_preview(
+    *, subscription: Subscription, terminated_at: datetime | None = None
+) -> InvoicePreview:
     """The current period's invoice as of now: what the period's end would bill (its fixed
     fee, a renewal's fee billed ahead, a cancellation's end) on the usage recorded so far.
-    Like every read of a subscription, it first applies what the clock has made due."""
+    Like every read of a subscription, it first applies what the clock has made due.
+
+    With `terminated_at`: what terminating it then would bill at once (the period cut
+    there, its fee prorated as a termination's is), for staff to see before they do it."""
     subscription = subscription_as_of(subscription=subscription)
     start, end = subscription.current_period_start, subscription.current_period_end
     anchor = subscription.billing_anchor_at
@@ -40,6 +45,8 @@ def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
             code="no_current_period",
         )
     nominal_start, nominal_end = nominal_bounds(subscription, start)
+    if terminated_at is not None:
+        end = min(max(terminated_at, start), end)
     period = SubscriptionPeriod(
         subscription=subscription,
         start=start,
@@ -50,7 +57,9 @@ def invoice_preview(*, subscription: Subscription) -> InvoicePreview:
         # downgrade scheduled that plan has no phase yet, so the preview leaves the fee out
         # rather than show the current plan's.
         reason=(
-            SubscriptionPeriod.Reason.CANCELED
+            SubscriptionPeriod.Reason.TERMINATED
+            if terminated_at is not None
+            else SubscriptionPeriod.Reason.CANCELED
             if subscription.cancel_at_period_end or subscription.next_plan_id
             else SubscriptionPeriod.Reason.RENEWED
         ),

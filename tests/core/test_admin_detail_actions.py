@@ -6,13 +6,17 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from billing.invoicing.billing_run import billing_run
+from billing.invoicing.models import Invoice
+from core.iso import format_money
 from subscriptions.models import Subscription
 from tests.factories import PlanFactory, SubscriptionFactory, WebhookEventFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_terminate_from_the_subscription_page_asks_first(admin_client):
+def test_terminate_from_the_subscription_page_asks_first(admin_client, settings):
+    settings.INVOICE_GRACE_MINUTES = 0  # the final invoice at once, for the comparison
     subscription = SubscriptionFactory(external_id="sub-1")
     page = admin_client.get(f"/admin/subscriptions/subscription/{subscription.pk}/change/")
     url = f"/admin/subscriptions/subscription/{subscription.pk}/do/terminate_now/"
@@ -20,7 +24,8 @@ def test_terminate_from_the_subscription_page_asks_first(admin_client):
 
     asked = admin_client.get(url)
 
-    assert "billed on a final invoice at once" in asked.content.decode()
+    said = asked.content.decode()
+    assert "billed on a final invoice at once" in said and "Billed now, as of this minute" in said
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.ACTIVE  # nothing before confirming
     done = admin_client.post(url, {"apply": "1"})
@@ -29,6 +34,10 @@ def test_terminate_from_the_subscription_page_asks_first(admin_client):
     )
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.TERMINATED
+    # The amount said before is the amount the final invoice bills.
+    billing_run()
+    final = Invoice.objects.get(subscription=subscription)
+    assert f"total {format_money(final.total_amount_cents, 'USD')} (tax included" in said
 
 
 def test_change_plan_from_the_page_goes_through_its_form(admin_client):
