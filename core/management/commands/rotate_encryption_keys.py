@@ -47,7 +47,8 @@ class Command(BaseCommand):
             assert pk_column is not None  # a primary key is a concrete field
             count = self._rotate(model._meta.db_table, pk_column, columns)
             total += count
-            self.stdout.write(f"{model._meta.label}: {count} row(s) re-encrypted")
+            self.progress.note(f"{model._meta.label}: {count} row(s) re-encrypted")
+        self.progress.close()
         return total
 
     def _rotate(self, table: str, pk: str, columns: list[str]) -> int:
