@@ -1,10 +1,15 @@
 """Progress of long commands on a terminal (a bar redrawn in place, at most ten times a
-second) and in a log (a plain line every tenth of the way, and at least once a minute)."""
+second) and in a log (a plain line every tenth of the way, and at least once a minute),
+and the denominator counted before the work starts."""
 
 import io
 from itertools import count
 
+import pytest
+from django.core.management import call_command
+
 from core.progress import TerminalProgress
+from tests.factories import CustomerFactory
 
 
 class Clock:
@@ -77,4 +82,26 @@ def test_a_log_gets_a_line_per_tenth_and_one_a_minute_when_it_is_slow():
         "billing run: 100/1000 done (10%)",
         "billing run: 160/1000 done (16%)",
         "billing run: 200/1000 done (20%)",
+    ]
+
+
+@pytest.mark.django_db
+def test_rotate_encryption_keys_counts_the_rows_then_reports_in_plain_lines():
+    CustomerFactory(tax_id="FR123")
+    CustomerFactory(tax_id="FR456")
+    out = io.StringIO()
+
+    call_command("rotate_encryption_keys", stdout=out)
+
+    # Two customers and their two insert events in the audit history, counted first. The
+    # history goes first: the events the rotation itself writes come out new already.
+    assert out.getvalue().splitlines() == [
+        "re-encrypting rows: 0/4 done (0%)",
+        "re-encrypting rows: 2/4 done (50%)",
+        "customers.CustomerEvent: 2 row(s) re-encrypted",
+        "core.IdempotencyKey: 0 row(s) re-encrypted",
+        "re-encrypting rows: 4/4 done (100%)",
+        "customers.Customer: 2 row(s) re-encrypted",
+        "webhooks.WebhookEvent: 0 row(s) re-encrypted",
+        "Done: 4 row(s).",
     ]
