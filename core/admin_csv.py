@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
-from django.urls import path
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.urls import path, reverse
 from django.utils import timezone
 
 from core.iso import currency_exponent
@@ -79,10 +81,17 @@ class CsvExportMixin:
     def csv_export_view(self, request):
         if not self.has_view_permission(request):  # type: ignore[attr-defined]
             raise PermissionDenied
+        opts = self.model._meta  # type: ignore[attr-defined]
         # The list's own filtering (filters, search, date drill-down), without its paging.
-        changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
-        rows = changelist.get_queryset(request).iterator(chunk_size=CHUNK)
-        name = self.csv_name or self.model._meta.model_name  # type: ignore[attr-defined]
+        try:
+            changelist = self.get_changelist_instance(request)  # type: ignore[attr-defined]
+        except IncorrectLookupParameters:
+            # A hand-edited filter: back to the list, which says so as it does for itself.
+            site = self.admin_site.name  # type: ignore[attr-defined]
+            changelist_url = reverse(f"{site}:{opts.app_label}_{opts.model_name}_changelist")
+            return HttpResponseRedirect(f"{changelist_url}?{ERROR_FLAG}=1")
+        rows = changelist.queryset.iterator(chunk_size=CHUNK)
+        name = self.csv_name or opts.model_name
         response = StreamingHttpResponse(
             csv_rows(self.csv_columns, rows), content_type="text/csv; charset=utf-8"
         )

@@ -4,14 +4,17 @@ An operation takes a `report(done, total)` callable and calls it as it goes; wha
 report does depends on who started it:
 
 - `TerminalProgress`, for a management command: a bar redrawn in place at most ten times
-  a second on a terminal ("[#####     ] 512/1,000 51% 120/s ETA 4s"), or a plain line
-  every tenth of the way when the output is a file or a pipe, so logs stay readable;
+  a second on a terminal ("[#####     ] 512/1,000 (51%) 120/s ETA 4s"), or when the
+  output is a file or a pipe a plain line ("512/1000 done (51%)") every tenth of the way
+  and at least once a minute, so logs stay readable and a slow run still shows signs of
+  life;
 - `JobProgress`, for a job started from the admin and run by a worker: the figures kept
   in the cache under the job's id, for the admin's progress page to read.
 """
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TextIO
 
@@ -20,6 +23,7 @@ from django.core.management.base import OutputWrapper
 
 WIDTH = 30
 REDRAW_SECONDS = 0.1
+LOG_LINE_SECONDS = 60
 JOB_TTL_SECONDS = 24 * 3600
 
 
@@ -38,16 +42,26 @@ def _write(out: "TextIO | OutputWrapper", text: str) -> None:
 
 
 class TerminalProgress:
-    def __init__(self, out: "TextIO | OutputWrapper", *, label: str = "", tty: bool | None = None):
+    def __init__(
+        self,
+        out: "TextIO | OutputWrapper",
+        *,
+        label: str = "",
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.out = out
         self.label = f"{label}: " if label else ""
         self.tty = out.isatty() if tty is None else tty
-        self.started = time.monotonic()
-        self._drawn_at = 0.0
+        self.clock = clock
+        self.started = clock()
+        self._drawn_at = float("-inf")
+        self._drawn = ""  # the bar on screen, not yet ended by a newline
         self._tenth = -1
+        self._logged_at = self.started
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         rate = done / (now - self.started) if now > self.started else 0.0
         share = done / total if total else 1.0
         if self.tty:
@@ -55,17 +69,38 @@ class TerminalProgress:
                 return
             self._drawn_at = now
             bar = "#" * int(WIDTH * share)
-            _write(
-                self.out,
-                f"\r{self.label}[{bar:<{WIDTH}}] {done:,}/{total:,} {share:.0%} "
-                f"{rate:,.0f}/s{_eta(done, total, rate)}   " + ("\n" if done >= total else ""),
+            line = (
+                f"{self.label}[{bar:<{WIDTH}}] {done:,}/{total:,} ({share:.0%}) "
+                f"{rate:,.0f}/s{_eta(done, total, rate)}"
             )
+            # Padded to the last bar's length: a shorter line would leave its tail shown.
+            _write(self.out, "\r" + line.ljust(len(self._drawn)))
+            self._drawn = line
+            if done >= total:
+                self.close()
             self.out.flush()
             return
         tenth = int(share * 10)
-        if tenth > self._tenth or done >= total:
-            self._tenth = tenth
+        if tenth > self._tenth or done >= total or now - self._logged_at >= LOG_LINE_SECONDS:
+            self._tenth, self._logged_at = tenth, now
             _write(self.out, f"{self.label}{done}/{total} done ({share:.0%})\n")
+
+    def note(self, text: str, *, out: "TextIO | OutputWrapper | None" = None) -> None:
+        """A line of its own while the bar is drawn (on `out`, the same terminal): the bar
+        is wiped first and drawn again at the next report, so they never share a line."""
+        if self._drawn:
+            _write(self.out, "\r" + " " * len(self._drawn) + "\r")
+            self.out.flush()
+            self._drawn, self._drawn_at = "", float("-inf")
+        _write(out or self.out, text + "\n")
+
+    def close(self) -> None:
+        """Ends the bar's line, so what the command prints next starts on its own (the
+        last report may fall short of the count: rows gone since it was taken)."""
+        if self._drawn:
+            _write(self.out, "\n")
+            self.out.flush()
+            self._drawn = ""
 
 
 @dataclass

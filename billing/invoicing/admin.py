@@ -9,7 +9,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db.models import DurationField, ExpressionWrapper, F, Q, Value
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -374,17 +374,12 @@ class InvoiceAdmin(CsvExportMixin, DetailActionsMixin, ReadOnlyAdminMixin, admin
         return money(obj.amount_due_cents, obj.currency)
 
     def get_queryset(self, request):
-        # Sortable in SQL: the amount due (receivables.py's expression) and days late
-        # (an interval: today - the due date).
+        # Sortable in SQL, and sorted as the columns read them (receivables.py).
         return (
             super()
             .get_queryset(request)
-            .annotate(
-                due_cents=receivables.amount_due(),
-                days_late=ExpressionWrapper(
-                    Value(timezone.localdate()) - F("due_date"), output_field=DurationField()
-                ),
-            )
+            .annotate(due_cents=receivables.amount_due_of_any())
+            .annotate(days_late=receivables.days_overdue(timezone.localdate()))
         )
 
     @admin.display(description="Amount due", ordering="due_cents")

@@ -1,5 +1,11 @@
 """The columns of the CSV exports of invoices and credit notes (core/admin_csv.py): what
-finance takes into a spreadsheet. Money twice: major units, and minor units."""
+finance takes into a spreadsheet.
+
+Money twice, side by side: `total` in major units at the currency's exponent ("58.80" for
+5880 USD, "5880" for 5880 JPY), for people and spreadsheets; `total_minor_units`, the
+integer as stored, for reconciling with Stripe and Lago (which speak minor units) without
+a rounding question. `customer` is the external_id, the key the API and the providers
+share; `customer_name` is for reading."""
 
 from django.utils import timezone
 
@@ -28,7 +34,7 @@ def _amount(field: str) -> list[Column]:
     ]
 
 
-INVOICE_CSV = [
+INVOICE_CSV: list[Column] = [
     ("number", lambda i: i.number),
     ("customer", lambda i: i.customer.external_id),
     ("customer_name", lambda i: i.customer.name),
@@ -39,13 +45,16 @@ INVOICE_CSV = [
     ("issued_at", lambda i: i.issued_at),
     ("due_date", lambda i: i.due_date),
     ("days_overdue", days_overdue),
+    # The totals chain in the order of the invoice itself (billing/invoicing/totals.py).
     *_amount("fees_amount_cents"),
     *_amount("coupons_amount_cents"),
+    *_amount("subtotal_amount_cents"),
     *_amount("taxes_amount_cents"),
     *_amount("total_amount_cents"),
     *_amount("prepaid_credit_amount_cents"),
     *_amount("credit_balance_amount_cents"),
     *_amount("paid_amount_cents"),
+    *_amount("offset_amount_cents"),
     *_amount("credited_amount_cents"),
     *_amount("refunded_amount_cents"),
     *_amount("amount_due_cents"),
@@ -56,17 +65,20 @@ CREDIT_NOTE_CSV: list[Column] = [
     ("number", lambda n: n.number),
     ("invoice", lambda n: n.invoice.number),
     ("customer", lambda n: n.customer.external_id),
-    ("currency", lambda n: n.currency),
+    ("customer_name", lambda n: n.customer.name),
     ("reason", lambda n: n.reason),
     ("status", lambda n: n.status),
-    ("refund_status", lambda n: n.refund_status),
-    ("issued_at", lambda n: n.issued_at),
-    ("needs_review", lambda n: n.needs_review),
-    *_amount("subtotal_amount_cents"),
-    *_amount("taxes_amount_cents"),
+    ("currency", lambda n: n.currency),
     *_amount("total_amount_cents"),
     *_amount("refund_amount_cents"),
     *_amount("credit_amount_cents"),
     *_amount("offset_amount_cents"),
+    ("refund_status", lambda n: n.refund_status),
+    ("issued_at", lambda n: n.issued_at),
+    # Beyond the list's columns: the split of the total, what is left of the credit,
+    # and whether staff must look at it.
+    *_amount("subtotal_amount_cents"),
+    *_amount("taxes_amount_cents"),
     *_amount("balance_amount_cents"),
+    ("needs_review", lambda n: n.needs_review),
 ]

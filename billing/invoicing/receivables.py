@@ -5,7 +5,17 @@ these, so "overdue" means one thing everywhere."""
 
 from datetime import date, timedelta
 
-from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Greatest
 
 from billing.invoicing.models import Invoice
@@ -28,6 +38,41 @@ def amount_due() -> ExpressionWrapper:
         - F("paid_amount_cents")
         - F("offset_amount_cents"),
         output_field=BigIntegerField(),
+    )
+
+
+# Nothing is due on these, as Invoice.amount_due_cents says.
+SETTLED = (
+    Invoice.PaymentStatus.SUCCEEDED,
+    Invoice.PaymentStatus.PARTIALLY_REFUNDED,
+    Invoice.PaymentStatus.REFUNDED,
+)
+
+
+def amount_due_of_any() -> Case:
+    """amount_due() for any invoice, as Invoice.amount_due_cents says it: a draft, a
+    voided or a settled invoice owes nothing, whatever its figures (a list sorted by what
+    is due must not put a voided invoice's total on top)."""
+    return Case(
+        When(
+            Q(status=Invoice.Status.FINALIZED) & ~Q(payment_status__in=SETTLED),
+            then=amount_due(),
+        ),
+        default=Value(0),
+        output_field=BigIntegerField(),
+    )
+
+
+def days_overdue(today: date, *, due: str = "due_cents") -> Case:
+    """Days past the due date of an invoice with something still due (`due`: the name
+    of an amount_due_of_any() annotation), else none: an interval, sortable."""
+    return Case(
+        When(
+            Q(**{f"{due}__gt": 0}, due_date__lt=today),
+            then=ExpressionWrapper(Value(today) - F("due_date"), output_field=DurationField()),
+        ),
+        default=Value(timedelta(0)),
+        output_field=DurationField(),
     )
 
 

@@ -43,16 +43,17 @@ class PaymentAttemptAdmin(CsvExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     csv_columns: ClassVar[list[Column]] = [
         ("invoice", lambda a: a.invoice.number),
         ("customer", lambda a: a.invoice.customer.external_id),
+        ("customer_name", lambda a: a.invoice.customer.name),
         ("attempt", lambda a: a.number),
-        ("status", lambda a: a.status),
         ("amount", lambda a: major(a.amount_cents, a.currency)),
         ("amount_minor_units", lambda a: a.amount_cents),
         ("currency", lambda a: a.currency),
+        ("status", lambda a: a.status),
         ("automatic", lambda a: a.automatic),
-        ("stripe_payment_intent", lambda a: a.stripe_payment_intent_id),
-        ("stripe_status", lambda a: a.stripe_status),
         ("failure_code", lambda a: a.failure_code),
         ("failure_message", lambda a: a.failure_message),
+        ("stripe_payment_intent", lambda a: a.stripe_payment_intent_id),
+        ("stripe_status", lambda a: a.stripe_status),
         ("created_at", lambda a: a.created_at),
         ("completed_at", lambda a: a.completed_at),
     ]
@@ -124,6 +125,18 @@ admin.site.unregister(Invoice)
 class CollectedInvoiceAdmin(InvoiceAdmin):
     """The invoice page with its payment attempts and the retry action."""
 
+    # What staff sort and chase by, narrow enough for a 1400 px screen beside the filters:
+    # the issue date, the period and the subscription are on the invoice's page and in
+    # the CSV export (and the issue date drills down above the list).
+    list_display = [
+        "number_shown",
+        "customer_shown",
+        "total",
+        "amount_due_listed",
+        "due",
+        "overdue_days",
+        "state",
+    ]
     inlines = [*InvoiceAdmin.inlines, PaymentAttemptInline, CreditNoteInline]
     actions = [*InvoiceAdmin.actions, "retry_payment"]
     readonly_fields = [*InvoiceAdmin.readonly_fields, "credit_note_button"]
@@ -132,8 +145,19 @@ class CollectedInvoiceAdmin(InvoiceAdmin):
         *InvoiceAdmin.fieldsets[1:],
     ]
 
+    class Media:
+        css = {"all": ["payments/invoice_list.css"]}
+
     def get_urls(self):
         return [*credit_note_urls(self), *super().get_urls()]
+
+    @admin.display(description="Status", ordering="payment_status")
+    def state(self, obj: Invoice) -> str:
+        """One column for two: an issued invoice's status is where its payment stands
+        (a voided one's payment status says "Voided" too)."""
+        if obj.status == Invoice.Status.DRAFT:
+            return obj.get_status_display()
+        return obj.get_payment_status_display()
 
     @admin.display(description="Correct")
     def credit_note_button(self, obj: Invoice) -> str:

@@ -26,7 +26,7 @@ def test_a_log_gets_a_line_per_tenth_and_a_terminal_a_bar():
 
     screen = io.StringIO()
     TerminalProgress(screen, tty=True)(20, 20)
-    assert screen.getvalue().startswith("\r[" + "#" * 30 + "] 20/20 100%")
+    assert screen.getvalue().startswith("\r[" + "#" * 30 + "] 20/20 (100%)")
     assert screen.getvalue().endswith("\n")
 
 

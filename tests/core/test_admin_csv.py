@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
+from billing.invoicing.credit_notes import ItemRequest, credit_note_create
 from core.admin_csv import safe_cell
 from tests.factories import CustomerFactory, InvoiceFactory, PaymentAttemptFactory
 
@@ -52,43 +53,140 @@ def test_the_invoice_export_follows_the_filters_and_writes_both_units(admin_clie
 
 
 def test_payments_and_credit_notes_export_and_need_the_view_permission(admin_client):
-    attempt = PaymentAttemptFactory()
+    attempt = PaymentAttemptFactory(invoice__subscription__customer__name="+cmd|' /C calc'!A0")
     exported = rows(admin_client.get("/admin/payments/paymentattempt/export.csv"))
     assert [(r["invoice"], r["status"], r["failure_code"]) for r in exported] == [
         (attempt.invoice.number, "failed", "card_declined")
     ]
+    assert exported[0]["customer_name"] == "'+cmd|' /C calc'!A0"
+    assert (exported[0]["amount"], exported[0]["currency"]) == (
+        f"{attempt.amount_cents / 100:.2f}",
+        "USD",
+    )
     assert rows(admin_client.get("/admin/invoicing/creditnote/export.csv")) == []
 
-    clerk = User.objects.create_user("clerk", password="x", is_staff=True)
-    clerk.user_permissions.set(Permission.objects.filter(codename="view_customer"))
+    for path in ("invoicing/creditnote", "payments/paymentattempt"):
+        listing = admin_client.get(f"/admin/{path}/?status__exact=failed").content.decode()
+        assert f"/admin/{path}/export.csv?status__exact=failed" in listing, path
+
+    clerk = staff("view_customer")
+    for path in ("invoicing/invoice", "invoicing/creditnote", "payments/paymentattempt"):
+        assert clerk.get(f"/admin/{path}/export.csv").status_code == 403, path
+    assert rows(staff("view_invoice").get("/admin/invoicing/invoice/export.csv"))
+
+
+def staff(*codenames: str) -> Client:
+    user = User.objects.create_user(f"clerk-{'-'.join(codenames)}", password="x", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     browser = Client()
-    browser.force_login(clerk)
-    assert browser.get("/admin/payments/paymentattempt/export.csv").status_code == 403
+    browser.force_login(user)
+    return browser
+
+
+def test_every_invoice_column_in_the_currency_s_own_unit(admin_client):
+    tokyo = CustomerFactory(external_id="tokyo", name="@SUM(A1)", currency="JPY")
+    invoice = InvoiceFactory(
+        subscription=None,
+        customer=tokyo,
+        lines=[
+            {"description": "Fee", "amount_cents": 5880},
+            {"description": "Promo", "amount_cents": -880, "fee_type": "coupon"},
+        ],
+        finalized=True,
+        paid_amount_cents=1000,
+    )
+
+    (row,) = rows(admin_client.get("/admin/invoicing/invoice/export.csv"))
+
+    assert list(row)[:10] == [
+        "number",
+        "customer",
+        "customer_name",
+        "currency",
+        "invoice_type",
+        "status",
+        "payment_status",
+        "issued_at",
+        "due_date",
+        "days_overdue",
+    ]
+    money = [h for h in row if h.endswith("_minor_units")]
+    assert money == [
+        f"{name}_minor_units"
+        for name in (
+            "fees",
+            "coupons",
+            "subtotal",
+            "taxes",
+            "total",
+            "prepaid_credit",
+            "credit_balance",
+            "paid",
+            "offset",
+            "credited",
+            "refunded",
+            "amount_due",
+        )
+    ]
+    # JPY has no minor unit: major and minor are the same integer, no ".00".
+    assert (row["fees"], row["coupons"], row["subtotal"], row["total"]) == (
+        "5880",
+        "880",
+        "5000",
+        "5000",
+    )
+    assert (row["paid"], row["amount_due"], row["amount_due_minor_units"]) == (
+        "1000",
+        "4000",
+        "4000",
+    )
+    assert row["customer_name"] == "'@SUM(A1)"
+    assert row["number"] == invoice.number and row["days_overdue"] == "0"
+    assert row["issued_at"] == invoice.issued_at.isoformat()
+
+
+def test_a_credit_note_row(admin_client):
+    invoice = InvoiceFactory(
+        subscription=None,
+        customer=CustomerFactory(external_id="acme", name="-Acme-"),
+        lines=[{"description": "Fee", "amount_cents": 5880}],
+        finalized=True,
+    )
+    note = credit_note_create(
+        invoice=invoice,
+        reason="order_change",
+        items=[ItemRequest(line_id=invoice.lines.get().pk, amount_cents=1050)],
+        offset_amount_cents=1050,
+    )
+
+    (row,) = rows(admin_client.get("/admin/invoicing/creditnote/export.csv"))
+
+    assert (row["number"], row["invoice"], row["customer"], row["customer_name"]) == (
+        note.number,
+        invoice.number,
+        "acme",
+        "'-Acme-",
+    )
+    assert (row["reason"], row["status"], row["refund_status"]) == (
+        "order_change",
+        note.status,
+        note.refund_status,
+    )
+    assert (row["total"], row["offset"], row["refund"], row["credit"]) == (
+        "10.50",
+        "10.50",
+        "0.00",
+        "0.00",
+    )
+    assert row["offset_minor_units"] == "1050"
+
+
+def test_a_hand_edited_filter_goes_back_to_the_list(admin_client):
+    response = admin_client.get("/admin/invoicing/invoice/export.csv?no_such_field=1")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/invoicing/invoice/?e=1"
 
 
 def test_negative_amounts_stay_numbers():
     assert safe_cell(-1200) == "-1200"
     assert safe_cell("-1200") == "'-1200"  # text that looks like a formula is defused
-
-
-def test_the_invoice_list_sorts_by_amount_due_and_days_overdue(admin_client):
-    acme = CustomerFactory(external_id="acme", currency="USD")
-    made = {
-        name: InvoiceFactory(
-            subscription=None,
-            customer=acme,
-            lines=[{"description": name, "amount_cents": cents}],
-            finalized=True,
-            due_date=timezone.localdate() - timedelta(days=late),
-        )
-        for name, cents, late in (("small-old", 1000, 40), ("big-new", 9000, 5), ("mid", 5000, 20))
-    }
-
-    def order(o: str) -> list[str]:
-        listed = admin_client.get(f"/admin/invoicing/invoice/?o={o}").context["cl"].result_list
-        return [invoice.lines.get().description for invoice in listed]
-
-    # Columns: number, customer, issued, total, amount due (5), due date, days overdue (7).
-    assert order("-5") == ["big-new", "mid", "small-old"]
-    assert order("-7") == ["small-old", "mid", "big-new"]
-    assert made["mid"].number in admin_client.get("/admin/invoicing/invoice/").content.decode()

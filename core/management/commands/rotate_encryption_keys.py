@@ -5,6 +5,7 @@ deploy, run this command, then remove the old keys.
 """
 
 import pghistory
+import pghistory.models
 from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
@@ -36,6 +37,10 @@ class Command(BaseCommand):
             ]
             if columns:
                 tables.append((model, columns))
+        # The audit history first: rotating a tracked table writes an event per row, which
+        # the trigger fills with the new ciphertext. Rotated after, those events would be
+        # re-encrypted for nothing, and the count taken below would fall short of them.
+        tables.sort(key=lambda table: not issubclass(table[0], pghistory.models.Event))
         # Counted first, so the progress has its denominator.
         rows = sum(model._base_manager.count() for model, _ in tables)
         self.progress = TerminalProgress(self.stdout, label="re-encrypting rows")
@@ -47,7 +52,8 @@ class Command(BaseCommand):
             assert pk_column is not None  # a primary key is a concrete field
             count = self._rotate(model._meta.db_table, pk_column, columns)
             total += count
-            self.stdout.write(f"{model._meta.label}: {count} row(s) re-encrypted")
+            self.progress.note(f"{model._meta.label}: {count} row(s) re-encrypted")
+        self.progress.close()
         return total
 
     def _rotate(self, table: str, pk: str, columns: list[str]) -> int:

@@ -49,8 +49,11 @@ class Command(BaseCommand):
                 outcome = "busy"
             results[outcome] = results.get(outcome, 0) + 1
             if outcome not in ("processed", "ignored"):  # the bar says the rest
-                self.stderr.write(f"{event.pk} {event.provider} {event.type}: {outcome}")
+                progress.note(
+                    f"{event.pk} {event.provider} {event.type}: {outcome}", out=self.stderr
+                )
             progress(done, total)
+        progress.close()
         total = sum(results.values())
         summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(results.items())) or "none"
         self.stdout.write(self.style.SUCCESS(f"Replayed {total} event(s): {summary}."))

@@ -15,9 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, help="At most this many periods.")
 
     def handle(self, *args, limit: int | None, **options) -> None:
-        report = billing_run(
-            limit=limit, progress=TerminalProgress(self.stdout, label="billing run")
-        )
+        progress = TerminalProgress(self.stdout, label="billing run")
+        report = billing_run(limit=limit, progress=progress)
+        progress.close()
         for error in report.errors:
             self.stderr.write(error)
         self.stdout.write(self.style.SUCCESS(f"Billing run: {run_summary(report)}."))
