@@ -210,18 +210,16 @@ class InvoiceAdmin(CsvExportMixin, DetailActionsMixin, ReadOnlyAdminMixin, admin
     """Invoices change only through the services (the actions below), never by editing a
     field. Running an action needs the `change_invoice` permission; seeing needs view."""
 
-    # What staff sort by, narrow enough for a 1400 px screen; the subscription and the
-    # reconciliation are on the page (and in the filters).
+    # What staff sort by, narrow enough for a 1400 px screen; the subscription, the issue
+    # date and the reconciliation are on the page (and in the filters).
     list_display = [
         "number_shown",
         "customer_shown",
-        "issued",
         "total",
         "amount_due_listed",
         "due",
         "overdue_days",
-        "status",
-        "payment_status",
+        "state",
     ]
     list_filter = [
         "status",
@@ -388,9 +386,13 @@ class InvoiceAdmin(CsvExportMixin, DetailActionsMixin, ReadOnlyAdminMixin, admin
             return "—"
         return money(obj.amount_due_cents, obj.currency)
 
-    @admin.display(description="Issued", ordering="issued_at")
-    def issued(self, obj: Invoice) -> str:
-        return f"{timezone.localtime(obj.issued_at):%Y-%m-%d}" if obj.issued_at else "—"
+    @admin.display(description="Status", ordering="payment_status")
+    def state(self, obj: Invoice) -> str:
+        """One column for two: an issued invoice's status is where its payment stands
+        (a voided one's payment status says "Voided" too)."""
+        if obj.status == Invoice.Status.DRAFT:
+            return obj.get_status_display()
+        return obj.get_payment_status_display()
 
     @admin.display(description="Due", ordering="due_date")
     def due(self, obj: Invoice) -> str:

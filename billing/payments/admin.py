@@ -125,18 +125,6 @@ admin.site.unregister(Invoice)
 class CollectedInvoiceAdmin(InvoiceAdmin):
     """The invoice page with its payment attempts and the retry action."""
 
-    # What staff sort and chase by, narrow enough for a 1400 px screen beside the filters:
-    # the issue date, the period and the subscription are on the invoice's page and in
-    # the CSV export (and the issue date drills down above the list).
-    list_display = [
-        "number_shown",
-        "customer_shown",
-        "total",
-        "amount_due_listed",
-        "due",
-        "overdue_days",
-        "state",
-    ]
     inlines = [*InvoiceAdmin.inlines, PaymentAttemptInline, CreditNoteInline]
     actions = [*InvoiceAdmin.actions, "retry_payment"]
     readonly_fields = [*InvoiceAdmin.readonly_fields, "credit_note_button"]
@@ -150,14 +138,6 @@ class CollectedInvoiceAdmin(InvoiceAdmin):
 
     def get_urls(self):
         return [*credit_note_urls(self), *super().get_urls()]
-
-    @admin.display(description="Status", ordering="payment_status")
-    def state(self, obj: Invoice) -> str:
-        """One column for two: an issued invoice's status is where its payment stands
-        (a voided one's payment status says "Voided" too)."""
-        if obj.status == Invoice.Status.DRAFT:
-            return obj.get_status_display()
-        return obj.get_payment_status_display()
 
     @admin.display(description="Correct")
     def credit_note_button(self, obj: Invoice) -> str:
