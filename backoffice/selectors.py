@@ -34,18 +34,22 @@ STUCK_AFTER = timedelta(minutes=15)
 
 
 def currencies() -> list[str]:
-    """The currencies staff can pick, those customers are billed in: the one with the
-    most invoices first (the page's default), then by customers."""
+    """The currencies staff can pick, those customers are billed in: the one with the most
+    active subscriptions first (the page's default), then by customers. Both tables are
+    small beside the invoices, which the choice need not read."""
     customers = dict(
         Customer.objects.exclude(currency="")
         .values("currency")
         .annotate(n=Count("id"))
         .values_list("currency", "n")
     )
-    invoices = dict(
-        Invoice.objects.values("currency").annotate(n=Count("id")).values_list("currency", "n")
+    live = dict(
+        Subscription.objects.filter(status=Subscription.Status.ACTIVE)
+        .values("plan__currency")
+        .annotate(n=Count("id"))
+        .values_list("plan__currency", "n")
     )
-    ranked = sorted(customers, key=lambda c: (-invoices.get(c, 0), -customers[c], c))
+    ranked = sorted(customers, key=lambda c: (-live.get(c, 0), -customers[c], c))
     return ranked or ["USD"]
 
 
