@@ -1,11 +1,12 @@
 """The billing run: every closed period gets its invoice, generated and finalized once.
 
 Periods are queued by the subscription transitions that close them (SubscriptionPeriod,
-`billed_at` null). The run walks that queue by primary key in pages, so its memory is one
-page whatever the number of subscriptions, and each period is handled in its own
-transaction: a crash loses at most the period in hand, which the next run picks up.
-Generation is idempotent per period (a unique index), so two overlapping runs produce
-one invoice.
+`billed_at` null). The run claims that queue by primary key in pages (billing/invoicing/
+pages.py): each page is one transaction, read, rated and written with a fixed number of
+statements, so memory is one page whatever the number of subscriptions and a crash leaves
+the page queued. Pages are claimed with SKIP LOCKED, so several runs at once (Celery
+workers on any number of machines: BILLING_RUN_WORKERS) bill disjoint pages. Generation
+is idempotent per period (a unique index), so two overlapping runs produce one invoice.
 """
 
 import logging
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from billing.invoicing.inputs import Catalog
 from billing.invoicing.models import Invoice
+from billing.invoicing.pages import PageOutcome, bill_page
 from billing.invoicing.services import invoice_finalize, invoice_generate_for_period
 from core.metrics import BILLING_RUN_PERIODS, INVOICES_GENERATED
 from subscriptions.models import SubscriptionPeriod
@@ -66,19 +68,14 @@ def billing_run(
         total = min(total, limit) if limit is not None else total
         progress(0, total)
     while limit is None or report.periods < limit:
-        page = list(
-            SubscriptionPeriod.objects.filter(due, billed_at__isnull=True, pk__gt=last_id).order_by(
-                "pk"
-            )[:batch_size]
-        )
-        if not page:
+        size = batch_size if limit is None else min(batch_size, limit - report.periods)
+        outcome = _page(due=due, after_pk=last_id, size=size, catalog=catalog, report=report)
+        if not outcome.claimed:
             break
-        for period in page:
-            last_id = period.pk
-            report.periods += 1
-            _bill(period, report, catalog)
-            if progress is not None:
-                progress(report.periods, max(total, report.periods))
+        last_id = outcome.claimed[-1]
+        report.periods += len(outcome.claimed)
+        if progress is not None:
+            progress(report.periods, max(total, report.periods))
         logger.info(
             "billing run progress",
             extra={
@@ -95,6 +92,38 @@ def billing_run(
         extra={k: v for k, v in report.__dict__.items() if k != "errors"},
     )
     return report
+
+
+def _page(
+    *, due: Q, after_pk: int, size: int, catalog: Catalog, report: BillingRunReport
+) -> PageOutcome:
+    """One page in one transaction; if the page fails as a whole, its periods one at a
+    time, each in a transaction of its own."""
+    claimed: list[int] = []
+    # The one-at-a-time periods of a page count only if the page commits.
+    inner = BillingRunReport()
+    try:
+        outcome = bill_page(
+            due=due,
+            after_pk=after_pk,
+            size=size,
+            catalog=catalog,
+            bill_one=lambda period: _bill(period, inner, catalog),
+            claimed=claimed,
+        )
+    except Exception:
+        logger.exception("billing run: page failed, billing its periods one at a time")
+        for period in SubscriptionPeriod.objects.filter(pk__in=claimed, billed_at__isnull=True):
+            _bill(period, report, catalog)
+        return PageOutcome(claimed=claimed)
+    report.generated += outcome.generated + inner.generated
+    report.finalized += outcome.finalized + inner.finalized
+    report.failed += inner.failed
+    report.errors += inner.errors[: MAX_ERRORS_KEPT - len(report.errors)]
+    if outcome.generated:
+        INVOICES_GENERATED.labels(source="billing_run").inc(outcome.generated)
+        BILLING_RUN_PERIODS.labels(outcome="invoiced").inc(outcome.generated)
+    return outcome
 
 
 def _bill(period: SubscriptionPeriod, report: BillingRunReport, catalog: Catalog) -> None:

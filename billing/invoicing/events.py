@@ -8,6 +8,11 @@ payment_requested = Event(
     "issuing transaction, before the invoice is saved: the collector sets the invoice's "
     "collection fields (next attempt, blocked reason) and records its work in the outbox.",
 )
+payments_requested = Event(
+    "payments_requested",
+    "payment_requested for many issued invoices at once (invoices=, now=): a billing "
+    "run's page. The same contract, one call.",
+)
 payment_in_flight = Event(
     "payment_in_flight",
     "A question (invoice=): may a charge for this invoice be in progress right now? Asked "

@@ -6,7 +6,7 @@ reconciliation of a Lago invoice price the same time the same way: phase by phas
 charge on the usage of its own phase.
 """
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict
@@ -26,6 +26,7 @@ from billing.invoicing.rating import (
 )
 from billing.usage.selectors import (
     UsageBucket,
+    UsageWindow,
     event_amounts_cents,
     event_values,
     prorated_units,
@@ -68,10 +69,34 @@ class Catalog:
         return self._charges[plan.pk]
 
 
+@dataclass
+class Prefetched:
+    """What a billing run's page read for all its periods at once, so rating a period
+    costs no query: each subscription's phases (with their plans) and period rows, and
+    the usage of each window a phase covers. Anything missing is read as usual."""
+
+    phases: dict[UUID, list[SubscriptionPhase]] = field(default_factory=dict)
+    periods: dict[UUID, list[SubscriptionPeriod]] = field(default_factory=dict)
+    units: dict[UsageWindow, dict[UUID, Decimal]] = field(default_factory=dict)
+
+    def covering(self, subscription_id: UUID, start: datetime, end: datetime):
+        """_covering_phases(), from what was read (same bounds, same order)."""
+        return [
+            phase
+            for phase in self.phases.get(subscription_id, [])
+            if phase.started_at <= end and (phase.ended_at is None or phase.ended_at > start)
+        ]
+
+
 def _covering_phases(
-    subscription: Subscription, start: datetime, end: datetime
+    subscription: Subscription,
+    start: datetime,
+    end: datetime,
+    prefetched: Prefetched | None = None,
 ) -> list[SubscriptionPhase]:
     """Every phase that covers [start, end] (its end too: the plan renewed into), in one read."""
+    if prefetched is not None and subscription.pk in prefetched.phases:
+        return prefetched.covering(subscription.pk, start, end)
     return list(
         SubscriptionPhase.objects.filter(subscription=subscription, started_at__lte=end)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
@@ -86,13 +111,19 @@ def _pieces(
     start: datetime,
     end: datetime,
     catalog: Catalog,
+    prefetched: Prefetched | None = None,
 ) -> list[tuple[SubscriptionPhase, PhaseUsage]]:
     pieces = []
     for phase in phases:
         piece_start, piece_end = max(phase.started_at, start), min(phase.ended_at or end, end)
         if piece_end > piece_start:
+            units = (
+                prefetched.units.get((subscription.pk, piece_start, piece_end))
+                if prefetched is not None
+                else None
+            )
             usage = _phase_usage(
-                subscription, phase, piece_start, piece_end, catalog, with_usage=True
+                subscription, phase, piece_start, piece_end, catalog, with_usage=True, units=units
             )
             pieces.append((phase, usage))
     return pieces
@@ -105,15 +136,21 @@ ENDED_BY: dict[str, str] = {
 
 
 def period_input(
-    *, subscription: Subscription, period: SubscriptionPeriod, catalog: Catalog | None = None
+    *,
+    subscription: Subscription,
+    period: SubscriptionPeriod,
+    catalog: Catalog | None = None,
+    prefetched: Prefetched | None = None,
 ) -> PeriodInput:
-    """What the rating engine needs for one closed period (or one `advance` moment)."""
+    """What the rating engine needs for one closed period (or one `advance` moment).
+    `prefetched`: what a billing run's page read at once; it changes no figure."""
     catalog = catalog or Catalog()
     if period.reason == SubscriptionPeriod.Reason.ADVANCE:
         return _advance_input(subscription, period, catalog)
-    phases = _covering_phases(subscription, period.start, period.end)
-    pairs = _pieces(subscription, phases, period.start, period.end, catalog)
-    pieces = _mark_billed_ahead(subscription, period, pairs)
+    phases = _covering_phases(subscription, period.start, period.end, prefetched)
+    pairs = _pieces(subscription, phases, period.start, period.end, catalog, prefetched)
+    rows = prefetched.periods.get(subscription.pk) if prefetched is not None else None
+    pieces = _mark_billed_ahead(subscription, period, pairs, rows)
     if period.periods > 1:
         # A catch-up row stands for several periods: its nominal span is all of them,
         # so the fee prorated over it is that many periods' fee.
@@ -145,6 +182,7 @@ def _mark_billed_ahead(
     subscription: Subscription,
     period: SubscriptionPeriod,
     pairs: list[tuple[SubscriptionPhase, PhaseUsage]],
+    prefetched_rows: list[SubscriptionPeriod] | None = None,
 ) -> list[PhaseUsage]:
     """Which pay-in-advance stretches had their fee billed ahead, so the period's end
     invoice does not bill them again: the one a renewal invoice billed (the period's first
@@ -154,19 +192,28 @@ def _mark_billed_ahead(
     ahead (a period queued before fees were billed ahead) and is billed on this invoice."""
     if not any(piece.pay_in_advance for _, piece in pairs):
         return [piece for _, piece in pairs]
-    rows = SubscriptionPeriod.objects.filter(subscription=subscription)
+    R = SubscriptionPeriod.Reason
     # A renewal in the middle of a trial billed nothing ahead; the trial's end did.
-    renewed_into = (
-        not (
-            period.trial_ends_at is not None and day_of(period.trial_ends_at) > day_of(period.start)
+    in_trial = period.trial_ends_at is not None and day_of(period.trial_ends_at) > day_of(
+        period.start
+    )
+    if prefetched_rows is not None:
+        renewed_into = not in_trial and any(
+            r.end == period.start and r.reason == R.RENEWED for r in prefetched_rows
         )
-        and rows.filter(end=period.start, reason=SubscriptionPeriod.Reason.RENEWED).exists()
-    )
-    moments = list(
-        rows.filter(
-            reason=SubscriptionPeriod.Reason.ADVANCE, start__gte=period.start, start__lt=period.end
-        ).values_list("start", flat=True)
-    )
+        moments = [
+            r.start
+            for r in prefetched_rows
+            if r.reason == R.ADVANCE and period.start <= r.start < period.end
+        ]
+    else:
+        rows = SubscriptionPeriod.objects.filter(subscription=subscription)
+        renewed_into = not in_trial and rows.filter(end=period.start, reason=R.RENEWED).exists()
+        moments = list(
+            rows.filter(
+                reason=R.ADVANCE, start__gte=period.start, start__lt=period.end
+            ).values_list("start", flat=True)
+        )
     marked: list[PhaseUsage] = []
     for phase, piece in pairs:
         ahead = (piece.start == period.start and renewed_into) or any(
@@ -299,15 +346,17 @@ def _phase_usage(
     catalog: Catalog,
     *,
     with_usage: bool,
+    units: dict[UUID, Decimal] | None = None,
 ) -> PhaseUsage:
     plan = phase.plan
     overrides = phase.overrides or {}
     charge_overrides = overrides.get("charges") or {}
     charges = []
     if with_usage:
-        units = usage_units(
-            subscription=subscription, start=start, end=end, metrics=catalog.metrics
-        )
+        if units is None:
+            units = usage_units(
+                subscription=subscription, start=start, end=end, metrics=catalog.metrics
+            )
         for charge in catalog.charges(plan):
             metric = catalog.metric(charge.metric_id)
             charges.append(

@@ -121,7 +121,7 @@ def invoice_generate_for_period(
         if raced is None:
             raise
         return raced, False
-    InvoiceLine.objects.bulk_create(_lines(invoice, fees, catalog))
+    InvoiceLine.objects.bulk_create(invoice_lines(invoice, fees, catalog))
     SubscriptionPeriod.objects.filter(pk=period.pk).update(billed_at=timezone.now())
     logger.info(
         "invoice generated",
@@ -140,7 +140,7 @@ def _live_invoice(period: SubscriptionPeriod) -> Invoice | None:
     ).first()
 
 
-def _lines(invoice: Invoice, fees: list[Fee], catalog: Catalog) -> list[InvoiceLine]:
+def invoice_lines(invoice: Invoice, fees: list[Fee], catalog: Catalog) -> list[InvoiceLine]:
     return [
         InvoiceLine(
             invoice=invoice,

@@ -13,6 +13,7 @@ class PaymentsConfig(AppConfig):
         from customers import events as customer_events
 
         invoicing_events.payment_requested.subscribe(collection.collection_plan)
+        invoicing_events.payments_requested.subscribe(collection.collection_plan_many)
         invoicing_events.payment_in_flight.subscribe(collection.collection_in_flight)
         invoicing_events.refund_requested.subscribe(refunds.refund_plan)
         customer_events.default_payment_method_set.subscribe(

@@ -28,7 +28,7 @@ from billing.invoicing.top_ups import top_up_paid
 from billing.payments.models import PaymentAttempt
 from billing.providers import provider_enabled, stripe
 from billing.providers.base import PaymentResult, ProviderError
-from billing.sync.outbox import outbox_record, register
+from billing.sync.outbox import outbox_record, outbox_record_many, register
 from core.exceptions import Conflict
 from core.locks import advisory_lock, advisory_xact_lock
 from core.metrics import PAYMENT_ATTEMPTS
@@ -70,6 +70,18 @@ def collection_plan(*, invoice: Invoice, now) -> None:
     invoice.next_payment_attempt_at = now
     invoice.payment_blocked_reason = ""
     _queue_collection(str(invoice.pk))
+
+
+def collection_plan_many(*, invoices: list[Invoice], now) -> None:
+    """collection_plan() for a page of issued invoices, in one outbox INSERT."""
+    enabled = provider_enabled("stripe")
+    for invoice in invoices:
+        invoice.next_payment_attempt_at = now if enabled else None
+        invoice.payment_blocked_reason = "" if enabled else B.PAYMENTS_NOT_CONFIGURED
+    if enabled:
+        outbox_record_many(
+            action=COLLECT, object_type=INVOICE, object_ids=[str(i.pk) for i in invoices]
+        )
 
 
 def collection_in_flight(*, invoice: Invoice) -> bool:

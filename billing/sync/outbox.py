@@ -118,6 +118,36 @@ def outbox_record(*, action: str, object_type: str, object_id: str) -> list[int]
     return created
 
 
+def outbox_record_many(*, action: str, object_type: str, object_ids: list[str]) -> list[int]:
+    """outbox_record() for many objects in one INSERT per provider (a billing run's page)."""
+    created: list[int] = []
+    if not object_ids:
+        return created
+    for route in _routes.get(action, []):
+        if not provider_enabled(route.provider):
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {OutboxMessage._meta.db_table}
+                    (provider, action, object_type, object_id, status, attempts, available_at,
+                     last_error, request_id, created_at, updated_at)
+                SELECT %s, %s, %s, object_id, 'pending', 0, clock_timestamp(), '', %s,
+                       clock_timestamp(), clock_timestamp()
+                FROM unnest(%s::text[]) AS object_id
+                ON CONFLICT (provider, action, object_type, object_id) WHERE status = 'pending'
+                DO NOTHING
+                RETURNING id
+                """,
+                [route.provider, action, object_type, get_request_id() or "", object_ids],
+            )
+            created += [row[0] for row in cursor.fetchall()]
+    request_id = get_request_id()
+    for message_id in created:
+        transaction.on_commit(partial(outbox_publish, message_id=message_id, request_id=request_id))
+    return created
+
+
 def _insert_pending(*, provider: str, action: str, object_type: str, object_id: str) -> int | None:
     # ON CONFLICT against the partial unique index coalesces repeated saves into the
     # pending row that is already waiting; no read-then-write race.

@@ -466,13 +466,16 @@ def test_a_crash_between_generation_and_finalization_leaves_the_period_queued(
     client, catalog, monkeypatch
 ):
     from billing.invoicing import billing_run as run_module
+    from billing.invoicing import pages
 
     subscribe(client, "sub-crash", "pro", OCT_1)
     close_periods()
 
-    def crash(**kwargs):
+    def crash(*args, **kwargs):
         raise RuntimeError("database went away")
 
+    # The page's bulk issue fails, then the period's own issue as the run retries it alone.
+    monkeypatch.setattr(pages, "issue_many", crash)
     monkeypatch.setattr(run_module, "invoice_finalize", crash)
     crashed = billing_run()
     monkeypatch.undo()
