@@ -27,6 +27,12 @@ def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def env_list(name: str, default: list[int]) -> list[int]:
+    """A comma-separated list of integers, e.g. BENCH_BILLING_WORKERS=1,2,4."""
+    raw = os.environ.get(name, "")
+    return [int(part) for part in raw.split(",") if part.strip()] or default
+
+
 def env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 

@@ -10,9 +10,13 @@ Measured (each figure in the same run, on the same data):
                billed, then locks the invoice and the issuer's sequence row and numbers
                it (Stripe disabled: no payment is queued, the invoice says why). The
                pghistory audit and immutability triggers run as in production. In
-               invoices/s, and the latency of each period (p50/p99: billing_run's own
-               per-period function, billing.billing_run._bill, timed by a wrapper; the
-               page queries fall between).
+               invoices/s, and the latency of each page (p50/p99: billing_run's own
+               per-page function, billing.billing_run._page, timed by a wrapper).
+  billing-run-Nw  the same run by N worker processes at once (BENCH_BILLING_WORKERS,
+               default 1 and 2), forked after the set-up, each calling billing_run() as a
+               Celery worker's task does: pages are claimed with SKIP LOCKED. Invoices/s of
+               all of them together, from the first start to the last end; the checks
+               below run after each.
   usage-units  THE BASELINE: for the same 10,000 periods, in the same order, only
                billing.usage_selectors.usage_units() with the metrics given (as
                period_input gives them): one aggregate query per period, the one read no
@@ -25,7 +29,7 @@ Measured (each figure in the same run, on the same data):
 
 Printed alongside, not in the ratio: one set-based GROUP BY of all the periods' usage at
 once (the floor of a run that read its usage in bulk instead of per period); the mean
-latency per period over the first and the last tenth of the run (a cost that grew with the
+latency per page over the first and the last tenth of the run (a cost that grew with the
 invoice table would show there); the queries per invoice of billing_run(), counted with
 CaptureQueriesContext and grouped by statement shape, on the last
 BENCH_BILLING_QUERY_SAMPLE periods re-billed after the timed run (their invoices voided,
@@ -61,13 +65,14 @@ benchmark's usage rows (by its metrics, which have fixed ids). Then: three metri
 (bench_billing_calls count -> standard, bench_billing_tokens sum of `tokens` ->
 graduated, bench_billing_seats unique_count of `user` -> package) on one monthly plan of
 29 EUR in arrears; BENCH_BILLING_SUBSCRIPTIONS customers (tax rate 20%) each with one
-subscription started 2026-10-01 (calendar), and October closed as
-subscriptions.services.subscription_advance(now=2026-11-15) closes it. The first
+subscription started on the first day of the last whole month (calendar; OCT_1, named for
+October 2026 when this was written), and that month closed as
+subscriptions.services.subscription_advance(now=the 15th of this month) closes it. The first
 subscription is made with the services (customer_create, subscription_create,
 subscription_advance); the others are bulk-created (customers, subscriptions, their open
 phase and their closed period), and the rows of the first are compared with the second's
 field by field before anything is measured. Usage: BENCH_BILLING_EVENTS events per
-subscription and metric in October 2026, loaded with COPY into billing_usagerecord (the
+subscription and metric in that month, loaded with COPY into billing_usagerecord (the
 month's partition made first with billing_usage_partition), then VACUUM ANALYZE. No dedupe
 rows (billing_usagetransaction) are written: nothing here reads them.
 
@@ -93,15 +98,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from bench import Result
-from bench._harness import LoadStats, delete_usage, env_int, truncate_tables
+from bench._harness import LoadStats, delete_usage, env_int, env_list, truncate_tables
 from bench.usage import COPY_RECORDS
 
 NAME = "billing"
 PREFIX = "bench-billing-"
 ID_NAMESPACE = uuid.UUID("b7e1c2d4-6a3f-4e59-9c1d-2f8a7b6e5d40")
-OCT_1 = datetime(2026, 10, 1, tzinfo=UTC)
-NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
-ADVANCE_NOW = datetime(2026, 11, 15, tzinfo=UTC)
+# The last whole month before today (the services refuse a start two periods back).
+_TODAY = datetime.now(UTC)
+NOV_1 = datetime(_TODAY.year, _TODAY.month, 1, tzinfo=UTC)
+OCT_1 = datetime(NOV_1.year - (NOV_1.month == 1), (NOV_1.month - 2) % 12 + 1, 1, tzinfo=UTC)
+ADVANCE_NOW = NOV_1 + timedelta(days=14)
+PARTITION = f"billing_usagerecord_y{OCT_1.year}m{OCT_1.month:02d}"
 PLAN_CODE = "bench-billing-plan"
 PLAN_AMOUNT_CENTS = 2900
 TAX_RATE = Decimal("20.00")
@@ -297,6 +305,7 @@ def _subscriptions(plan, count: int) -> list[str]:
             billing_time=Subscription.BillingTime.CALENDAR,
             start_at=OCT_1,
             started_at=OCT_1,
+            billing_anchor_at=OCT_1,
             current_period_start=current[0],
             current_period_end=current[1],
             overrides={},
@@ -383,7 +392,7 @@ def _load_usage(subscription_ids: list[str], metrics: list, events: int) -> int:
             for offset in range(0, len(data), COPY_CHUNK):
                 copy.write(data[offset : offset + COPY_CHUNK])
         cursor.execute(
-            "SELECT count(*) FROM billing_usagerecord_y2026m10 WHERE metric_id = ANY(%s::uuid[])",
+            f"SELECT count(*) FROM {PARTITION} WHERE metric_id = ANY(%s::uuid[])",
             [[str(m.pk) for m in metrics]],
         )
         (in_partition,) = cursor.fetchone()
@@ -397,7 +406,7 @@ def _vacuum() -> None:
     from django.db import connection
 
     tables = [
-        "billing_usagerecord_y2026m10",
+        PARTITION,
         "customers_customer",
         "subscriptions_subscription",
         "subscriptions_subscriptionphase",
@@ -450,11 +459,11 @@ class Run:
 
 
 def _billing_run(batch_size: int, limit: int | None = None, *, traced: bool = False) -> Run:
-    """billing_run() from an empty invoice table, with each period timed."""
+    """billing_run() from an empty invoice table, with each page timed."""
     import billing.invoicing.billing_run as module
 
     latencies: list[float] = []
-    bill = module._bill
+    bill = module._page
 
     def timed_bill(*args, **kwargs):
         started = time.perf_counter()
@@ -471,13 +480,13 @@ def _billing_run(batch_size: int, limit: int | None = None, *, traced: bool = Fa
         tracemalloc.start()
         tracemalloc.reset_peak()
         traced_before, _ = tracemalloc.get_traced_memory()
-    module._bill = timed_bill
+    module._page = timed_bill
     try:
         started = time.perf_counter()
         report = module.billing_run(batch_size=batch_size, limit=limit)
         seconds = time.perf_counter() - started
     finally:
-        module._bill = bill
+        module._page = bill
         if traced:
             _, traced_peak = tracemalloc.get_traced_memory()
             gc.collect()  # what is garbage (reference cycles the GC has not reached yet)
@@ -496,6 +505,38 @@ def _billing_run(batch_size: int, limit: int | None = None, *, traced: bool = Fa
         traced_peak_bytes=traced_peak - traced_before if traced else None,
         traced_retained_bytes=traced_retained - traced_before if traced else None,
     )
+
+
+def _worker(batch_size: int, queue) -> None:
+    """A forked worker process (the parent closed its connections first, so this one
+    opens its own): one billing_run()."""
+    from django.db import connections
+
+    import billing.invoicing.billing_run as module
+
+    report = module.billing_run(batch_size=batch_size)
+    connections.close_all()
+    queue.put((report.finalized, report.failed, time.perf_counter()))
+
+
+def _parallel_run(batch_size: int, workers: int) -> tuple[float, int, int]:
+    """billing_run() in `workers` forked processes at once: (seconds, finalized, failed)."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # no socket is shared with the children
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    started = time.perf_counter()
+    processes = [context.Process(target=_worker, args=(batch_size, queue)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=1800) for _ in processes]
+    for process in processes:
+        process.join()
+    seconds = max(ended for _, _, ended in results) - started
+    return seconds, sum(r[0] for r in results), sum(r[1] for r in results)
 
 
 def _periods() -> list[tuple[str, datetime, datetime]]:
@@ -780,6 +821,13 @@ def run() -> list[Result]:
         for part in (before, after):
             baseline.merge(part)
 
+        parallel: list[tuple[int, float, int, int]] = []
+        for workers in env_list("BENCH_BILLING_WORKERS", [1, 2]):
+            _reset_invoices()
+            seconds, finalized, failed = _parallel_run(batch, workers)
+            parallel.append((workers, seconds, finalized, failed))
+            problems += [f"{workers} workers: {p}" for p in _check(count, units)]
+
         queries = _query_sample(sample)
         if queries.invoices != sample:
             problems.append(f"query sample: {queries.invoices} invoices of {sample} periods")
@@ -810,11 +858,11 @@ def run() -> list[Result]:
         f"\n[{NAME}] billing run over {count:,} closed periods ({events} events per "
         f"subscription and metric, {rows:,} in all), page {batch}:"
         f"\n[{NAME}]      billing_run()  {timed.invoices_per_second:9,.1f} invoices/s  "
-        f"{timed.seconds:7.1f}s in all   per period p50 {run_stats.percentile_ms(50):.2f} ms  "
+        f"{timed.seconds:7.1f}s in all   per page p50 {run_stats.percentile_ms(50):.2f} ms  "
         f"p99 {run_stats.percentile_ms(99):.2f} ms"
         f"\n[{NAME}]                     periods {report.periods:,}, generated "
         f"{report.generated:,}, finalized {report.finalized:,}, failed {report.failed}; "
-        f"mean per period {first_ms:.2f} ms over the first {tenth:,}, {last_ms:.2f} ms over "
+        f"mean per page {first_ms:.2f} ms over the first {tenth:,}, {last_ms:.2f} ms over "
         f"the last {tenth:,}"
         f"\n[{NAME}]      baseline usage_units() alone {baseline.rps:9,.1f} periods/s  "
         f"({before.seconds:.1f}s before the run, {after.seconds:.1f}s after; p50 "
@@ -863,6 +911,29 @@ def run() -> list[Result]:
             f"x{small.traced_peak_bytes / fewer.traced_peak_bytes:.2f}",
             flush=True,
         )
+    parallel_results = []
+    for workers, seconds, finalized, failed in parallel:
+        rate = finalized / seconds if seconds else 0.0
+        print(
+            f"[{NAME}] {workers} worker process(es) at once: {finalized:,} invoices in "
+            f"{seconds:.1f}s, {rate:,.1f} invoices/s ({rate / baseline.rps:.3f}x the "
+            f"baseline), {failed} failed",
+            flush=True,
+        )
+        parallel_results.append(
+            Result(
+                benchmark=NAME,
+                target=f"billing-run-{workers}w",
+                requests=finalized,
+                errors=failed,
+                seconds=seconds,
+                rps=rate,
+                p50_ms=0.0,
+                p99_ms=0.0,
+                baseline="usage-units",
+                ratio=rate / baseline.rps if baseline.rps else float("nan"),
+            )
+        )
     for problem in problems:
         print(f"!!! [{NAME}] {problem}", flush=True)
 
@@ -895,6 +966,7 @@ def run() -> list[Result]:
             ratio=ratio,
             extra=extra,
         ),
+        *parallel_results,
         Result(
             benchmark=NAME,
             target="usage-units",

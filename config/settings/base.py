@@ -388,8 +388,12 @@ COLLECTION_MAX_CHARGES_PER_CUSTOMER_PER_DAY = env.int(
 DUNNING_SCHEDULE_DAYS = [int(d) for d in env.list("DUNNING_SCHEDULE_DAYS", default=["1", "3", "7"])]
 # Minutes after a period ends before the billing run invoices it: late usage still counts.
 INVOICE_GRACE_MINUTES = env.int("INVOICE_GRACE_MINUTES", default=60)
-# The billing run's page size: what bounds its memory.
+# The billing run's page size: what bounds its memory, and how long a page's subscriptions
+# stay locked against usage recording (about a second for 500 periods).
 BILLING_RUN_BATCH = env.int("BILLING_RUN_BATCH", default=500)
+# How many Celery tasks bill the queue at once (pages claimed with SKIP LOCKED): the beat's
+# run starts this many, on whichever workers take them.
+BILLING_RUN_WORKERS = env.int("BILLING_RUN_WORKERS", default=1)
 LAGO_API_URL = env("LAGO_API_URL", default="")
 LAGO_API_KEY = env("LAGO_API_KEY", default="")
 LAGO_WEBHOOK_HMAC_KEY = env("LAGO_WEBHOOK_HMAC_KEY", default="")
