@@ -208,3 +208,22 @@ def test_two_workers_bill_disjoint_pages_with_no_gap_in_the_numbers(client, cata
     assert _numbers() == _expected_numbers(24)
     assert Invoice.objects.values("subscription_id").distinct().count() == 24
     assert not SubscriptionPeriod.objects.filter(billed_at__isnull=True).exists()
+
+
+def test_the_beat_run_starts_billing_run_workers_runs_on_one_queue(
+    client, catalog, settings, monkeypatch
+):
+    from billing.invoicing import tasks
+
+    _subscriptions(client, 4)
+    settings.BILLING_RUN_WORKERS = 3
+    started = []
+    monkeypatch.setattr(tasks.billing_run_beside, "delay", lambda: started.append("beside"))
+
+    report = tasks.billing_run()
+    beside = [tasks.billing_run_beside() for _ in started]
+
+    assert started == ["beside", "beside"]
+    assert report["generated"] == 4
+    assert [r["generated"] for r in beside] == [0, 0]  # nothing left: none billed twice
+    assert _numbers() == _expected_numbers(4)
