@@ -43,9 +43,10 @@ unless BENCH_BILLING_MEMORY=0, the run is repeated under tracemalloc, from an em
 table each time (tracemalloc slows Python about 2.5x, so these runs are not the timed
 figure): pages of 100 and of 1,000 over BENCH_BILLING_MEMORY_PERIODS periods (a fifth of
 the subscriptions unless set; the limit is checked between pages), and pages of 100 over a
-fifth of that. The billing run keeps one page of period ids, so the peak of Python
-allocations must follow neither the page size nor the number of periods (5x the periods
-must not give ~5x the peak). Part of the peak is garbage: reference cycles (querysets,
+fifth of that. The billing run holds one page at a time (its periods, subscriptions,
+phases, usage, invoices and lines: about 19 KB per period), so the peak of Python
+allocations follows the page size (10x the page, about 9x the peak) and not the number of
+periods (5x the periods must not give ~5x the peak). Part of the peak is garbage: reference cycles (querysets,
 model instances) that wait for the GC's next full collection, which a process with a large
 heap runs rarely; so each traced run also reports what is still allocated after
 gc.collect(), which is what a leak would show in. BENCH_BILLING_MEMORY_PERIODS=10000
