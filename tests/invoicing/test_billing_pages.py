@@ -227,3 +227,21 @@ def test_the_beat_run_starts_billing_run_workers_runs_on_one_queue(
     assert report["generated"] == 4
     assert [r["generated"] for r in beside] == [0, 0]  # nothing left: none billed twice
     assert _numbers() == _expected_numbers(4)
+
+
+def test_a_page_queues_one_collection_per_invoice_owed(client, catalog, stripe_enabled):
+    from billing.sync.models import OutboxMessage
+
+    _subscriptions(client, 3)
+    OutboxMessage.objects.all().delete()  # the customers' and subscriptions' syncs
+
+    billing_run()
+
+    invoices = Invoice.objects.all()
+    assert invoices.count() == 3
+    assert all(i.payment_status == "pending" and i.next_payment_attempt_at for i in invoices)
+    assert all(i.payment_blocked_reason == "" for i in invoices)
+    collect = OutboxMessage.objects.filter(action="invoice.collect", provider="stripe")
+    assert sorted(collect.values_list("object_id", flat=True)) == sorted(
+        str(i.pk) for i in invoices
+    )
