@@ -46,9 +46,9 @@ the subscriptions unless set; the limit is checked between pages), and pages of 
 fifth of that. The billing run holds one page at a time (its periods, subscriptions,
 phases, usage, invoices and lines: about 19 KB per period), so the peak of Python
 allocations follows the page size (10x the page, about 9x the peak) and not the number of
-periods (5x the periods must not give ~5x the peak). Part of the peak is garbage: reference cycles (querysets,
-model instances) that wait for the GC's next full collection, which a process with a large
-heap runs rarely; so each traced run also reports what is still allocated after
+periods (5x the periods must not give ~5x the peak). Part of the peak is garbage: reference
+cycles (querysets, model instances) that wait for the GC's next full collection, which a
+process with a large heap runs rarely; so each traced run also reports what is still allocated after
 gc.collect(), which is what a leak would show in. BENCH_BILLING_MEMORY_PERIODS=10000
 measures at full size (about 22,000 traced invoices: slow).
 
