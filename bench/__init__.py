@@ -104,7 +104,7 @@ AIMS = (
     Aim("usage", "single-full", "one usage event through the API", min_ratio=0.7),
     Aim("usage", "batch-full", "usage batches through the API", min_ratio=0.6),
     Aim("usage", "aggregate", "period aggregate at 10M events", max_p99_ms=20),
-    Aim("usage", "aggregate-filtered", "period aggregate, filters and group keys", max_p99_ms=20),
+    Aim("usage", "buckets", "period aggregate, filters and group keys", max_p99_ms=20),
     Aim("customers", "full", "customer create through the stack", min_ratio=0.6),
     Aim("webhooks", "full", "webhook intake (verify, store, enqueue)", min_ratio=0.8),
     Aim("dashboard", "dashboard", "dashboard at 100,000 invoices"),
