@@ -129,14 +129,14 @@ def _metric(code: str, aggregation: str, field_name: str):
     )
 
 
-def _plan(code: str, metrics: list):
+def _plan(code: str, metrics: list, interval: str = "monthly"):
     from subscriptions.catalog import plan_create
     from subscriptions.models import Plan
 
     return Plan.objects.filter(code=code).first() or plan_create(
         code=code,
         name=code,
-        interval="monthly",
+        interval=interval,
         amount_cents=0,
         currency="EUR",
         charges=[
@@ -176,7 +176,10 @@ def _ingest_fixtures() -> Ingest:
     from subscriptions.services import subscription_create
 
     metric = _metric(*INGEST_METRIC)
-    plan = _plan(INGEST, [metric])
+    # Yearly: a start 100 days back is then in the current (or the previous) period, which
+    # subscription_create takes without back-dated billing (bill_past_periods), and no
+    # period the events fall in is closed.
+    plan = _plan(f"{INGEST}-yearly", [metric], interval="yearly")
     customer = _customer(INGEST)
     now = timezone.now()
     subscriptions = []
