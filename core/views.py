@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 from django.db import models, transaction
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status, viewsets
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,6 +19,7 @@ from core.idempotency import (
     request_fingerprint,
 )
 from core.models import IdempotencyKey
+from core.renderers import render_json
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -112,7 +112,8 @@ class TransactionalIdempotentMixin(_APIViewBase):
 
 def _render(response: HttpResponse) -> str:
     data = getattr(response, "data", None)
-    return "" if data is None else JSONRenderer().render(data).decode()
+    # The renderer the answer itself was rendered with, so a replay is byte for byte it.
+    return "" if data is None else render_json(data).decode()
 
 
 def _replayed(replay: Replay) -> HttpResponse:

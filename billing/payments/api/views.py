@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
 from billing.invoicing import engines, one_off, selectors
@@ -23,6 +23,7 @@ from billing.invoicing.pdf import invoice_pdf
 from billing.invoicing.preview import invoice_preview
 from billing.payments import collection
 from billing.payments.api.serializers import InvoiceListSerializer, InvoiceSerializer
+from core.renderers import JSONRenderer
 from core.schema import codes
 from core.views import ApiViewSet, not_found
 from customers.models import Customer
