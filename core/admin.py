@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
 from core.admin_mixins import ReadOnlyAdminMixin, has_model_permission
+from core.auth import forget_api_keys
 from core.models import ApiKey, IdempotencyKey
 
 
@@ -60,6 +61,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        forget_api_keys()  # update() sends no signal
         messages.success(request, f"Revoked {count} key(s).")
 
     def has_delete_permission(self, request, obj=None) -> bool:

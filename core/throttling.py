@@ -50,9 +50,7 @@ class ApiKeyRateThrottle(BaseThrottle):
         window = int(now // period)
         key = f"throttle:apikey:{request.auth.pk}:{period}:{window}"
         try:
-            # add() starts the window's counter (expiring with it); incr() is atomic.
-            cache.add(key, 0, timeout=period + 1)
-            count = cache.incr(key)
+            count = _count(key, period + 1)
         except Exception:
             # The cache is an optimisation: an outage lets requests through, never fails them.
             logger.warning("API throttle unavailable (cache error)", exc_info=True)
@@ -65,3 +63,17 @@ class ApiKeyRateThrottle(BaseThrottle):
     def wait(self) -> float | None:
         # DRF turns this into the Retry-After header (rounded up to whole seconds).
         return math.ceil(self.retry_after) if self.retry_after is not None else None
+
+
+def _count(key: str, timeout: int) -> int | None:
+    """This request's number in its window. On Redis, one round trip: INCR, and an expiry
+    set only by the window's first request (EXPIRE NX)."""
+    get_client = getattr(getattr(cache, "client", None), "get_client", None)
+    if get_client is None:  # not django-redis: add() starts the counter, incr() is atomic
+        cache.add(key, 0, timeout=timeout)
+        return cache.incr(key)
+    pipe = get_client(write=True).pipeline(transaction=False)
+    pipe.incr(cache.make_key(key))
+    pipe.expire(cache.make_key(key), timeout, nx=True)
+    count, _ = pipe.execute()
+    return int(count)

@@ -42,3 +42,15 @@ def test_the_default_rate_leaves_the_suite_and_the_benchmarks_alone(client, sett
     assert all(client.get(URL).status_code == 200 for _ in range(3))
     with pytest.raises(ValueError):
         parse_rate("10/fortnight")
+
+
+def test_the_window_expires_with_its_period(client, settings):
+    from django.core.cache import cache
+
+    settings.API_THROTTLE_RATE = "5/minute"
+    client.get(URL)
+
+    redis = cache.client.get_client(write=True)
+    (key,) = redis.keys("*throttle:apikey:*")
+    assert int(redis.get(key)) == 1
+    assert 0 < redis.ttl(key) <= 61
