@@ -1,11 +1,21 @@
 """Who changed billing data: pghistory records every change; this adds who and why."""
 
 import pghistory
+from django.conf import settings
 from pghistory.middleware import HistoryMiddleware
 
 
 class AuditContextMiddleware(HistoryMiddleware):
-    """Staff in the admin are named by user; API callers by their key (see core.auth)."""
+    """Staff in the admin are named by user; API callers by their key (see core.auth).
+
+    Paths under AUDIT_UNTRACKED_PATHS write no audited table, so they run without a
+    context: pghistory would otherwise prefix each of their statements with two
+    set_config calls and a JSON dump, for rows no trigger writes."""
+
+    def __call__(self, request):
+        if request.path.startswith(settings.AUDIT_UNTRACKED_PATHS):
+            return self.get_response(request)
+        return super().__call__(request)
 
     def get_context(self, request):
         context = super().get_context(request)

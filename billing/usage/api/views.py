@@ -70,6 +70,12 @@ EVENT_UNPROCESSABLE = {
 }
 
 
+# One serializer renders every answer: building its fields per request (DRF copies them
+# for each new serializer) was a tenth of a usage event's time. to_representation keeps
+# no state, so threads may share it.
+_RECORD = UsageRecordSerializer()
+
+
 @extend_schema(tags=["Usage"])
 class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
     """Usage events: recorded once by transaction_id, read back per subscription."""
@@ -116,11 +122,11 @@ class UsageViewSet(mixins.ListModelMixin, ApiViewSet):
         (result,) = usage.usage_record_batch(events=[event], with_records=True)
         if result.status == "created":
             return Response(
-                UsageRecordSerializer(result.record).data, status=status.HTTP_201_CREATED
+                _RECORD.to_representation(result.record), status=status.HTTP_201_CREATED
             )
         if result.status == "duplicate":
             stored = self.get_queryset().filter(transaction_id=result.transaction_id).first()
-            return Response(UsageRecordSerializer(stored).data, status=status.HTTP_200_OK)
+            return Response(_RECORD.to_representation(stored), status=status.HTTP_200_OK)
         error = result.errors[0]
         if result.status == "conflict" or error["code"] == usage.PERIOD_CLOSED:
             raise Conflict(error["detail"], code=error["code"], attr=error["attr"])
