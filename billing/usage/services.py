@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
 from django.conf import settings
 from django.db import connection, transaction
@@ -385,7 +386,7 @@ def _claim_and_insert(
                 [c.subscription.pk for c in items],
                 [c.metric.pk for c in items],
                 [c.timestamp for c in items],
-                [json.dumps(c.event.get("properties") or {}) for c in items],
+                [json_bytes(c.event.get("properties") or {}).decode() for c in items],
                 [c.value for c in items],
                 [c.unique_value for c in items],
                 [c.amount_cents for c in items],
@@ -444,7 +445,7 @@ def parse_event(raw: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     properties = raw.get("properties", {})
     if not isinstance(properties, dict):
         errors.append(_error("invalid", "properties must be an object.", "properties"))
-    elif "\\u0000" in json.dumps(properties):
+    elif b"\\u0000" in json_bytes(properties):
         errors.append(_error("invalid", "Must not contain NUL characters.", "properties"))
     else:
         event["properties"] = properties
@@ -456,6 +457,15 @@ def parse_event(raw: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         else:
             event[AMOUNT] = amount
     return (None, errors) if errors else (event, [])
+
+
+def json_bytes(value: Any) -> bytes:
+    """`value` as JSON, by orjson (a tenth of json.dumps's time, twice per event); an
+    integer past 64 bits, which orjson refuses, by the standard library."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value).encode()
 
 
 def _datetime_of(value: Any) -> datetime | None:
