@@ -286,10 +286,10 @@ IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", d
 # Requests per API key ("N/second", "N/minute", "N/hour"; "off" disables): a ceiling
 # against a runaway caller, high enough that no normal service (nor the benchmarks) meets it.
 API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="60000/minute")
-# Requests under these paths change no audited table (usage events, their dedupe rows and
-# the forwarding queue are not audited: tests/usage/test_usage_audit.py holds them to it),
-# so core.audit gives them no pghistory context.
-AUDIT_UNTRACKED_PATHS = ("/api/v1/usage/",)
+# Requests under these paths change no audited table (usage events, their dedupe rows, the
+# forwarding queue, stored webhooks: tests/usage/test_usage_audit.py holds them to it), so
+# core.audit gives them no pghistory context. A webhook's effects are applied by a worker.
+AUDIT_UNTRACKED_PATHS = ("/api/v1/usage/", "/webhooks/")
 # How long a process keeps an API key it has read (core/auth.py): a revoked key may still
 # be taken for this long by the processes that did not revoke it. 0 reads it every time.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=10)

@@ -1,5 +1,6 @@
-"""Recording usage runs without an audit context (AUDIT_UNTRACKED_PATHS): that holds only
-while it changes no audited table, which is what these tests check."""
+"""Recording usage and taking in webhooks run without an audit context
+(AUDIT_UNTRACKED_PATHS): that holds only while they change no audited table, which is what
+these tests check."""
 
 import pghistory.models
 import pytest
@@ -8,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import SubscriptionFactory
+from tests.helpers.signing import STRIPE_SECRET, dumps, stripe_event, stripe_signature
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +39,24 @@ def test_recording_usage_writes_no_audit_row_and_sets_no_context(client, catalog
 
     assert single.status_code == 201 and batch.status_code == 200, batch.content
     assert [r["status"] for r in batch.json()["results"]] == ["created", "duplicate"]
+    assert audit_rows() == before
+    assert not [q for q in queries.captured_queries if "pghistory.context" in q["sql"]]
+
+
+def test_webhook_intake_writes_no_audit_row_and_sets_no_context(anonymous_client, settings):
+    settings.STRIPE_WEBHOOK_SECRET = [STRIPE_SECRET]
+    body = dumps(stripe_event("customer.updated", {"id": "cus_1", "object": "customer"}))
+    before = audit_rows()
+
+    with CaptureQueriesContext(connection) as queries:
+        response = anonymous_client.post(
+            "/webhooks/stripe/",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=stripe_signature(body),
+        )
+
+    assert response.status_code == 200, response.content
     assert audit_rows() == before
     assert not [q for q in queries.captured_queries if "pghistory.context" in q["sql"]]
 
