@@ -80,6 +80,12 @@ def _touch(api_key: ApiKey) -> None:
     now = timezone.now()
     if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
         return
+    # Another process may have touched it (cache.add below is False): the cached copy then
+    # still has the old time, and without this every request would ask Redis again.
+    checked = getattr(api_key, "_touch_checked_at", None)
+    if checked is not None and now - checked < LAST_USED_RESOLUTION:
+        return
+    api_key._touch_checked_at = now  # type: ignore[attr-defined]
     if cache.add(f"apikey-touch:{api_key.pk}", 1, timeout=60) is False:
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

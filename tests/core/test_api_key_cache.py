@@ -97,3 +97,16 @@ def test_an_unknown_key_is_never_kept(db):
 
     assert client.get(URL).status_code == 401
     assert auth._keys == {}
+
+
+def test_a_key_another_process_touched_asks_redis_once_a_minute(key_and_client, monkeypatch):
+    key, client = key_and_client
+    auth.cache.set(f"apikey-touch:{key.pk}", 1, timeout=60)  # another process's touch
+    asked = []
+    real_add = auth.cache.add
+    monkeypatch.setattr(auth.cache, "add", lambda *a, **k: asked.append(a) or real_add(*a, **k))
+
+    for _ in range(5):
+        assert client.get(URL).status_code == 200
+
+    assert len(asked) == 1
