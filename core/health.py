@@ -40,6 +40,8 @@ def _broker() -> None:
         settings.CELERY_BROKER_URL, connect_timeout=2, transport_options=options
     ) as conn:
         conn.ensure_connection(max_retries=0)
+        # RabbitMQ has answered once the connection is made (the AMQP handshake); Redis
+        # accepts a connection before it answers anything, so ask it.
         client = getattr(conn.default_channel, "client", None)
         if client is not None:  # the Redis transport: prove the server answers
             client.ping()

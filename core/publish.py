@@ -35,6 +35,10 @@ def publish_task(
     if not force and time.monotonic() < _paused_until:
         return False
     headers = {"request_id": request_id} if request_id else None
+    # A longer wait is held by the worker, unacknowledged, past what RabbitMQ allows
+    # (core/broker.py). The row keeps its own due time: the task that comes early finds
+    # it not yet due, and the sweeper publishes it again when it is.
+    countdown = min(countdown, settings.TASK_MAX_COUNTDOWN_SECONDS)
     try:
         current_app.send_task(
             task, args=args, countdown=countdown or None, retry=False, headers=headers

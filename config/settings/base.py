@@ -7,6 +7,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.broker import transport_options
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -322,11 +324,16 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "socket_connect_timeout": 2,
-    "socket_timeout": 5,
-    "visibility_timeout": 3600,
-}
+# Redis or RabbitMQ (core/broker.py; README "Choosing a broker"): the options follow the
+# URL's scheme, and any other scheme stops the process here.
+CELERY_BROKER_TRANSPORT_OPTIONS = transport_options(CELERY_BROKER_URL, visibility_timeout=3600)
+# RabbitMQ closes a consumer that holds a message unacknowledged for consumer_timeout (30
+# min by default), and a worker holds a countdown task so until it is due: no countdown
+# is longer than this (core/publish.py). Must stay well under both that and Redis's
+# visibility_timeout above.
+TASK_MAX_COUNTDOWN_SECONDS = env.int("TASK_MAX_COUNTDOWN_SECONDS", default=900)
+if not 0 < TASK_MAX_COUNTDOWN_SECONDS < 1800:
+    raise ImproperlyConfigured("TASK_MAX_COUNTDOWN_SECONDS must be between 1 and 1799")
 # After a failed publish, a process leaves publishing to the sweepers for this long.
 PUBLISH_PAUSE_SECONDS = env.float("PUBLISH_PAUSE_SECONDS", default=30.0)
 # How often beat sweeps each retry queue (core.queue); OUTBOX_SWEEP_SECONDS, its former

@@ -1,7 +1,7 @@
 """What pytest uses. Real PostgreSQL and Redis; providers are emulators on 127.0.0.1."""
 
 from .base import *  # noqa: F403
-from .base import LOGGING, env
+from .base import LOGGING, env, transport_options
 
 DEBUG = False
 SECRET_KEY = "test-only-not-a-secret"  # noqa: S105
@@ -24,7 +24,9 @@ CACHES = {
         },
     }
 }
-CELERY_BROKER_URL = REDIS_URL
+# A test that runs Celery against RabbitMQ passes its broker here (tests/helpers/broker.py).
+CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = transport_options(CELERY_BROKER_URL, visibility_timeout=3600)
 FIELD_ENCRYPTION_KEYS = ["3q2-7wEjbq7jJ9Yq0mR1vC8cN6v4H5bT2kLx9sWz0aE="]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
