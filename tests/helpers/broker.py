@@ -2,9 +2,9 @@
 them (`celery -A config worker|beat`), pointed at such a broker and at the test database.
 
 A broker here has `kind`, `url`, `available()`, `start()`, `stop()` and `unacked()`; `start()`
-after `stop()` brings it back at the same address, as a restarted broker comes back. Only
-Redis for now: a RabbitMQ broker (a private vhost on the shared server) would be one more
-class with the same members.
+after `stop()` brings it back at the same address, as a restarted broker comes back:
+a private redis-server, or a private RabbitMQ node (its own name, ports and data
+directory, so the machine's RabbitMQ is never touched).
 """
 
 import os
@@ -12,12 +12,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import redis as redis_lib
+from kombu import Connection
 
 from tests.helpers.providers import free_port
 
@@ -78,6 +80,89 @@ class PrivateRedis:
     def unacked(self) -> int:
         """Messages a consumer has taken and not yet acknowledged (kombu's Redis QoS)."""
         return redis_lib.Redis(port=self.port).hlen("unacked")
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of the test's own (`rabbitmq-server` with its own node name, ports
+    and data directory) that a restart keeps, as a production node keeps its durable
+    queues. Started as root, the server drops to the rabbitmq user, which owns the data
+    directory."""
+
+    kind = "amqp"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.node = f"billingtest{self.port}@localhost"
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        self.base = Path(tempfile.mkdtemp(prefix="billing-rabbitmq-"))
+        self.process: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        # The Debian server script switches to the rabbitmq user; only root may start it.
+        return shutil.which("rabbitmq-server") is not None and os.geteuid() == 0
+
+    def start(self) -> None:
+        for name in ("mnesia", "log"):
+            (self.base / name).mkdir(exist_ok=True)
+        (self.base / "enabled_plugins").write_text("[].\n")
+        subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self.base)], check=True)
+        env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.base / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
+        }
+        with (self.base / "server.out").open("ab") as out:
+            self.process = subprocess.Popen(
+                [shutil.which("rabbitmq-server") or "rabbitmq-server"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with Connection(self.url, connect_timeout=1) as conn:
+                    conn.ensure_connection(max_retries=0)
+                return
+            except Exception:
+                time.sleep(0.25)
+        raise RuntimeError(
+            f"private rabbitmq-server did not start:\n{tail(self.base / 'server.out')}"
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            # The whole session: the script, `su` and the Erlang VM under it.
+            stop_process(self.process, timeout=30)
+            self.process = None
+
+    def unacked(self) -> int:
+        """Messages a consumer has taken and not yet acknowledged, over every queue."""
+        listed = subprocess.run(
+            [
+                "su",
+                "rabbitmq",
+                "-s",
+                "/bin/sh",
+                "-c",
+                f"rabbitmqctl -q -n {self.node} list_queues messages_unacknowledged",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        return sum(int(word) for word in listed.split() if word.isdigit())
 
 
 @contextmanager

@@ -7,6 +7,7 @@ stops and starts again at the same address. Slow-ish (about 20 s): it waits for 
 reconnects and sweeps.
 """
 
+import shutil
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from billing.sync import outbox
 from billing.sync.models import OutboxMessage
 from customers.models import Customer
 from tests.helpers.broker import (
+    PrivateRabbitMQ,
     PrivateRedis,
     celery_process,
     publishing_to,
@@ -26,9 +28,8 @@ from tests.helpers.providers import STRIPE_TEST_KEY, stripe_get, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# The brokers the test runs against, by kind. A later broker (RabbitMQ on a private vhost)
-# is one more entry here and one more class in tests/helpers/broker.py.
-BROKERS = {"redis": PrivateRedis}
+# The brokers the test runs against, by kind (README "Choosing a broker").
+BROKERS = {"redis": PrivateRedis, "rabbitmq": PrivateRabbitMQ}
 # How long the broker stays down: a restart, not a long outage.
 OUTAGE_SECONDS = 3
 # Everything created before, during and after the outage is synced within this long of the
@@ -49,6 +50,8 @@ def restartable_broker(request, settings):
             yield broker
     finally:
         broker.stop()
+        if getattr(broker, "base", None) is not None:  # a RabbitMQ node's data directory
+            shutil.rmtree(broker.base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -57,7 +60,7 @@ def celery_stack(restartable_broker, stripe_enabled, transactional_db, tmp_path)
     their pool children) however the test ends. Yields {name: (process, log path)}."""
     env = {
         "TEST_DATABASE_NAME": connection.settings_dict["NAME"],
-        "TEST_REDIS_URL": restartable_broker.url,
+        "TEST_CELERY_BROKER_URL": restartable_broker.url,
         "STRIPE_SECRET_KEY": STRIPE_TEST_KEY,
         "STRIPE_API_BASE": stripe_enabled,
         "STRIPE_ACCOUNT_ID": "acct_localstripe",
