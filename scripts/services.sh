@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL and Redis answer. Starts them when they are local and down;
+# Makes sure PostgreSQL and Redis (and RabbitMQ, when it is the broker) answer. Starts them when they are local and down;
 # otherwise says exactly what is missing. Creates the database if it does not exist.
 set -euo pipefail
 
@@ -36,8 +36,29 @@ if ! redis_up; then
   redis_up || { echo "Redis is not reachable at $redis_host:$redis_port (REDIS_URL). Start it, or point REDIS_URL at one." >&2; exit 1; }
 fi
 
+# RabbitMQ: when it is the broker (CELERY_BROKER_URL=amqp://...), and for the tests that
+# run Celery against it (they skip without it). Started when local, installed and down.
+broker_url=${CELERY_BROKER_URL:-}
+mq_host=127.0.0.1
+mq_port=5672
+if [[ "$broker_url" == amqp* || "$broker_url" == pyamqp* ]]; then
+  mq_host=$(python3 -c "import sys,urllib.parse as u;print(u.urlparse(sys.argv[1]).hostname or '127.0.0.1')" "$broker_url")
+  mq_port=$(python3 -c "import sys,urllib.parse as u;print(u.urlparse(sys.argv[1]).port or 5672)" "$broker_url")
+fi
+mq_up() { (exec 3<>"/dev/tcp/$mq_host/$mq_port") 2>/dev/null; }
+if ! mq_up && is_local "$mq_host" && [[ "$mq_port" == 5672 ]] && command -v rabbitmq-server >/dev/null && [[ $(id -u) -eq 0 ]]; then
+  echo "RabbitMQ is down on $mq_host:$mq_port; starting it"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  for _ in $(seq 60); do mq_up && break; sleep 1; done
+fi
+if [[ "$broker_url" == amqp* || "$broker_url" == pyamqp* ]] && ! mq_up; then
+  echo "RabbitMQ is not reachable at $mq_host:$mq_port (CELERY_BROKER_URL). Start it, or use Redis." >&2
+  exit 1
+fi
+
 if ! psql -h "$db_host" -p "$db_port" -U "$db_user" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db_name'" | grep -q 1; then
   echo "Creating database $db_name"
   psql -h "$db_host" -p "$db_port" -U "$db_user" -d postgres -qc "CREATE DATABASE \"$db_name\""
 fi
-echo "PostgreSQL ($db_host:$db_port/$db_name) and Redis ($redis_host:$redis_port) are up"
+mq_state=$(mq_up && echo up || echo "not running (only needed with CELERY_BROKER_URL=amqp://)")
+echo "PostgreSQL ($db_host:$db_port/$db_name) and Redis ($redis_host:$redis_port) are up; RabbitMQ ($mq_host:$mq_port) $mq_state"
