@@ -122,12 +122,30 @@ TEMPLATES = [
     },
 ]
 
+
+def replica_database(url: str, primary: dict) -> dict:
+    """A read replica's settings: its own address, the primary's connection habits; in
+    tests, a mirror of the primary's test database."""
+    replica = environ.Env.db_url_config(url)
+    replica["CONN_MAX_AGE"] = primary.get("CONN_MAX_AGE", 0)
+    replica["CONN_HEALTH_CHECKS"] = True
+    replica.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    replica["TEST"] = {"MIRROR": "default"}
+    return replica
+
+
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/billing"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# A read replica for the reports (core/replica.py): the dashboard and CSV exports read it,
+# everything else the primary. Unset: everything reads the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = replica_database(DATABASE_REPLICA_URL, DATABASES["default"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import BILLING_ENGINE, env
+from .base import BILLING_ENGINE, DATABASE_REPLICA_URL, env, replica_database
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -11,6 +11,8 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = replica_database(DATABASE_REPLICA_URL, DATABASES["default"])
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 if not FIELD_ENCRYPTION_KEYS:

@@ -1,7 +1,13 @@
 """What pytest uses. Real PostgreSQL and Redis; providers are emulators on 127.0.0.1."""
 
 from .base import *  # noqa: F403
-from .base import LOGGING, env, transport_options
+from .base import (
+    DATABASE_REPLICA_URL,
+    LOGGING,
+    env,
+    replica_database,
+    transport_options,
+)
 
 DEBUG = False
 SECRET_KEY = "test-only-not-a-secret"  # noqa: S105
@@ -11,6 +17,8 @@ DATABASES = {
 }
 # TEST_DATABASE_NAME lets two suites (a CI clone and a working copy) run side by side.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_billing")}
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = replica_database(DATABASE_REPLICA_URL, DATABASES["default"])
 # A database number of its own, so tests never touch the queues of a running `make run`.
 REDIS_URL = env("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES = {
