@@ -29,6 +29,14 @@ from millions of them; each figure against a baseline measured in the same run.
                         so this is the stronger baseline, and its answer must equal ours.)
    The queries alternate between the two, over BENCH_USAGE_QUERIES (subscription, month)
    pairs; each answer is compared with the other's.
+4. buckets: billing.usage.selectors.usage_buckets, the pricing feature's query (one
+   metric's period split by charge filter and pricing group: BUCKET_FILTERS, and
+   BUCKET_GROUP_KEYS on the token events' `model` and `region`), over the same pairs;
+   each answer's event count is checked against a plain count. Then the aggregate and
+   the buckets over 1, 2, 3 and 6 months of 10 subscriptions: p99 against the events a
+   query reads, fitted to a line, gives the events per subscription-period at which the
+   p99 would reach 20 ms (the table's size does not enter: each query reads its own
+   index range of its own partitions).
 
 In the summary table, the batch targets count events (requests, req/s), their latencies
 are per batch, their errors are failed batches and rows missing afterwards. Every
@@ -100,6 +108,17 @@ AGG_SUBSCRIPTIONS = 1000
 AGG_MONTHS = 6
 AGG_ID_NAMESPACE = uuid.UUID("5d0c1f55-0b8e-4c8f-9d43-6b1f0d3a7e21")
 DATASET_TABLE = "bench_usage_dataset"
+# The dataset's shape: a new name when LOAD_SQL changes, so a kept dataset of another
+# shape is reloaded. "dimensions": token events carry a model and a region (the buckets).
+DATASET_NAME = "aggregate-dimensions"
+# The charge filters and pricing groups the `buckets` figure prices tokens by (the
+# pricing feature's usage_buckets, as a charge with filters and group keys calls it).
+BUCKET_MODELS = ("gpt-4o", "gpt-4o-mini", "o1", "claude-sonnet")
+BUCKET_FILTERS = (
+    (0, {"model": ["o1"]}),
+    (1, {"model": ["gpt-4o", "gpt-4o-mini"], "region": ["eu"]}),
+)
+BUCKET_GROUP_KEYS = {0: ["region"], 1: [], None: ["model", "region"]}
 CHUNK_ROWS = 500_000
 BYTES_PER_ROW = 400  # heap, indexes and WAL, with room to spare (about 250 measured)
 
@@ -410,7 +429,10 @@ SELECT 'bench-agg-' || g,
        p.subs[1 + (g * 7919) %% p.n],
        p.metrics[1 + x.k],
        x.ts,
-       CASE x.k WHEN 0 THEN jsonb_build_object('tokens', x.v)
+       CASE x.k WHEN 0 THEN jsonb_build_object(
+                    'tokens', x.v,
+                    'model', (ARRAY['gpt-4o', 'gpt-4o-mini', 'o1', 'claude-sonnet'])[1 + g %% 4],
+                    'region', (ARRAY['eu', 'us', 'apac'])[1 + (g / 4) %% 3])
                 WHEN 1 THEN jsonb_build_object('gb', x.v)
                 ELSE jsonb_build_object('user', 'user-' || x.u) END,
        CASE WHEN x.k < 2 THEN x.v END,
@@ -500,7 +522,8 @@ def _dataset(rows: int, load_seconds: float) -> Dataset:
         cursor.execute(DATASET_DDL)
         cursor.execute(
             f"SELECT rows, period_start, load_seconds, loaded_at FROM {DATASET_TABLE} "
-            "WHERE name = 'aggregate'"
+            "WHERE name = %s",
+            [DATASET_NAME],
         )
         marker = cursor.fetchone()
         counted = time.perf_counter()
@@ -552,7 +575,7 @@ def _dataset(rows: int, load_seconds: float) -> Dataset:
     with connection.cursor() as cursor:
         disk_before = _usage_table_bytes(cursor)
         if existing:
-            cursor.execute(f"DELETE FROM {DATASET_TABLE} WHERE name = 'aggregate'")
+            cursor.execute(f"DELETE FROM {DATASET_TABLE}")  # any earlier version
             cursor.execute(
                 "DELETE FROM billing_usagerecord WHERE metric_id = ANY(%s::uuid[])",
                 [metric_ids],
@@ -602,8 +625,8 @@ def _dataset(rows: int, load_seconds: float) -> Dataset:
         disk_after = _usage_table_bytes(cursor)
         cursor.execute(
             f"INSERT INTO {DATASET_TABLE} (name, rows, period_start, load_seconds) "
-            "VALUES ('aggregate', %s, %s, %s)",
-            [rows, period_start, took],
+            "VALUES (%s, %s, %s, %s)",
+            [DATASET_NAME, rows, period_start, took],
         )
     print(
         f"[{NAME}] loaded {rows:,} rows in {took:.1f}s (INSERT ... SELECT {inserted:.1f}s, "
@@ -743,6 +766,124 @@ def _aggregate_figure(dataset: Dataset, queries: int, max_seconds: float) -> lis
     ]
 
 
+# --- Figure 4: buckets (filters and group keys), and where the 20 ms stops holding --------
+def _buckets_figure(dataset: Dataset, queries: int, max_seconds: float) -> list[Result]:
+    """usage_buckets (the pricing feature's query: one metric's period split by charge
+    filter and pricing group) as a charge with BUCKET_FILTERS and BUCKET_GROUP_KEYS calls
+    it, over the same subscription-months as the aggregate; each answer's events are
+    checked against a plain count. Then both queries over 1, 2, 3 and 6 months of the same
+    subscriptions: the latency per event, and the events per subscription-period at which
+    the p99 would reach 20 ms."""
+    from django.db import connection
+
+    from billing.usage.selectors import _AGGREGATE_SQL, usage_buckets
+    from subscriptions.models import BillableMetric, Subscription
+
+    metric = BillableMetric.objects.get(code=AGG_METRICS[0][0])
+    by_id = Subscription.objects.in_bulk(dataset.subscription_ids)
+    subscriptions = [by_id[uuid.UUID(pk)] for pk in dataset.subscription_ids]
+    months = dataset.months
+
+    def buckets(subscription, start, end) -> tuple[float, int]:
+        begun = time.perf_counter()
+        found = usage_buckets(
+            subscription=subscription,
+            metric=metric,
+            start=start,
+            end=end,
+            filters=BUCKET_FILTERS,
+            group_keys=BUCKET_GROUP_KEYS,
+        )
+        return (time.perf_counter() - begun) * 1000, sum(b.events for b in found)
+
+    def aggregate(subscription, start, end) -> tuple[float, int]:
+        with connection.cursor() as cursor:
+            begun = time.perf_counter()
+            cursor.execute(_AGGREGATE_SQL, [subscription.pk, start, end])
+            rows = cursor.fetchall()
+        return (time.perf_counter() - begun) * 1000, sum(row[1] for row in rows)
+
+    def counted(subscription, start, end) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM billing_usagerecord WHERE subscription_id = %s "
+                'AND metric_id = %s AND "timestamp" >= %s AND "timestamp" < %s',
+                [subscription.pk, metric.pk, start, end],
+            )
+            return cursor.fetchone()[0]
+
+    stats = LoadStats("buckets")
+    events: list[int] = []
+    started = time.monotonic()
+    for i in range(3):  # warm-up, not counted
+        start, end = months[i % len(months)]
+        buckets(subscriptions[(i * 37) % len(subscriptions)], start, end)
+    for i in range(queries):
+        if time.monotonic() - started > max_seconds:
+            break
+        subscription = subscriptions[(i * 37) % len(subscriptions)]
+        start, end = months[i % len(months)]
+        ms, found = buckets(subscription, start, end)
+        stats.latencies_ms.append(ms)
+        stats.seconds += ms / 1000
+        stats.ok += 1
+        events.append(found)
+        if i < 10 and found != counted(subscription, start, end):
+            stats.failures["events differ from a plain count"] = 1
+            stats.samples.append(f"query {i}: {found} events in the buckets")
+
+    # Latency against events per query: the same 10 subscriptions over longer spans.
+    sample = subscriptions[:: max(1, len(subscriptions) // 10)][:10]
+    spans = [1, 2, 3, AGG_MONTHS]
+    points: dict[str, list[tuple[float, float]]] = {"aggregate": [], "buckets": []}
+    print(f"[{NAME}] 4. latency against the events a query reads (10 subscriptions, 3 rounds):")
+    for span in spans:
+        start, end = months[0][0], months[span - 1][1]
+        for name, query in (("aggregate", aggregate), ("buckets", buckets)):
+            query(sample[0], start, end)  # warm
+            timings = [query(sub, start, end) for _ in range(3) for sub in sample]
+            lat = sorted(ms for ms, _ in timings)
+            read = sum(n for _, n in timings) / len(timings)
+            p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
+            points[name].append((read, p99))
+            print(
+                f"[{NAME}]      {name:<9} {span} month(s)  {read:8,.0f} events/query  "
+                f"p50 {lat[len(lat) // 2]:7.2f} ms  p99 {p99:7.2f} ms",
+                flush=True,
+            )
+    extra: dict[str, float] = {
+        "events_per_query": sorted(events)[len(events) // 2] if events else 0
+    }
+    for name, pts in points.items():
+        slope, intercept = _fit(pts)
+        at_20ms = (20 - intercept) / slope if slope > 0 else float("inf")
+        extra[f"{name}_ms_per_1000_events"] = slope * 1000
+        extra[f"{name}_events_at_20ms_p99"] = at_20ms
+        print(
+            f"[{NAME}]      {name}: p99 {intercept:.2f} ms + {slope * 1000:.3f} ms per 1,000 "
+            f"events read: 20 ms at about {at_20ms:,.0f} events per subscription-period",
+            flush=True,
+        )
+    print(
+        f"[{NAME}]      buckets at 1 month: p50 {stats.percentile_ms(50):.2f} ms  "
+        f"p99 {stats.percentile_ms(99):.2f} ms over {stats.ok} queries "
+        f"(median {extra['events_per_query']:,.0f} token events each; target < 20 ms: "
+        f"{'met' if stats.percentile_ms(99) < 20 else 'MISSED'})",
+        flush=True,
+    )
+    return [_result(stats, extra=extra)]
+
+
+def _fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least squares y = slope * x + intercept."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    var = sum((x - mean_x) ** 2 for x, _ in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / var if var else 0.0
+    return slope, mean_y - slope * mean_x
+
+
 # --- Results ---------------------------------------------------------------------------
 def _result(
     stats: LoadStats,
@@ -830,6 +971,7 @@ def run() -> list[Result]:
     )
     dataset = _dataset(rows, load_seconds)
     results = _aggregate_figure(dataset, queries, query_seconds)
+    results += _buckets_figure(dataset, queries, query_seconds)
 
     templates = _templates(ingest)
     flat_events = [event for template in templates for event in template.events]
