@@ -264,49 +264,63 @@ def _hold_against_invoicing(
     external_ids: set[str], codes: set[str]
 ) -> tuple[dict[str, Subscription], dict[str, BillableMetric], dict[UUID, datetime]]:
     """The batch's subscriptions by external_id, FOR KEY SHARE (batches do not block each
-    other, but invoice generation, FOR UPDATE, waits for them and they for it); read under
-    that lock, {subscription id: end of its last invoiced period} (usage before it is
-    closed); and the batch's metrics by code. One statement, on the hot path (three, and
-    the ORM's compiling, were a fifth of a usage event's time); the instances hold the
-    fields the checks and the answer read."""
+    other, but invoicing, FOR UPDATE, waits for them and they for it); then, read after
+    that lock is held, {subscription id: end of its last invoiced period} (usage before it
+    is closed) and the batch's metrics by code.
+
+    Two statements, so the second's snapshot is taken once the lock is held: a recording
+    that waited for an invoicing to commit sees the period it billed. (Read in the locking
+    statement, the billed period stayed invisible to it, and the event counted into a
+    period already invoiced.) Pipelined: BEGIN and both go in one round trip."""
     if not external_ids:
         return {}, {}, {}
-    with _bound_cursor() as cursor:
-        cursor.execute(
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.pipeline(), raw.cursor() as locking, raw.cursor() as reading:
+        locking.execute(
             f"""
-            WITH s AS (
-                SELECT s.id, s.external_id, s.status, s.started_at,
-                       (SELECT max(p."end") FROM {SubscriptionPeriod._meta.db_table} p
-                        WHERE p.subscription_id = s.id AND p.billed_at IS NOT NULL
-                          AND p.reason <> %s) AS until
-                FROM {Subscription._meta.db_table} s
-                WHERE s.external_id = ANY(%s)
-                ORDER BY s.id
-                FOR KEY SHARE OF s
-            )
-            SELECT true, id, external_id, status, started_at, until, NULL, NULL FROM s
+            SELECT s.id, s.external_id, s.status, s.started_at
+            FROM {Subscription._meta.db_table} s
+            WHERE s.external_id = ANY(%s)
+            ORDER BY s.id
+            FOR KEY SHARE OF s
+            """,
+            [list(external_ids)],
+        )
+        reading.execute(
+            f"""
+            SELECT s.id, NULL, (SELECT max(p."end") FROM {SubscriptionPeriod._meta.db_table} p
+                                WHERE p.subscription_id = s.id AND p.billed_at IS NOT NULL
+                                  AND p.reason <> %s),
+                   NULL, NULL, false
+            FROM {Subscription._meta.db_table} s
+            WHERE s.external_id = ANY(%s)
             UNION ALL
-            SELECT false, m.id, m.code, m.aggregation, NULL, NULL, m.field_name,
-                   m.negative_values_allowed
+            SELECT m.id, m.code, NULL, m.aggregation, m.field_name, m.negative_values_allowed
             FROM {BillableMetric._meta.db_table} m
             WHERE m.code = ANY(%s)
             """,
             [SubscriptionPeriod.Reason.ADVANCE.value, list(external_ids), list(codes)],
         )
-        rows = cursor.fetchall()
-    subscriptions, metrics, invoiced_until = {}, {}, {}
-    for is_subscription, pk, key, kind, started_at, until, field_name, negatives in rows:
-        if is_subscription:
-            subscriptions[key] = Subscription(
-                id=pk, external_id=key, status=kind, started_at=started_at
-            )
-            if until is not None:
+        held = locking.fetchall()
+        read = reading.fetchall()
+    subscriptions = {
+        external_id: Subscription(
+            id=pk, external_id=external_id, status=status, started_at=started_at
+        )
+        for pk, external_id, status, started_at in held
+    }
+    held_ids = {pk for pk, *_ in held}
+    invoiced_until, metrics = {}, {}
+    for pk, code, until, aggregation, field_name, negatives in read:
+        if code is None:
+            if until is not None and pk in held_ids:
                 invoiced_until[pk] = until
         else:
-            metrics[key] = BillableMetric(
+            metrics[code] = BillableMetric(
                 id=pk,
-                code=key,
-                aggregation=kind,
+                code=code,
+                aggregation=aggregation,
                 field_name=field_name,
                 negative_values_allowed=negatives,
             )
