@@ -54,3 +54,32 @@ def test_the_window_expires_with_its_period(client, settings):
     (key,) = redis.keys("*throttle:apikey:*")
     assert int(redis.get(key)) == 1
     assert 0 < redis.ttl(key) <= 61
+
+
+def test_a_high_rate_is_counted_in_lots_and_still_stops_at_its_ceiling(
+    client, settings, monkeypatch
+):
+    from core import throttling
+
+    settings.API_THROTTLE_RATE = "400/minute"  # lots of 4
+    monkeypatch.setattr(throttling, "LOT_SECONDS", 3600)  # only full lots are sent here
+    sent = []
+    real = throttling._count
+    monkeypatch.setattr(
+        throttling,
+        "_count",
+        lambda key, timeout, amount=1: sent.append(amount) or real(key, timeout, amount),
+    )
+
+    answers = [client.get(URL).status_code for _ in range(12)]
+
+    assert answers == [200] * 12
+    assert sent == [4, 4, 4]  # three round trips for twelve requests
+
+    # Another process has used up the key's rate: this one learns it at its next lot.
+    from django.core.cache import cache
+
+    (key,) = cache.client.get_client(write=True).keys("*throttle:apikey:*")
+    cache.client.get_client(write=True).incrby(key, 400)
+    answers = [client.get(URL).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
