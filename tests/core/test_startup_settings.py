@@ -37,3 +37,15 @@ def test_manage_py_still_defaults_to_local_settings_for_developers():
     result = _run("manage.py", "shell", "-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "config.settings.local"
+
+
+def test_the_web_entry_point_freezes_startup_objects_and_collects_less_often():
+    code = "import gc, config.wsgi; print(gc.get_threshold()[0], gc.get_freeze_count() > 0)"
+    result = _run("-c", code, DJANGO_SETTINGS_MODULE="config.settings.test")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["50000", "True"]
+
+    result = _run(
+        "-c", code, DJANGO_SETTINGS_MODULE="config.settings.test", GC_GEN0_THRESHOLD="700"
+    )
+    assert result.stdout.split()[-2:] == ["700", "True"]
