@@ -141,10 +141,37 @@ class PrivateRabbitMQ:
         )
 
     def stop(self) -> None:
+        # `su` starts the server in a session of its own, so stopping ours does not reach
+        # the Erlang VM: it is found by the node name in its environment, and stopped
+        # first (SIGTERM: RabbitMQ shuts down cleanly), then the script and `su`.
+        node = self._node_processes()
+        for pid in node:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while node and time.monotonic() < deadline:
+            node = [pid for pid in node if Path(f"/proc/{pid}").exists()]
+            time.sleep(0.1)
+        for pid in node:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if self.process is not None:
-            # The whole session: the script, `su` and the Erlang VM under it.
             stop_process(self.process, timeout=30)
             self.process = None
+
+    def _node_processes(self) -> list[int]:
+        wanted = f"RABBITMQ_NODENAME={self.node}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if wanted in environ.split(b"\0"):
+                found.append(int(entry.name))
+        return found
 
     def unacked(self) -> int:
         """Messages a consumer has taken and not yet acknowledged, over every queue."""
