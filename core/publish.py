@@ -3,7 +3,8 @@
 Callers (the outbox, webhook intake) have already committed the row the task is about; a
 sweeper re-publishes rows whose task was not published. So a publish failure is logged,
 never raised, and after one failure this process stops trying for a while: a hung broker
-costs one request a timeout, not every request.
+costs one request a timeout (two: the publish retries once, on a new connection), not
+every request.
 """
 
 import logging
@@ -40,9 +41,7 @@ def publish_task(
     # it not yet due, and the sweeper publishes it again when it is.
     countdown = min(countdown, settings.TASK_MAX_COUNTDOWN_SECONDS)
     try:
-        current_app.send_task(
-            task, args=args, countdown=countdown or None, retry=False, headers=headers
-        )
+        current_app.send_task(task, args=args, countdown=countdown or None, headers=headers)
     except Exception as exc:  # kombu raises many types; all mean "not published"
         _paused_until = time.monotonic() + settings.PUBLISH_PAUSE_SECONDS
         logger.warning(

@@ -334,7 +334,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Publishing must fail fast when the broker is down: the outbox row is already committed
 # and the sweeper re-enqueues it, so a request never waits on (or fails with) the broker.
-CELERY_TASK_PUBLISH_RETRY = False
+# But one immediate retry, which makes a new connection: a RabbitMQ connection that a
+# broker restart closed stays closed (Redis's client reconnects by itself), and without
+# it every later publish, beat's included, failed until the process was restarted.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0,
+    "interval_max": 0,
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # A worker that loses the broker reconnects (2, 4, 6 ... s apart, then every 30 s) for as
 # long as the broker is away, rather than exiting after 100 tries; so does one that starts
