@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -62,7 +63,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         forget_api_keys()  # update() sends no signal
-        messages.success(request, f"Revoked {count} key(s).")
+        messages.success(
+            request,
+            f"Revoked {count} key(s). Every web process refuses them within "
+            f"{settings.API_KEY_CACHE_SECONDS} seconds (each keeps a key it has read that long).",
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Revoke instead, so audit rows keep naming the key.
